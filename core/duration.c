@@ -1,0 +1,71 @@
+/*
+ * duration.c -- durations as users write them: 2, 0.5, "500ms", "30s", "10m", "1h30m".
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evalua.h"
+
+/* Seconds per unit, longest unit names first so "ms" wins over "m". */
+static const struct { const char *name; double seconds; } units[] = {
+  {"ms", 0.001}, {"us", 0.000001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400},
+};
+
+int duration_parse(const char *text, double *seconds) {
+  const char *p = text;
+  double total = 0;
+  int parts = 0;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p == '\0') return -1;
+  while (*p && !isspace((unsigned char)*p)) {
+    char *end;
+    size_t i;
+    double value;
+    if (!isdigit((unsigned char)*p) && *p != '.') return -1;
+    value = strtod(p, &end);
+    if (end == p || !isfinite(value)) return -1;
+    p = end;
+    if (*p == '\0' || isspace((unsigned char)*p)) {
+      if (parts > 0) return -1;           /* "1m30" is ambiguous */
+      total = value;
+      parts++;
+      break;
+    }
+    for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+      size_t n = strlen(units[i].name);
+      if (strncmp(p, units[i].name, n) == 0 && !isalpha((unsigned char)p[n])) {
+        total += value * units[i].seconds;
+        p += n;
+        break;
+      }
+    }
+    if (i == sizeof units / sizeof units[0]) return -1;
+    parts++;
+  }
+  while (isspace((unsigned char)*p)) p++;
+  if (*p != '\0' || total < 0) return -1;
+  *seconds = total;
+  return 0;
+}
+
+double duration_check(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, idx);
+    luaL_argcheck(L, v >= 0 && isfinite(v), idx, "duration must be a non-negative number");
+    return v;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    double v;
+    const char *s = lua_tostring(L, idx);
+    if (duration_parse(s, &v) == 0) return v;
+    return luaL_argerror(L, idx, lua_pushfstring(L,
+        "invalid duration '%s' (use seconds or e.g. \"500ms\", \"30s\", \"10m\", \"1h\")", s));
+  }
+  return luaL_typeerror(L, idx, "duration (number or string)");
+}
+
+double duration_opt(lua_State *L, int idx, double def) {
+  return lua_isnoneornil(L, idx) ? def : duration_check(L, idx);
+}

@@ -1,0 +1,309 @@
+--- boot: the command line, the globals scripts see, and how a run ends (exit codes).
+-- Kept small: it is loaded on every start, everything else is loaded on first use.
+local core = require "evalua.core"
+local errors = require "evalua.errors"
+local redact = require "evalua.redact"
+
+local boot = {}
+
+local EXIT = { ok = 0, failed = 1, usage = 2, script = 3, infra = 4, interrupted = 130 }
+boot.EXIT = EXIT
+
+local USAGE = [==[
+usage: evalua [options] [FILE [args...]]
+       evalua [options] COMMAND [args...]
+
+Drive hosted AI-agent testing services from Lua scripts.
+
+Commands:
+  run FILE [args...]   run a Lua script (`evalua FILE` is short for this)
+  test [PATH...]       run *_test.lua files and report (`evalua test --help`)
+  resume               wait for runs left unfinished by a crash or Ctrl-C
+  report merge F... -o OUT   merge JSON reports from shards
+  repl                 interactive prompt (also `evalua` alone on a terminal)
+
+Options:
+  -e CODE              run CODE (as a script; may be given more than once)
+  -v, --verbose        trace every HTTP request on stderr (secrets redacted)
+  --insecure           do not verify TLS certificates (a warning is printed)
+  -h, --help           this text
+  --version            versions of evalua, Lua, libcurl and lua-cjson
+
+Globals in scripts: json, http, task, poll, auth, env, secret, evalua.
+Exit codes: 0 passed, 1 tests or thresholds failed, 2 usage or configuration error,
+3 script error, 4 infrastructure error (network, auth, timeout), 130 interrupted.
+Environment: EVALUA_LUA_DIR (load lua/ from disk), NO_COLOR, LUA_PATH, LUA_CPATH.
+See `man evalua` and docs/lua-api.md.
+]==]
+
+---------------------------------------------------------------------------
+-- Globals
+
+local function env(name, default)
+  if type(name) ~= "string" then errors.argerror(1, "env", "string expected, got " .. type(name)) end
+  local v = os.getenv(name)
+  if v ~= nil and v ~= "" then return v end
+  if default ~= nil then return default end
+  errors.raise({ kind = "config", message = ("environment variable %s is not set"):format(name),
+                 where = errors.where() }, 2)
+end
+
+local function secret(name, default)
+  local v = env(name, default)
+  if type(v) == "string" then redact.register(v) end
+  return v
+end
+
+local interrupt_handlers = {}
+
+local evalua = {
+  version = core.versions().evalua,
+  env = env, secret = secret,
+  redact = redact.redact,
+  register_secret = redact.register,
+  errors = errors,
+  verbose = false,
+  on_interrupt = function(fn)
+    if type(fn) ~= "function" then errors.argerror(1, "on_interrupt", "function expected, got " .. type(fn)) end
+    interrupt_handlers[#interrupt_handlers + 1] = fn
+  end,
+}
+
+-- Modules are loaded when a script first touches them: start-up stays fast.
+local lazy = {
+  json = "evalua.json", http = "evalua.http", task = "evalua.task", poll = "evalua.poll",
+  auth = "evalua.auth", inspect = "evalua.inspect", fs = "evalua.fs",
+}
+setmetatable(evalua, { __index = function(t, k)
+  local name = lazy[k]
+  if name then
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end
+end })
+
+local function install_globals()
+  require("evalua.coroutine").install()
+  package.loaded["evalua"] = evalua
+  _G.evalua, _G.env, _G.secret = evalua, env, secret
+  local G = {}
+  for k in pairs(lazy) do if k ~= "inspect" and k ~= "fs" then G[k] = true end end
+  setmetatable(_G, { __index = function(t, k)
+    if G[k] then
+      local m = evalua[k]
+      rawset(t, k, m)
+      return m
+    end
+  end })
+end
+
+---------------------------------------------------------------------------
+-- Errors and exit codes
+
+-- Frames from evalua's own code and from C are left out of what users see: the
+-- first line of a traceback should be theirs.
+local function user_traceback(tb)
+  if not tb then return nil end
+  local out = {}
+  for line in tb:gmatch("[^\n]+") do
+    local src = line:match("^%s*(.-):%d*:? in ") or line:match("^%s*(%[C%]):")
+    if src and not errors.internal_source("@" .. src) and src ~= "[C]" and not src:find("^%(%.%.%.tail") then
+      out[#out + 1] = line
+    end
+  end
+  if #out == 0 then return nil end
+  return "stack traceback:\n" .. table.concat(out, "\n")
+end
+
+local function first_user_frame(tb)
+  for line in (tb or ""):gmatch("[^\n]+") do
+    local where = line:match("^%s*([^%s:][^:]*:%d+):")
+    if where and not errors.internal_source("@" .. where) then return where end
+  end
+end
+
+--- The exit code an error stands for.
+function boot.exit_code(err)
+  if errors.is(err) then
+    if err.kind == "config" or err.kind == "usage" then return EXIT.usage end
+    if errors.infra_kinds[err.kind] then return EXIT.infra end
+  end
+  return EXIT.script
+end
+
+--- Print an uncaught error the way users read it: file:line, message, their frames.
+function boot.print_error(err, tb)
+  local msg
+  if errors.is(err) then
+    msg = tostring(err)
+    local where = err.where or first_user_frame(tb or err.traceback)
+    if where and where ~= "" then msg = where:gsub(":?%s*$", "") .. ": " .. msg end
+  else
+    msg = tostring(err)
+  end
+  io.stderr:write("evalua: ", redact.redact(msg), "\n")
+  local shown = user_traceback(tb or (type(err) == "table" and rawget(err, "traceback")))
+  if shown and not (errors.is(err) and err.kind == "config") then
+    io.stderr:write(redact.redact(shown), "\n")
+  end
+end
+
+local function run_interrupt_handlers()
+  io.stderr:write("evalua: interrupted\n")
+  if #interrupt_handlers == 0 then return EXIT.interrupted end
+  local task = require "evalua.task"
+  for _, fn in ipairs(interrupt_handlers) do
+    task.spawn(function()
+      local ok, err = pcall(task.timeout, 10, fn)
+      if not ok then boot.print_error(err) end
+    end)
+  end
+  core.run()
+  return EXIT.interrupted
+end
+
+--- Run fn(...) as the main task and return the process's exit code.
+function boot.run_main(fn, ...)
+  local task = require "evalua.task"
+  local h = task.spawn(fn, ...)
+  local co = h.co
+  local status = core.run(co)
+  if status == "interrupted" then return run_interrupt_handlers() end
+  if status == "stuck" then
+    io.stderr:write("evalua: every task is waiting on another task and nothing else is pending (deadlock)\n")
+    return EXIT.script
+  end
+  if not h.ok then
+    boot.print_error(h.err, h.traceback)
+    return boot.exit_code(h.err)
+  end
+  -- The script is done; tasks it spawned and did not wait for still finish.
+  status = core.run()
+  if status == "interrupted" then return run_interrupt_handlers() end
+  local code = EXIT.ok
+  for _, failed in ipairs(task._unobserved()) do
+    io.stderr:write(("evalua: task %d failed and nobody waited for it:\n"):format(failed.id))
+    boot.print_error(failed.err, failed.traceback)
+    code = math.max(code, boot.exit_code(failed.err))
+  end
+  local first = h.results[1]
+  if math.type(first) == "integer" and code == EXIT.ok then return first end
+  return code
+end
+
+---------------------------------------------------------------------------
+-- Commands
+
+local function usage_error(msg)
+  io.stderr:write("evalua: ", msg, "\n", "Try 'evalua --help'.\n")
+  return EXIT.usage
+end
+
+local function print_version()
+  local v = core.versions()
+  io.stdout:write(("evalua %s\n%s\nlibcurl %s\nlua-cjson 2.1.0\n"):format(v.evalua, v.lua, v.curl))
+  return EXIT.ok
+end
+
+local function set_arg(argv, script_index)
+  local a = { [-1] = argv[0], [0] = argv[script_index] }
+  for i = script_index + 1, #argv do a[#a + 1] = argv[i] end
+  _G.arg = a
+  evalua.args = a
+  return a
+end
+
+local function run_file(path, argv, index)
+  local fn, err
+  if path == "-" then
+    fn, err = load(io.stdin:read("a"), "=stdin", "t")
+  else
+    local f = io.open(path, "r")
+    if not f then return usage_error(("cannot open script %s: no such file or not readable"):format(path)) end
+    f:close()
+    fn, err = loadfile(path, "t")
+  end
+  if not fn then
+    io.stderr:write("evalua: ", err, "\n")
+    return EXIT.script
+  end
+  local a = set_arg(argv, index)
+  return boot.run_main(fn, table.unpack(a))
+end
+
+local function run_chunks(chunks, argv, index)
+  set_arg(argv, index)
+  for _, code in ipairs(chunks) do
+    local fn, err = load(code, "=(command line)", "t")
+    if not fn then
+      io.stderr:write("evalua: ", err, "\n")
+      return EXIT.script
+    end
+    local rc = boot.run_main(fn)
+    if rc ~= EXIT.ok then return rc end
+  end
+  return EXIT.ok
+end
+
+local function run_command(name, args)
+  local ok, mod = pcall(require, "evalua.cli." .. name)
+  if not ok then
+    io.stderr:write("evalua: ", tostring(mod), "\n")
+    return EXIT.script
+  end
+  local code
+  local rc = boot.run_main(function() code = mod.main(args) end)
+  if rc ~= EXIT.ok then return rc end
+  return code or EXIT.ok
+end
+
+local commands = { test = true, resume = true, report = true }
+
+--- main(argv) -> exit code; argv[0] is the program name.
+function boot.main(argv)
+  install_globals()
+  local i, chunks = 1, {}
+  while argv[i] do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then io.stdout:write(USAGE) return EXIT.ok
+    elseif a == "--version" then return print_version()
+    elseif a == "-v" or a == "--verbose" then
+      evalua.verbose = true
+      core.set_verbose(true)
+    elseif a == "--insecure" then evalua.http.configure { insecure = true }
+    elseif a == "-e" then
+      if not argv[i + 1] then return usage_error("-e needs an argument (the code to run)") end
+      chunks[#chunks + 1] = argv[i + 1]
+      i = i + 1
+    elseif a == "--" then i = i + 1 break
+    elseif a:sub(1, 1) == "-" and a ~= "-" then return usage_error("unknown option " .. a)
+    else break end
+    i = i + 1
+  end
+  if #chunks > 0 then return run_chunks(chunks, argv, i - 1) end
+  local cmd = argv[i]
+  if cmd == nil then
+    if require("evalua.readline").isatty(0) then return require("evalua.repl").main() end
+    return run_file("-", argv, i - 1)
+  end
+  if cmd == "run" then
+    if not argv[i + 1] then return usage_error("run needs a script: evalua run FILE [args...]") end
+    return run_file(argv[i + 1], argv, i + 1)
+  elseif cmd == "repl" then
+    return require("evalua.repl").main()
+  elseif commands[cmd] then
+    local args = {}
+    for j = i + 1, #argv do args[#args + 1] = argv[j] end
+    return run_command(cmd, args)
+  elseif cmd == "help" then
+    io.stdout:write(USAGE)
+    return EXIT.ok
+  end
+  if not cmd:find("[./]") and not io.open(cmd, "r") then
+    return usage_error(("unknown command or missing file '%s' (commands: run, test, resume, report, repl)"):format(cmd))
+  end
+  return run_file(cmd, argv, i)
+end
+
+return boot

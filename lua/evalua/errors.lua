@@ -1,0 +1,74 @@
+-- Structured errors: one shape for transport, provider and timeout failures, so that
+-- `pcall` callers can inspect fields and the CLI can choose an exit code from `kind`.
+local errors = {}
+
+local Error = {}
+Error.__index = Error
+Error.__name = "evalua.error"
+
+-- Kinds that mean the outside world failed (exit code 4), not the script.
+errors.infra_kinds = {
+  timeout = true, connect = true, tls = true, dns = true,
+  http = true, auth = true, protocol = true,
+}
+
+function Error.__tostring(e)
+  local parts = { (e.kind or "error") .. " error" }
+  local where = e.method and e.url and (e.method .. " " .. e.url) or e.url
+  if where then parts[#parts + 1] = where end
+  if e.status then parts[#parts + 1] = "HTTP " .. tostring(e.status) end
+  local text = table.concat(parts, ": ")
+  local msg = e.message or "(no message)"
+  if e.vendor_code and not tostring(msg):find(tostring(e.vendor_code), 1, true) then
+    msg = msg .. " [" .. tostring(e.vendor_code) .. "]"
+  end
+  text = text .. ": " .. msg
+  if e.attempts and e.attempts > 1 then
+    text = text .. (" (after %d attempts)"):format(e.attempts)
+  end
+  return text
+end
+
+-- Build an error object without raising it.
+function errors.new(fields)
+  assert(type(fields) == "table", "errors.new expects a table")
+  return setmetatable(fields, Error)
+end
+
+-- Raise a structured error; `level` works as in `error` (default 2: the caller's caller
+-- is blamed in tracebacks, the object itself carries no position).
+function errors.raise(fields, level)
+  error(errors.new(fields), level or 2)
+end
+
+-- Whether `err` is a structured error, optionally of the given kind.
+function errors.is(err, kind)
+  return getmetatable(err) == Error and (kind == nil or err.kind == kind)
+end
+
+-- Whether a chunk source belongs to evalua itself (embedded or loaded from lua/).
+local function internal(source)
+  return source:find("lua/evalua/", 1, true) ~= nil or source == "=[C]"
+end
+errors.internal_source = internal
+
+--- errors.where() -> "file:line: " of the first caller outside evalua, or ""
+function errors.where()
+  for level = 3, 60 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if not internal(info.source) and info.currentline > 0 then
+      return ("%s:%d: "):format(info.short_src, info.currentline)
+    end
+  end
+  return ""
+end
+
+--- errors.argerror(n, fname, msg): "bad argument #n to 'fname' (msg)" blamed on the
+-- user's line, however deep inside evalua the check happens.
+function errors.argerror(n, fname, msg)
+  error(("%sbad argument #%d to '%s' (%s)"):format(errors.where(), n, fname, msg), 0)
+end
+
+errors.Error = Error
+return errors

@@ -1,0 +1,273 @@
+--- http: requests from tasks, on the C core's libcurl multi handle.
+-- This file turns options into a normalized spec for `core.http_send` (which owns
+-- transfers, retries and backoff) and wraps what comes back.
+local core = require "evalua.core"
+local json = require "evalua.json"
+local errors = require "evalua.errors"
+local task = require "evalua.task"
+
+local http = {}
+
+local defaults = {
+  timeout = 30,
+  connect_timeout = 10,
+  max_body = 64 * 1024 * 1024,
+  retry = { attempts = 4, backoff = 0.2, max_backoff = 30, statuses = { 429, 502, 503, 504 } },
+  insecure = false,
+}
+
+local methods = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true, OPTIONS = true }
+local known_options = {
+  method = true, url = true, headers = true, query = true, body = true, json = true, form = true,
+  timeout = true, connect_timeout = true, retry = true, auth = true, max_body = true, insecure = true,
+}
+
+local argerror = errors.argerror
+
+local function urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+http.urlencode = urlencode
+
+-- Keys sorted so that the same table always gives the same URL (and cache key).
+local function encode_pairs(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if v == nil then v = t[tonumber(k)] end
+    if type(v) == "table" then
+      for _, item in ipairs(v) do out[#out + 1] = urlencode(k) .. "=" .. urlencode(item) end
+    elseif v ~= false then
+      out[#out + 1] = urlencode(k) .. "=" .. urlencode(v)
+    end
+  end
+  return table.concat(out, "&")
+end
+http.encode_form = encode_pairs
+
+---------------------------------------------------------------------------
+-- Responses
+
+local Response = {}
+Response.__name = "evalua.response"
+
+local function parse_headers(raw)
+  local headers = {}
+  for line in raw:gmatch("[^\r\n]+") do
+    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    end
+  end
+  return headers
+end
+
+function Response.__index(r, key)
+  if key == "headers" then
+    local h = parse_headers(rawget(r, "raw_headers") or "")
+    rawset(r, "headers", h)
+    return h
+  end
+  return Response[key]
+end
+
+function Response.__tostring(r)
+  return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, #r.body, r.elapsed * 1000)
+end
+
+--- response:json() -> decoded body (cached); a `protocol` error when it is not JSON
+function Response:json()
+  local cached = rawget(self, "_json")
+  if cached ~= nil then return cached end
+  local ok, value = pcall(json.decode, self.body)
+  if not ok then
+    local ctype = self.headers["content-type"] or "none"
+    local start = self.body:sub(1, 60):gsub("%s+", " ")
+    errors.raise({
+      kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
+      message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
+        :format(ctype, #self.body, start, tostring(value):gsub("^json%.decode: ", "")),
+    }, 2)
+  end
+  rawset(self, "_json", value)
+  return value
+end
+
+--- response:ok() -> whether the status is 2xx
+function Response:ok()
+  return self.status >= 200 and self.status < 300
+end
+
+http.Response = Response
+
+---------------------------------------------------------------------------
+-- Requests
+
+local function normalize_retry(retry)
+  if retry == nil then return defaults.retry end
+  if retry == false then return false end
+  if retry == true then return defaults.retry end
+  if type(retry) ~= "table" then argerror(1, "request", "retry must be false or a table") end
+  local r = {}
+  for k, v in pairs(defaults.retry) do r[k] = v end
+  for k, v in pairs(retry) do
+    if k == "backoff" or k == "max_backoff" then v = core.duration(v)
+    elseif k ~= "attempts" and k ~= "statuses" and k ~= "idempotent" then
+      argerror(1, "request", "unknown retry option '" .. tostring(k) .. "'")
+    end
+    r[k] = v
+  end
+  return r
+end
+
+local function check_url(url)
+  if type(url) ~= "string" then argerror(1, "request", "url must be a string, got " .. type(url)) end
+  local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then argerror(1, "request", ("malformed URL %q (expected http://host/...)"):format(url)) end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    argerror(1, "request", ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, url))
+  end
+  if host == "" or host:find("%s") then
+    argerror(1, "request", ("malformed URL %q (no host)"):format(url))
+  end
+end
+
+-- Build the spec core.http_send takes; header names are sent lowercase.
+local function prepare(opts)
+  for k in pairs(opts) do
+    if not known_options[k] then argerror(1, "request", "unknown option '" .. tostring(k) .. "'") end
+  end
+  local method = (opts.method or "GET")
+  if type(method) ~= "string" or not methods[method:upper()] then
+    argerror(1, "request", "unknown method " .. tostring(method))
+  end
+  method = method:upper()
+  check_url(opts.url)
+  local url = opts.url
+  if opts.query ~= nil then
+    if type(opts.query) ~= "table" then argerror(1, "request", "query must be a table") end
+    local q = encode_pairs(opts.query)
+    if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
+  end
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then argerror(1, "request", "headers must be a table") end
+    for k, v in pairs(opts.headers) do
+      if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+        argerror(1, "request", "headers must map names to strings")
+      end
+      headers[k:lower()] = tostring(v)
+    end
+  end
+  local nbodies = (opts.body ~= nil and 1 or 0) + (opts.json ~= nil and 1 or 0) + (opts.form ~= nil and 1 or 0)
+  if nbodies > 1 then argerror(1, "request", "give only one of body, json and form") end
+  local body = opts.body
+  if body ~= nil and type(body) ~= "string" then argerror(1, "request", "body must be a string") end
+  if opts.json ~= nil then
+    body = json.encode(opts.json)
+    headers["content-type"] = headers["content-type"] or "application/json"
+  elseif opts.form ~= nil then
+    if type(opts.form) ~= "table" then argerror(1, "request", "form must be a table") end
+    body = encode_pairs(opts.form)
+    headers["content-type"] = headers["content-type"] or "application/x-www-form-urlencoded"
+  end
+  if headers["accept"] == nil then headers["accept"] = "application/json" end
+  return {
+    method = method, url = url, headers = headers, body = body,
+    timeout = opts.timeout ~= nil and core.duration(opts.timeout) or defaults.timeout,
+    connect_timeout = opts.connect_timeout ~= nil and core.duration(opts.connect_timeout) or defaults.connect_timeout,
+    max_body = opts.max_body or defaults.max_body,
+    insecure = opts.insecure == true or defaults.insecure,
+    retry = normalize_retry(opts.retry),
+  }
+end
+
+local function header_list(headers)
+  local list = {}
+  for k, v in pairs(headers) do list[#list + 1] = k .. ": " .. v end
+  table.sort(list)
+  return list
+end
+
+local insecure_warned = false
+
+local function send(spec)
+  if spec.insecure and not insecure_warned then
+    insecure_warned = true
+    io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
+  end
+  local c = {}
+  for k, v in pairs(spec) do c[k] = v end
+  c.headers = header_list(spec.headers)
+  core.http_send(c)
+  local ok, res = task._block()
+  if not ok then
+    errors.raise(res, 4)
+  end
+  res.method = spec.method
+  return setmetatable(res, Response)
+end
+
+local function request(opts)
+  if type(opts) ~= "table" then argerror(1, "request", "table expected, got " .. type(opts)) end
+  local spec = prepare(opts)
+  local auth = opts.auth
+  if auth == nil then return send(spec) end
+  if type(auth) ~= "table" or type(auth.apply) ~= "function" then
+    argerror(1, "request", "auth must be an auth provider (auth.api_key, auth.bearer, auth.client_credentials)")
+  end
+  auth:apply(spec)
+  local res = send(spec)
+  -- An expired token: refresh it once and replay the request once.
+  if res.status == 401 and auth.refresh and auth:refresh(res) then
+    auth:apply(spec)
+    res = send(spec)
+  end
+  return res
+end
+
+--- http.request(opts) -> response
+function http.request(opts)
+  return request(opts)
+end
+
+local function shorthand(method)
+  return function(url, opts)
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror(2, method:lower(), "table expected, got " .. type(opts))
+    end
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    o.method, o.url = method, url
+    if type(url) ~= "string" then argerror(1, method:lower(), "string expected, got " .. type(url)) end
+    return request(o)
+  end
+end
+
+http.get = shorthand("GET")
+http.head = shorthand("HEAD")
+http.post = shorthand("POST")
+http.put = shorthand("PUT")
+http.patch = shorthand("PATCH")
+http.delete = shorthand("DELETE")
+
+--- http.configure{retry, timeout, connect_timeout, max_body, max_host_connections, user_agent, insecure}
+function http.configure(opts)
+  if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
+  for k, v in pairs(opts) do
+    if k == "timeout" or k == "connect_timeout" then defaults[k] = core.duration(v)
+    elseif k == "max_body" then defaults.max_body = v
+    elseif k == "retry" then defaults.retry = normalize_retry(v) or { attempts = 1 }
+    elseif k == "insecure" then defaults.insecure = v == true
+    elseif k == "max_host_connections" or k == "user_agent" then core.http_configure { [k] = v }
+    else argerror(1, "configure", "unknown option '" .. tostring(k) .. "'") end
+  end
+end
+
+http.defaults = defaults
+return http

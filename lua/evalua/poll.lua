@@ -1,0 +1,51 @@
+--- poll: wait for a condition with backoff, bounded by a timeout.
+local core = require "evalua.core"
+local errors = require "evalua.errors"
+local task = require "evalua.task"
+
+local poll = {}
+
+local function format_duration(s)
+  if s >= 3600 and s % 3600 == 0 then return ("%dh"):format(s // 3600) end
+  if s >= 60 and s % 60 == 0 then return ("%dm"):format(s // 60) end
+  if s >= 1 then return ("%gs"):format(math.floor(s * 10 + 0.5) / 10) end
+  return ("%dms"):format(math.floor(s * 1000 + 0.5))
+end
+poll.format_duration = format_duration
+
+local known = { interval = true, max_interval = true, factor = true, jitter = true, timeout = true, what = true }
+
+--- poll.wait(check, opts) -> check's first truthy result (and the values after it)
+function poll.wait(check, opts)
+  if type(check) ~= "function" then errors.argerror(1, "wait", "function expected, got " .. type(check)) end
+  if opts ~= nil and type(opts) ~= "table" then errors.argerror(2, "wait", "table expected, got " .. type(opts)) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not known[k] then errors.argerror(2, "wait", "unknown option '" .. tostring(k) .. "'") end
+  end
+  local interval = core.duration(opts.interval or 1)
+  local max_interval = core.duration(opts.max_interval or 30)
+  local factor = opts.factor or 1.5
+  local jitter = opts.jitter or 0.1
+  local timeout = core.duration(opts.timeout or 300)
+  local started = core.now()
+  local deadline = started + timeout
+  local last
+  while true do
+    local r = table.pack(check())
+    if r[1] then return table.unpack(r, 1, r.n) end
+    if r.n >= 2 then last = r[2] end
+    local remaining = deadline - core.now()
+    if remaining <= 0 then
+      errors.raise({
+        kind = "timeout", last = last, what = opts.what,
+        message = ("timed out after %s waiting for %s"):format(format_duration(timeout), opts.what or "a condition"),
+      }, 2)
+    end
+    local delay = interval * (1 + jitter * (2 * math.random() - 1))
+    task.sleep(math.min(delay, remaining))
+    interval = math.min(interval * factor, max_interval)
+  end
+end
+
+return poll
