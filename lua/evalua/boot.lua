@@ -101,21 +101,6 @@ end
 ---------------------------------------------------------------------------
 -- Errors and exit codes
 
--- Frames from evalua's own code and from C are left out of what users see: the
--- first line of a traceback should be theirs.
-local function user_traceback(tb)
-  if not tb then return nil end
-  local out = {}
-  for line in tb:gmatch("[^\n]+") do
-    local src = line:match("^%s*(.-):%d*:? in ") or line:match("^%s*(%[C%]):")
-    if src and not errors.internal_source("@" .. src) and src ~= "[C]" and not src:find("^%(%.%.%.tail") then
-      out[#out + 1] = line
-    end
-  end
-  if #out == 0 then return nil end
-  return "stack traceback:\n" .. table.concat(out, "\n")
-end
-
 local function first_user_frame(tb)
   for line in (tb or ""):gmatch("[^\n]+") do
     local where = line:match("^%s*([^%s:][^:]*:%d+):")
@@ -143,7 +128,7 @@ function boot.print_error(err, tb)
     msg = tostring(err)
   end
   io.stderr:write("evalua: ", redact.redact(msg), "\n")
-  local shown = user_traceback(tb or (type(err) == "table" and rawget(err, "traceback")))
+  local shown = errors.user_traceback(tb or (type(err) == "table" and rawget(err, "traceback")))
   if shown and not (errors.is(err) and err.kind == "config") then
     io.stderr:write(redact.redact(shown), "\n")
   end

@@ -52,6 +52,21 @@ local function internal(source)
 end
 errors.internal_source = internal
 
+--- Only the user's frames of a traceback: evalua's own code and C frames are left
+-- out, so the first line shown is the user's. Returns nil when none is left.
+function errors.user_traceback(tb)
+  if not tb then return nil end
+  local out = {}
+  for line in tb:gmatch("[^\n]+") do
+    local src = line:match("^%s*(.-):%d*:? in ")
+    if src and src ~= "[C]" and not internal("@" .. src) and not src:find("^%(%.%.%.tail") then
+      out[#out + 1] = line
+    end
+  end
+  if #out == 0 then return nil end
+  return "stack traceback:\n" .. table.concat(out, "\n")
+end
+
 --- errors.where() -> "file:line: " of the first caller outside evalua, or ""
 function errors.where()
   for level = 3, 60 do

@@ -224,7 +224,7 @@ local function request(opts)
   auth:apply(spec)
   local res = send(spec)
   -- An expired token: refresh it once and replay the request once.
-  if res.status == 401 and auth.refresh and auth:refresh(res) then
+  if res.status == 401 and auth.refresh and auth:refresh(res, spec) then
     auth:apply(spec)
     res = send(spec)
   end

@@ -28,11 +28,12 @@ local function text(v)
   return type(v) == "string" and v or tostring(v)
 end
 
+-- Numbers as Lua integers when integral, so that a decoded `1.0` prints as `1`.
 local function number(v)
   v = val(v)
-  if type(v) == "number" then return v end
-  if type(v) == "string" then return tonumber(v) end
-  return nil
+  if type(v) == "string" then v = tonumber(v) end
+  if type(v) ~= "number" then return nil end
+  return math.tointeger(v) or v
 end
 
 local named_entities = { quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", nbsp = "\u{a0}" }
@@ -405,7 +406,7 @@ local function agentforce_case(tc, run_status)
   local status = text(tc.status) and model.normalize("agentforce", tc.status)
     or (terminal[run_status] and "completed" or "running")
   local c = model.case {
-    name = tostring(val(tc.testNumber) or "?"),
+    name = tostring(number(tc.testNumber) or "?"),
     number = number(tc.testNumber),
     status = status,
     raw_status = text(tc.status),
@@ -465,9 +466,9 @@ end
 
 -- One entry of a call's `eval_outputs`: `{value, reason, type, name, error, status, skipped}`
 -- (newer servers: `output`, `output_type` and the axes output_pass/score/choices).
--- A pending eval is `{}`: it yields a metric with no verdict yet.
-local function futureagi_metric(id, e)
-  local m = { name = text(e.name) or id, id = id, raw = e }
+-- A pending eval is `{}`: it yields a metric with no verdict yet, named from `names`.
+local function futureagi_metric(id, e, names)
+  local m = { name = text(e.name) or names[id] or id, id = id, raw = e }
   if next(e) == nil then
     m.status = "running"
     return model.metric(m)
@@ -496,7 +497,7 @@ local function futureagi_metric(id, e)
   return model.metric(m)
 end
 
-local function futureagi_case(call)
+local function futureagi_case(call, names)
   local transcript = messages(call.transcript)
   local scenario = val(call.scenario)
   local scenario_name = type(scenario) == "table" and text(scenario.name) or text(scenario)
@@ -523,14 +524,29 @@ local function futureagi_case(call)
   for id in pairs(outputs) do ids[#ids + 1] = id end
   table.sort(ids) -- a JSON object has no order; keep reports stable
   for _, id in ipairs(ids) do
-    c.metrics[#c.metrics + 1] = futureagi_metric(id, val(outputs[id]) or {})
+    c.metrics[#c.metrics + 1] = futureagi_metric(id, val(outputs[id]) or {}, names)
   end
   return c
 end
 
+-- Eval config id -> name. A pending eval output (`{}`) carries no name: take it from
+-- `opts.eval_names` (the run test's eval configs) or from another call's finished output.
+local function futureagi_eval_names(calls, given)
+  local names = {}
+  for id, name in pairs(given or {}) do names[id] = name end
+  for _, call in ipairs(calls) do
+    for id, e in pairs(val(call.eval_outputs) or {}) do
+      names[id] = names[id] or (type(e) == "table" and text(e.name)) or nil
+    end
+  end
+  return names
+end
+
 -- Future AGI: the run-test status document (for the execution) and its per-call results.
+-- `opts`: id, run_test_id, eval_names ({[eval_config_id] = name}).
 function model.from.futureagi(status_doc, calls, opts)
   opts = opts or {}
+  calls = calls or {}
   status_doc = status_doc or {}
   local run = model.run {
     provider = "futureagi",
@@ -543,8 +559,9 @@ function model.from.futureagi(status_doc, calls, opts)
     raw = status_doc,
   }
   if run.status == "failed" then run.error = text(status_doc.message) or text(status_doc.error) end
-  for _, call in ipairs(calls or {}) do
-    run.cases[#run.cases + 1] = futureagi_case(call)
+  local names = futureagi_eval_names(calls, opts.eval_names)
+  for _, call in ipairs(calls) do
+    run.cases[#run.cases + 1] = futureagi_case(call, names)
   end
   return run
 end

@@ -134,9 +134,8 @@ local function outcome(h)
   unobserved[h] = nil
   if h.ok then return unpack(h.results, 1, h.results.n) end
   local err = h.err
-  if type(err) == "string" and h.traceback then
-    err = err .. "\n(in task " .. h.id .. ") " .. h.traceback
-  end
+  local tb = type(err) == "string" and errors.user_traceback(h.traceback)
+  if tb then err = err .. "\n(in task " .. h.id .. ") " .. tb end
   error(err, 0)
 end
 
@@ -202,6 +201,7 @@ function task.timeout(d, fn, ...)
   check_callable(fn, 2, "timeout")
   local h = task.spawn(fn, ...)
   if not join(h, core.now() + secs) then
+    h.observed = true                   -- its cancellation is reported as this timeout
     task.cancel(h)
     errors.raise({ kind = "timeout", message = "timed out after " .. format_seconds(secs) }, 2)
   end

@@ -1,0 +1,191 @@
+--- auth: credentials for requests. A provider is passed as `auth = p` to any http
+-- call; it adds its headers (p:apply(spec)) and, on a 401, may refresh once
+-- (p:refresh(response) -> true to replay). Every secret value is registered for
+-- redaction, so tokens and keys never reach traces, errors or reports.
+local core = require "evalua.core"
+local errors = require "evalua.errors"
+local redact = require "evalua.redact"
+local json = require "evalua.json"
+
+local auth = {}
+local argerror = errors.argerror
+
+local function check_secret(v, argn, fname, what)
+  if type(v) ~= "string" or v == "" then
+    argerror(argn, fname, what .. " must be a non-empty string, got " .. (v == "" and "an empty string" or type(v)))
+  end
+  redact.register(v)
+end
+
+local StaticProvider = {}
+StaticProvider.__index = StaticProvider
+StaticProvider.__name = "evalua.auth"
+StaticProvider.__tostring = function(p) return "auth provider (" .. p.kind .. ")" end
+
+function StaticProvider:apply(spec)
+  for name, value in pairs(self.headers) do spec.headers[name] = value end
+end
+
+--- auth.api_key{header = "X-Api-Key", value = secret("KEY")}
+--- auth.api_key{headers = {["X-Api-Key"] = k, ["X-Secret-Key"] = s}}
+function auth.api_key(opts)
+  if type(opts) ~= "table" then argerror(1, "api_key", "table expected, got " .. type(opts)) end
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then argerror(1, "api_key", "headers must be a table") end
+    for name, value in pairs(opts.headers) do
+      if type(name) ~= "string" then argerror(1, "api_key", "header names must be strings") end
+      check_secret(value, 1, "api_key", "the value of header " .. name)
+      headers[name:lower()] = value
+    end
+  else
+    if type(opts.header) ~= "string" then argerror(1, "api_key", "'header' (the header name) is required") end
+    check_secret(opts.value, 1, "api_key", "'value'")
+    headers[opts.header:lower()] = opts.value
+  end
+  if next(headers) == nil then argerror(1, "api_key", "no header given") end
+  return setmetatable({ kind = "api key", headers = headers }, StaticProvider)
+end
+
+--- auth.bearer(token)
+function auth.bearer(token)
+  check_secret(token, 1, "bearer", "token")
+  return setmetatable({ kind = "bearer", headers = { authorization = "Bearer " .. token } }, StaticProvider)
+end
+
+---------------------------------------------------------------------------
+-- OAuth 2.0 client credentials (Salesforce)
+
+local function b64url_decode(s)
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+  local map = {}
+  for i = 1, #alphabet do map[alphabet:byte(i)] = i - 1 end
+  s = s:gsub("[=%s]", ""):gsub("%+", "-"):gsub("/", "_")
+  local out, bits, nbits = {}, 0, 0
+  for i = 1, #s do
+    local v = map[s:byte(i)]
+    if v == nil then return nil end
+    bits = (bits << 6) | v
+    nbits = nbits + 6
+    if nbits >= 8 then
+      nbits = nbits - 8
+      out[#out + 1] = string.char((bits >> nbits) & 0xff)
+    end
+  end
+  return table.concat(out)
+end
+
+--- The `exp` claim of a JWT (epoch seconds), or nil when the token is not a JWT.
+function auth.jwt_expiry(token)
+  local payload = type(token) == "string" and token:match("^[%w_-]+%.([%w_-]+)%.[%w_-]*$")
+  if not payload then return nil end
+  local text = b64url_decode(payload)
+  local ok, claims = pcall(json.decode, text or "")
+  if ok and type(claims) == "table" and type(claims.exp) == "number" then return claims.exp end
+  return nil
+end
+
+--- Seconds from now until the token expires: `expires_in`, else the JWT's `exp`,
+-- else `issued_at` (epoch ms) + 30 minutes, else 30 minutes.
+function auth.token_lifetime(doc, now_epoch)
+  now_epoch = now_epoch or os.time()
+  if tonumber(doc.expires_in) then return tonumber(doc.expires_in) end
+  local exp = auth.jwt_expiry(doc.access_token)
+  if exp then return exp - now_epoch end
+  local issued = tonumber(doc.issued_at)
+  if issued then return issued / 1000 + 1800 - now_epoch end
+  return 1800
+end
+
+local ClientCredentials = {}
+ClientCredentials.__index = ClientCredentials
+ClientCredentials.__name = "evalua.auth"
+ClientCredentials.__tostring = function(p) return "auth provider (client credentials for " .. p.token_url .. ")" end
+
+local function token_error(res, url)
+  local ok, doc = pcall(res.json, res)
+  local code = ok and type(doc) == "table" and doc.error or nil
+  local text = ok and type(doc) == "table" and (doc.error_description or doc.error) or nil
+  errors.raise({
+    kind = "auth", status = res.status, url = url, method = "POST",
+    vendor_code = code, vendor_message = text,
+    message = text and ("token request refused: %s"):format(text) or ("token request failed with HTTP %d"):format(res.status),
+  }, 3)
+end
+
+function ClientCredentials:fetch()
+  local http = require "evalua.http"
+  local form = { grant_type = "client_credentials", client_id = self.client_id, client_secret = self.client_secret }
+  if self.scope then form.scope = self.scope end
+  -- Asking for a token twice is harmless: the request may be retried like a GET.
+  local res = http.post(self.token_url, { form = form, retry = { idempotent = true } })
+  if not res:ok() then token_error(res, self.token_url) end
+  local doc = res:json()
+  if type(doc) ~= "table" or type(doc.access_token) ~= "string" then
+    errors.raise({ kind = "auth", url = self.token_url, status = res.status,
+                   message = "token response has no access_token" }, 2)
+  end
+  redact.register(doc.access_token)
+  self.token_value = doc.access_token
+  self.generation = self.generation + 1
+  self.expires_at = core.now() + auth.token_lifetime(doc)
+  self.instance = doc.instance_url
+  self.response = doc
+  return doc.access_token
+end
+
+--- provider:token() -> a valid access token, fetched or refreshed when needed.
+-- One fetch at a time: concurrent callers wait for it.
+function ClientCredentials:token()
+  if self.token_value and core.now() < self.expires_at - self.margin then return self.token_value end
+  local task = require "evalua.task"
+  if not self.fetching then
+    self.fetching = task.spawn(function() return self:fetch() end)
+  end
+  local pending = self.fetching
+  local ok, result = pcall(task.wait, pending)
+  if self.fetching == pending then self.fetching = nil end
+  if not ok then error(result, 0) end
+  return result
+end
+
+function ClientCredentials:apply(spec)
+  spec.headers.authorization = "Bearer " .. self:token()
+  spec.auth_generation = self.generation
+end
+
+-- A 401 means the token died early (revoked, shorter admin policy): drop it so the
+-- replay fetches a new one -- unless another request already replaced it.
+function ClientCredentials:refresh(_, spec)
+  if spec.auth_generation == self.generation then self.token_value = nil end
+  return true
+end
+
+--- provider:instance_url() -> the `instance_url` of the token response
+function ClientCredentials:instance_url()
+  self:token()
+  return self.instance
+end
+
+--- auth.client_credentials{token_url, client_id, client_secret, scope?, refresh_margin?}
+function auth.client_credentials(opts)
+  if type(opts) ~= "table" then argerror(1, "client_credentials", "table expected, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if k ~= "token_url" and k ~= "client_id" and k ~= "client_secret" and k ~= "scope" and k ~= "refresh_margin" then
+      argerror(1, "client_credentials", "unknown option '" .. tostring(k) .. "'")
+    end
+  end
+  if type(opts.token_url) ~= "string" or not opts.token_url:match("^https?://") then
+    argerror(1, "client_credentials", "token_url must be an http(s) URL, got " .. tostring(opts.token_url))
+  end
+  if type(opts.client_id) ~= "string" or opts.client_id == "" then
+    argerror(1, "client_credentials", "client_id must be a non-empty string")
+  end
+  check_secret(opts.client_secret, 1, "client_credentials", "client_secret")
+  return setmetatable({
+    token_url = opts.token_url, client_id = opts.client_id, client_secret = opts.client_secret,
+    scope = opts.scope, margin = core.duration(opts.refresh_margin or 60), generation = 0,
+  }, ClientCredentials)
+end
+
+return auth

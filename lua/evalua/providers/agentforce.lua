@@ -1,0 +1,171 @@
+-- Salesforce Agentforce Testing API client (Connect API `einstein/ai-evaluations/runs`,
+-- or the newer `einstein/ai-testing/runs`). OAuth2 client credentials against the org's
+-- My Domain; the API itself lives on the instance URL the token response names.
+local common = require "evalua.providers.common"
+local errors = require "evalua.errors"
+local model = require "evalua.model"
+
+local agentforce = {}
+
+-- The two API generations differ in path and in the start body's field name.
+local start_field = {
+  ["ai-evaluations"] = "aiEvaluationDefinitionName",
+  ["ai-testing"] = "testDefinitionName",
+}
+
+local settings = {
+  { "base_url", env = { "SF_MY_DOMAIN" }, required = true },
+  { "client_id", env = { "SF_CLIENT_ID" }, required = true },
+  { "client_secret", env = { "SF_CLIENT_SECRET" }, required = true, secret = true },
+  { "api_version", default = "63.0" },
+  { "api", default = "ai-evaluations" },
+  -- A start refused because the org already runs its maximum of tests is retried
+  -- until a slot frees up, for at most queue_timeout.
+  { "queue_timeout", default = "10m" },
+  { "queue_interval", default = "15s" },
+}
+
+local Client = common.client_class("agentforce")
+Client.descriptor_fields = { "api", "api_version", "definition" }
+agentforce.Client = Client
+
+function agentforce.connect(opts)
+  local s = common.settings("agentforce.connect", opts, settings)
+  if not start_field[s.api] then
+    error(("bad argument #1 to 'agentforce.connect' (api must be 'ai-evaluations' or "
+      .. "'ai-testing', got '%s')"):format(tostring(s.api)), 2)
+  end
+  s.api_version = tostring(s.api_version):gsub("^v", "")
+  s.auth = auth.client_credentials {
+    token_url = s.base_url .. "/services/oauth2/token",
+    client_id = s.client_id,
+    client_secret = s.client_secret,
+  }
+  s.client_secret = nil
+  return common.new_client(Client, s)
+end
+
+-- Salesforce errors are a list: [{"errorCode": "...", "message": "..."}].
+function Client.vendor_error(body)
+  if type(body) ~= "table" then return nil, nil end
+  local first = body[1]
+  if type(first) == "table" then return first.errorCode, first.message end
+  return body.error or body.errorCode, body.error_description or body.message
+end
+
+-- The API sits on the instance URL from the token response (fetched on first use).
+function Client:url(path)
+  local instance = self.auth:instance_url()
+  if not instance then
+    self.auth:token()
+    instance = self.auth:instance_url()
+  end
+  return ("%s/services/data/v%s/einstein/%s%s"):format(instance:gsub("/+$", ""),
+    self.api_version, self.api, path)
+end
+
+-- The org refuses a start while it already runs its maximum of tests (10 IN_PROGRESS).
+-- Such a refusal proves no run was created, so starting again later is safe.
+local function org_queue_full(err)
+  if not errors.is(err) or not err.status or err.vendor_code == "REQUEST_LIMIT_EXCEEDED" then
+    return false
+  end
+  local text = (tostring(err.vendor_message or "") .. " " .. tostring(err.vendor_code or "")):lower()
+  return text:find("in_progress", 1, true) or text:find("in progress", 1, true)
+    or text:find("concurrent", 1, true) or false
+end
+
+-- An unknown definition comes back as INTERNAL_SERVER_ERROR "Invalid AiEvalDefinitionVersion
+-- identifier" (or a 404): say what the user got wrong.
+local function unknown_definition(err)
+  if not errors.is(err) then return false end
+  local text = tostring(err.vendor_message or "")
+  return err.status == 404 or text:find("Invalid AiEvalDefinitionVersion identifier", 1, true) ~= nil
+end
+
+-- One start attempt: the response body, or false when the org's queue is full.
+local function try_start(self, definition)
+  local ok, res = pcall(self.call, self, "POST", "/runs", {
+    json = { [start_field[self.api]] = definition },
+    retry = { idempotent = false }, -- a start that may have reached Salesforce is never repeated
+  })
+  if ok then return res end
+  if org_queue_full(res) then
+    common.trace("agentforce: org is running its maximum of tests; %s waits for a slot (%s)",
+      definition, tostring(res.vendor_message))
+    return false, res
+  end
+  if unknown_definition(res) then
+    res.message = ("no test definition named %s"):format(definition)
+  end
+  error(res, 0)
+end
+
+-- Start a run of the test definition `definition`; returns a Run.
+function Client:start(definition)
+  if type(definition) ~= "string" or definition == "" then
+    error("bad argument #1 to 'start' (test definition name expected)", 2)
+  end
+  local body = try_start(self, definition)
+    or poll.wait(function() return try_start(self, definition) end, {
+      interval = self.queue_interval, timeout = self.queue_timeout,
+      what = "a free test slot to start " .. definition,
+    })
+  local run = self:new_run {
+    id = body.runId,
+    status = model.normalize("agentforce", body.status),
+    raw_status = body.status,
+    api = self.api, api_version = self.api_version, definition = definition,
+    raw = body,
+  }
+  return self:started(run)
+end
+
+local function trace_unknown(run, raw, where)
+  local _, known = model.normalize("agentforce", raw)
+  if raw ~= nil and not known then
+    common.trace("agentforce run %s: unknown %s status %q, treating it as still running",
+      tostring(run.id), where, tostring(raw))
+  end
+end
+
+local function fetch_results_doc(self, run)
+  local doc = self:call("GET", "/runs/" .. run.id .. "/results")
+  trace_unknown(run, doc.status, "results")
+  return doc
+end
+
+-- One poll: the status document, then (once past NEW) the results document, which alone
+-- decides completion: status may say COMPLETED while results are still IN_PROGRESS.
+function Client:poll_run(run)
+  local doc = self:call("GET", "/runs/" .. run.id)
+  trace_unknown(run, doc.status, "run")
+  local status = model.normalize("agentforce", doc.status)
+  if status == "queued" then
+    common.apply(run, model.from.agentforce(doc, { id = run.id }))
+    return
+  end
+  local parsed = model.from.agentforce(fetch_results_doc(self, run), { id = run.id })
+  -- A run that ended in ERROR or TERMINATED will not finish its results document.
+  if (status == "error" or status == "cancelled") and not model.terminal(parsed.status) then
+    parsed.status, parsed.raw_status = status, doc.status
+    parsed.error = parsed.error or doc.errorMessage
+  end
+  common.apply(run, parsed)
+end
+
+-- The results of a finished run were read by its last poll; otherwise fetch them now.
+function Client:fetch_results(run)
+  if model.terminal(run.status) and type(run.raw) == "table" and run.raw.testCases then return end
+  local parsed = model.from.agentforce(fetch_results_doc(self, run), { id = run.id })
+  if model.terminal(run.status) and not model.terminal(parsed.status) then
+    parsed.status, parsed.raw_status = nil, nil -- keep the terminal status the poll saw
+  end
+  common.apply(run, parsed)
+end
+
+function Client:cancel_run(run)
+  self:call("POST", "/runs/" .. run.id .. "/cancel", { retry = { idempotent = true } })
+end
+
+return agentforce

@@ -1,0 +1,204 @@
+-- Future AGI "simulate" client: run tests (create, list, execute), executions, per-call
+-- results with eval outputs, eval summaries and cancel. Bodies are snake_case, the only
+-- casing current servers accept; every path ends with "/".
+local common = require "evalua.providers.common"
+local model = require "evalua.model"
+
+local futureagi = {}
+
+local settings = {
+  { "base_url", env = { "FI_BASE_URL" }, default = "https://api.futureagi.com" },
+  { "api_key", env = { "FI_API_KEY" }, required = true, secret = true },
+  { "secret_key", env = { "FI_SECRET_KEY" }, required = true, secret = true },
+}
+
+-- An execution is the unit of a Run; its run test id is needed to poll and summarize it.
+local Client = common.client_class("futureagi", {
+  eval_summary = function(run)
+    return common.client_of(run):eval_summary(run.run_test_id, run.id)
+  end,
+})
+Client.descriptor_fields = { "run_test_id" }
+futureagi.Client = Client
+
+function futureagi.connect(opts)
+  local s = common.settings("futureagi.connect", opts, settings)
+  s.auth = auth.api_key { headers = { ["X-Api-Key"] = s.api_key, ["X-Secret-Key"] = s.secret_key } }
+  s.api_key, s.secret_key = nil, nil
+  return common.new_client(Client, s)
+end
+
+-- Flatten a DRF field-error table ({field = {"msg", ...}}) into "field: msg; ...".
+local function field_errors(t)
+  if type(t) ~= "table" then return nil end
+  local keys, parts = {}, {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    parts[#parts + 1] = k .. ": " .. (type(v) == "table" and table.concat(v, " ") or tostring(v))
+  end
+  return #parts > 0 and table.concat(parts, "; ") or nil
+end
+
+local function str(v)
+  return type(v) == "string" and v ~= "" and v or nil
+end
+
+-- `{status:false, code, message, detail, error, result, details}`; a 429 nests
+-- `{code, message}` in `result`; "Scenarios incomplete" nests `{error, detail}` there;
+-- unknown fields answer a bare DRF table `{"scenarioIds": ["Unknown field."]}`.
+function Client.vendor_error(body)
+  if type(body) ~= "table" then return nil, nil end
+  local result = type(body.result) == "table" and body.result or {}
+  local code = str(body.code) or str(result.code) or str(body.type)
+  local message = str(body.message) or str(body.detail) or str(body.error)
+    or str(result.message) or str(result.error)
+  if message and str(result.detail) and message == str(result.error) then
+    message = message .. ": " .. result.detail
+  end
+  local details = field_errors(body.details)
+  if details then
+    message = message and (message .. " (" .. details .. ")") or details
+  end
+  if body.status == nil and message == nil then message = field_errors(body) end
+  return code, message
+end
+
+local function post(self, path, body)
+  return self:call("POST", path, { json = body or {}, retry = { idempotent = false } })
+end
+
+-- DRF pages: {count, next, previous, results, total_pages, current_page}.
+local function pages(self, path, query)
+  return common.all_pages(function(page)
+    local q = { page = page }
+    for k, v in pairs(query or {}) do q[k] = v end
+    local body = self:call("GET", path, { query = q })
+    local more = (body.next ~= nil and body.next ~= json.null)
+      or (tonumber(body.current_page) or page) < (tonumber(body.total_pages) or 0)
+    return body.results or {}, more
+  end)
+end
+
+-- camelCase keys (the older API's casing) become snake_case: the server refuses them.
+local function snake(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(k) == "string" then k = k:gsub("(%l)(%u)", "%1_%2"):lower() end
+    out[k] = v
+  end
+  return out
+end
+
+local function path_id(fname, id)
+  if type(id) ~= "string" or id == "" then
+    error(("bad argument #1 to '%s' (id string expected)"):format(fname), 3)
+  end
+  return id
+end
+
+-- Create a run test: name, agent_definition_id, scenario_ids (required) and the optional
+-- fields of the API. Returns the RunTest object.
+function Client:create(spec)
+  if type(spec) ~= "table" then error("bad argument #1 to 'create' (table expected)", 2) end
+  local body = snake(spec)
+  if type(body.evaluations_config) == "table" then
+    local configs = {}
+    for i, c in ipairs(body.evaluations_config) do configs[i] = snake(c) end
+    body.evaluations_config = configs
+  end
+  return post(self, "/simulate/run-tests/create/", body)
+end
+
+-- Every run test (all pages), newest first; opts.search filters by name.
+function Client:list(opts)
+  opts = common.check_options("list", opts, common.set { "search", "limit" })
+  return pages(self, "/simulate/run-tests/", opts)
+end
+
+function Client:get(id)
+  return self:call("GET", "/simulate/run-tests/" .. path_id("get", id) .. "/")
+end
+
+function Client:update(id, fields)
+  return self:call("PATCH", "/simulate/run-tests/" .. path_id("update", id) .. "/",
+    { json = snake(fields or {}) })
+end
+
+function Client:delete(id)
+  return self:call("DELETE", "/simulate/run-tests/" .. path_id("delete", id) .. "/")
+end
+
+-- Every execution of a run test (all pages); opts.status filters.
+function Client:executions(id, opts)
+  opts = common.check_options("executions", opts, common.set { "status", "limit" })
+  return pages(self, "/simulate/run-tests/" .. path_id("executions", id) .. "/executions/", opts)
+end
+
+-- Every call of an execution (all pages), with transcripts and eval outputs.
+function Client:calls(execution_id, opts)
+  opts = common.check_options("calls", opts, common.set { "search", "filters", "limit" })
+  local path = "/simulate/test-executions/" .. path_id("calls", execution_id) .. "/"
+  return pages(self, path, opts)
+end
+
+-- Aggregated eval results of an execution (the `result` list of the envelope).
+function Client:eval_summary(id, execution_id)
+  local body = self:call("GET", "/simulate/run-tests/" .. path_id("eval_summary", id)
+    .. "/eval-summary/", { query = { execution_id = execution_id } })
+  return body and body.result
+end
+
+-- Execute a run test (an id, or a create spec that is created first); returns a Run.
+-- opts: scenario_ids (default: all scenarios), simulator_id.
+function Client:start(target, opts)
+  opts = common.check_options("start", opts, common.set { "scenario_ids", "simulator_id" })
+  local id = target
+  if type(target) == "table" then id = self:create(target).id end
+  path_id("start", id)
+  local body = post(self, "/simulate/run-tests/" .. id .. "/execute/", {
+    scenario_ids = opts.scenario_ids, simulator_id = opts.simulator_id,
+  })
+  local run = self:new_run {
+    id = body.execution_id,
+    run_test_id = body.run_test_id or id,
+    status = model.normalize("futureagi", body.status),
+    raw_status = body.status,
+    raw = body,
+  }
+  return self:started(run)
+end
+
+local function status_fields(run, doc)
+  local parsed = model.from.futureagi(doc, nil, { id = run.id, run_test_id = run.run_test_id })
+  parsed.cases = nil -- a status document carries no calls: keep what results() read
+  common.apply(run, parsed)
+end
+
+-- One poll. The status endpoint reports the run test's latest execution: when that is
+-- not ours (another execution started since, or none visible yet), read ours directly.
+function Client:poll_run(run)
+  local doc = self:call("GET", "/simulate/run-tests/" .. run.run_test_id .. "/status/")
+  if doc.execution_id == run.id then return status_fields(run, doc) end
+  common.trace("futureagi: status endpoint reports execution %s, reading %s directly",
+    tostring(doc.execution_id), run.id)
+  local page = self:call("GET", "/simulate/test-executions/" .. run.id .. "/",
+    { query = { page = 1, limit = 1 } })
+  status_fields(run, { status = page.status, execution_id = run.id })
+end
+
+-- Per-call results, all pages. Eval scores are final only once the execution has left
+-- `evaluating`; earlier they come back partial (pending evals have no verdict).
+function Client:fetch_results(run)
+  local calls = self:calls(run.id)
+  local parsed = model.from.futureagi({}, calls, { id = run.id, run_test_id = run.run_test_id })
+  run.cases = parsed.cases
+end
+
+function Client:cancel_run(run)
+  self:call("POST", "/simulate/test-executions/" .. run.id .. "/cancel/",
+    { retry = { idempotent = true } })
+end
+
+return futureagi

@@ -1,0 +1,132 @@
+-- The session as plain data: what every reporter reads, what the JSON report holds and
+-- what `evalua report merge` combines. Outcome counts and the exit code derive from it.
+local json = require "evalua.json"
+local threshold = require "evalua.runner.threshold"
+
+local session = {}
+
+session.FORMAT = "evalua-session/1"
+session.OUTCOMES = { "passed", "failed", "error", "infra", "skipped" }
+
+-- Fields that hold arrays, so that they stay arrays in JSON when empty.
+local ARRAYS = { files = true, tests = true, failures = true, runs = true, cases = true,
+                 metrics = true, tags = true, path = true, scope = true }
+
+-- A JSON-safe copy: no functions, raw service documents, JSON nulls, cycles or empty
+-- tables; NaN and infinities as text.
+local function plain(v, seen)
+  local t = type(v)
+  if t == "string" or t == "boolean" then return v end
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return tostring(v) end
+    return v
+  end
+  if t ~= "table" or seen[v] then return nil end
+  seen[v] = true
+  local out, empty = {}, true
+  for k, x in pairs(v) do
+    if k ~= "raw" and (type(k) == "string" or math.type(k) == "integer") then
+      local c = plain(x, seen)
+      if c ~= nil then out[k], empty = c, false end
+    end
+  end
+  seen[v] = nil
+  if empty then return nil end
+  return out
+end
+
+function session.plain(v)
+  return plain(v, {})
+end
+
+-- Mark the known array fields (recursively) so that empty ones encode as [].
+local function mark_arrays(v)
+  if type(v) ~= "table" then return v end
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      mark_arrays(x)
+      if ARRAYS[k] then json.array(x) end
+    end
+  end
+  return v
+end
+session.mark_arrays = mark_arrays
+
+function session.encode(data)
+  return json.encode(mark_arrays(data), { indent = 2, sort_keys = true }) .. "\n"
+end
+
+-- Read a JSON report back; errors name the file.
+function session.decode(text, name)
+  local ok, data = pcall(json.decode, text)
+  if not ok then error(("%s: not a JSON report: %s"):format(name, tostring(data)), 0) end
+  if type(data) ~= "table" or data.format ~= session.FORMAT then
+    error(("%s: not an evalua session report (format %s expected)"):format(name, session.FORMAT), 0)
+  end
+  return mark_arrays(data)
+end
+
+-- Order of entries: by file, then declaration (`seq`), as in an unsharded run.
+function session.sort(tests)
+  table.sort(tests, function(a, b)
+    if a.file_index ~= b.file_index then return (a.file_index or 0) < (b.file_index or 0) end
+    if a.seq ~= b.seq then return (a.seq or 0) < (b.seq or 0) end
+    return a.id < b.id
+  end)
+end
+
+-- The exit code for a summary: 3 any error, 4 any infra, 1 any failure, else 0.
+function session.exit_code(summary)
+  if summary.error > 0 then return 3 end
+  if summary.infra > 0 then return 4 end
+  if summary.failed > 0 then return 1 end
+  return 0
+end
+
+-- Count outcomes into data.summary and set data.exit_code.
+function session.summarize(data)
+  local s = { total = #data.tests }
+  for _, o in ipairs(session.OUTCOMES) do s[o] = 0 end
+  for _, t in ipairs(data.tests) do
+    s[t.outcome] = (s[t.outcome] or 0) + 1
+  end
+  data.summary = s
+  data.exit_code = session.exit_code(s)
+  return data
+end
+
+-- One report from several shard reports: entries deduplicated by id and put back in
+-- unsharded order, file runs combined, thresholds judged again over everything.
+function session.merge(reports)
+  local out = { format = session.FORMAT, files = json.array(), tests = json.array(), merged = #reports, duration = 0 }
+  local files, seen = {}, {}
+  for _, r in ipairs(reports) do
+    out.evalua = out.evalua or r.evalua
+    if not out.started_at or (r.started_at and r.started_at < out.started_at) then out.started_at = r.started_at end
+    out.duration = math.max(out.duration, r.duration or 0)
+    out.interrupted = out.interrupted or r.interrupted
+    for _, f in ipairs(r.files or {}) do
+      local mine = files[f.path]
+      if not mine then
+        mine = { path = f.path, index = f.index, runs = json.array(), output = f.output, error = f.error }
+        files[f.path] = mine
+        out.files[#out.files + 1] = mine
+      end
+      for _, run in ipairs(f.runs or {}) do mine.runs[#mine.runs + 1] = run end
+    end
+    for _, t in ipairs(r.tests or {}) do
+      if not seen[t.id] then
+        seen[t.id] = true
+        out.tests[#out.tests + 1] = t
+      end
+    end
+  end
+  table.sort(out.files, function(a, b) return (a.index or 0) < (b.index or 0) end)
+  session.sort(out.tests)
+  for _, t in ipairs(out.tests) do
+    if t.kind == "threshold" then threshold.evaluate(t, out) end
+  end
+  return session.summarize(out)
+end
+
+return session

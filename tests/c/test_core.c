@@ -1,0 +1,126 @@
+/*
+ * test_core.c -- unit tests of the C core's pure functions, reported as TAP.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+
+#include "evalua.h"
+
+static int count, failures;
+
+static void ok(int cond, const char *name) {
+  count++;
+  if (!cond) failures++;
+  printf("%s %d - %s\n", cond ? "ok" : "not ok", count, name);
+}
+
+static void near(double got, double want, const char *name) {
+  int good = fabs(got - want) < 1e-9;
+  ok(good, name);
+  if (!good) printf("#   got %.9f, expected %.9f\n", got, want);
+}
+
+static double parsed(const char *text) {
+  double v = -12345;
+  return duration_parse(text, &v) == 0 ? v : -1;
+}
+
+static void test_duration(void) {
+  near(parsed("500ms"), 0.5, "duration: 500ms");
+  near(parsed("30s"), 30, "duration: 30s");
+  near(parsed("10m"), 600, "duration: 10m");
+  near(parsed("1h"), 3600, "duration: 1h");
+  near(parsed("1h30m"), 5400, "duration: 1h30m");
+  near(parsed("1.5s"), 1.5, "duration: 1.5s");
+  near(parsed("2"), 2, "duration: bare number is seconds");
+  near(parsed(" 5s "), 5, "duration: surrounding spaces");
+  ok(parsed("") < 0, "duration: empty is refused");
+  ok(parsed("5x") < 0, "duration: unknown unit is refused");
+  ok(parsed("m") < 0, "duration: unit without number is refused");
+  ok(parsed("1m30") < 0, "duration: trailing bare number after a unit is refused");
+  ok(parsed("-5s") < 0, "duration: negative is refused");
+  ok(parsed("5 s") < 0, "duration: space inside is refused");
+  ok(parsed("nan") < 0, "duration: nan is refused");
+}
+
+static void test_backoff(void) {
+  RetryPolicy p;
+  retry_policy_default(&p);
+  ok(p.attempts == 4, "retry: default is 4 attempts (3 retries)");
+  near(retry_backoff_cap(&p, 2), 0.2, "backoff: first retry cap is the base");
+  near(retry_backoff_cap(&p, 3), 0.4, "backoff: doubles");
+  near(retry_backoff_cap(&p, 4), 0.8, "backoff: doubles again");
+  p.max_backoff = 1;
+  near(retry_backoff_cap(&p, 12), 1, "backoff: capped at max_backoff");
+  near(retry_backoff(&p, 3, 0), 0.2, "backoff: jitter never goes below half the cap");
+  near(retry_backoff(&p, 3, 0.999999999), 0.4, "backoff: jitter reaches the cap");
+  ok(retry_status_listed(&p, 503) && retry_status_listed(&p, 429), "retry: 429 and 503 are transient");
+  ok(!retry_status_listed(&p, 500) && !retry_status_listed(&p, 404), "retry: 500 and 404 are not");
+  ok(method_is_idempotent("GET") && method_is_idempotent("put") && method_is_idempotent("DELETE"),
+     "idempotent: GET, PUT, DELETE");
+  ok(!method_is_idempotent("POST") && !method_is_idempotent("PATCH"), "idempotent: not POST or PATCH");
+}
+
+static void test_retry_after(void) {
+  double now = (double)curl_getdate("Mon, 23 Nov 2026 10:00:00 GMT", NULL);
+  near(retry_after_parse("120", now), 120, "Retry-After: delta seconds");
+  near(retry_after_parse(" 7 ", now), 7, "Retry-After: spaces around");
+  near(retry_after_parse("Mon, 23 Nov 2026 10:00:30 GMT", now), 30, "Retry-After: HTTP date");
+  near(retry_after_parse("Mon, 23 Nov 2026 09:59:00 GMT", now), 0, "Retry-After: past date means now");
+  ok(retry_after_parse("soon", now) < 0, "Retry-After: garbage is refused");
+  ok(retry_after_parse("12abc", now) < 0, "Retry-After: trailing garbage is refused");
+  ok(retry_after_parse(NULL, now) < 0, "Retry-After: missing");
+}
+
+static void test_redact(void) {
+  size_t n;
+  char *out;
+  redact_add("s3cr3t-value");
+  redact_add("abc");                         /* too short to be masked */
+  out = redact_dup("key=s3cr3t-value&x=abc", 22, &n);
+  ok(strcmp(out, "key=***&x=abc") == 0, "redact: secret masked, short values left alone");
+  free(out);
+  redact_add("s3cr3t-value-longer");
+  out = redact_dup("s3cr3t-value-longer!", 20, &n);
+  ok(strcmp(out, "***!") == 0, "redact: the longest matching secret wins");
+  free(out);
+  out = redact_dup("nothing here", 12, &n);
+  ok(strcmp(out, "nothing here") == 0 && n == 12, "redact: text without secrets unchanged");
+  free(out);
+  redact_clear();
+}
+
+static int fired[8], nfired;
+static void record(Timer *t) { fired[nfired++] = (int)t->when; }
+
+static void test_timers(void) {
+  Timer t[5];
+  int whens[5] = {5, 1, 4, 2, 3};
+  for (int i = 0; i < 5; i++) {
+    timer_init(&t[i], record);
+    timer_arm(&t[i], whens[i]);
+  }
+  timer_disarm(&t[2]);                       /* the one due at 4 */
+  ok(timer_count() == 4, "timers: disarm removes one");
+  near(timer_next_wait(0), 1, "timers: next wait is the earliest");
+  timer_fire_expired(3.5);
+  ok(nfired == 3 && fired[0] == 1 && fired[1] == 2 && fired[2] == 3, "timers: fire in deadline order");
+  timer_fire_expired(10);
+  ok(nfired == 4 && fired[3] == 5 && timer_count() == 0, "timers: the rest fire, none left");
+  ok(timer_next_wait(0) < 0, "timers: none armed");
+  timer_shutdown();
+}
+
+int main(void) {
+  test_duration();
+  test_backoff();
+  test_retry_after();
+  test_redact();
+  test_timers();
+  printf("1..%d\n", count);
+  return failures ? 1 : 0;
+}

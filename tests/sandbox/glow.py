@@ -1,0 +1,549 @@
+"""Glow benchmark-test emulator: POST {base}/glow/api/v5/artifacts/test/<op> with a JSON body.
+
+FastAPI conventions: {"detail": "..."} errors, 422 validation lists, 307 for a trailing
+slash.  `get` answers come from a per-test cache (glow_cache_ttl, 300 s) unless the caller
+sends X-Bypass-Cache: 1; X-Cache-Hit says which.  Transcripts of runs are in the `get`
+answer under entries.chats[] (see README.md).
+"""
+
+import hashlib
+import json
+
+from common import Service, iso, json_response, rng_for, seeded_uuid
+from http11 import Response
+
+TOKEN = "glow-test-token"
+PREFIX = "/glow/api/v5/artifacts/test/"
+PROFILE_ID = "9f0f1e00-0000-4000-8000-000000000001"
+ACTOR_NAME = "Sandbox Grader"
+DEPARTMENTS = {"de9a0000-0000-4000-8000-000000000001": "Customer Support",
+               "de9a0000-0000-4000-8000-000000000002": "Research"}
+
+BENCHMARKS = {
+    "b3e1a7c0-0000-4000-8000-000000000001": {
+        "name": "Support replies", "eval_id": "e7a10000-0000-4000-8000-000000000001",
+        "description": "Replies to common support questions", "rubric": "Support reply rubric",
+        "department": "de9a0000-0000-4000-8000-000000000001", "models": [("gpt-4o-mini", "support-bot")],
+        "prompts": ["How do I reset my password?", "Can I change my billing date?",
+                    "My invoice shows the wrong company name. Can you fix it?"]},
+    "b3e1a7c0-0000-4000-8000-000000000002": {
+        "name": "Model shoot-out", "eval_id": "e7a10000-0000-4000-8000-000000000002",
+        "description": "The same prompts answered by three models", "rubric": "Helpfulness rubric",
+        "department": "de9a0000-0000-4000-8000-000000000002",
+        "models": [("gpt-4o", "shootout-agent"), ("claude-3-5-sonnet", "shootout-agent"),
+                   ("llama-3.1-70b", "shootout-agent")],
+        "prompts": ["Summarize the refund policy in two sentences.",
+                    "Explain what an API rate limit is to a non-technical customer."]},
+    "b3e1a7c0-0000-4000-8000-000000000003": {
+        "name": "Grading marathon", "eval_id": "e7a10000-0000-4000-8000-000000000003",
+        "description": "Ten short prompts for custom grading loops", "rubric": "Exact answer rubric",
+        "department": "de9a0000-0000-4000-8000-000000000001", "models": [("gpt-4o-mini", "quiz-bot")],
+        "prompts": ["What is %d + %d?" % (i, i + 1) for i in range(1, 11)]},
+}
+
+OPS = ("start", "next", "run", "end", "stop", "get", "archive", "refresh", "export", "docs", "search")
+FEEDBACK = ["Clear, correct and polite.", "Correct but longer than needed.",
+            "Misses part of the question.", "Gives a wrong answer with confidence."]
+
+
+def detail(status, message):
+    return json_response(status, {"detail": message})
+
+
+def _missing(loc, body):
+    return {"type": "missing", "loc": ["body", loc], "msg": "Field required", "input": body}
+
+
+TYPE_ERRORS = {
+    "str": ("string_type", "Input should be a valid string", lambda v: isinstance(v, str)),
+    "bool": ("bool_type", "Input should be a valid boolean", lambda v: isinstance(v, bool)),
+    "num": ("float_type", "Input should be a valid number",
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "int": ("int_type", "Input should be a valid integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "strlist": ("list_type", "Input should be a valid list",
+                lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+}
+
+# op -> {field: (type, required, nullable)}
+SCHEMAS = {
+    "start": {"benchmark_id": ("str", True, False), "infinite_mode": ("bool", False, False)},
+    "next": {"test_id": ("str", True, False)},
+    "run": {"test_id": ("str", True, False), "test_invocation_id": ("str", True, False),
+            "run_id": ("str", True, False)},
+    "end": {"test_id": ("str", True, False), "test_invocation_id": ("str", True, False),
+            "run_id": ("str", True, False), "grade": ("bool", False, False), "score": ("num", False, True),
+            "passed": ("bool", False, True), "feedback": ("str", False, True)},
+    "stop": {"invocation_id": ("str", True, False)},
+    "get": {"test_id": ("str", True, False)},
+    "archive": {"test_ids": ("strlist", True, False), "archived": ("bool", False, False)},
+    "export": {"test_id": ("str", True, False)},
+    "docs": {"entity_id": ("str", False, True)},
+    "search": {"eval_ids": ("strlist", False, True), "department_ids": ("strlist", False, True),
+               "is_archived": ("bool", False, True), "start_date": ("str", False, True),
+               "end_date": ("str", False, True), "eval_search": ("str", False, True),
+               "department_search": ("str", False, True), "page_size": ("int", False, False),
+               "page_offset": ("int", False, False)},
+}
+
+
+def validate(op, body):
+    """Pydantic-style error list (empty when the body is fine)."""
+    schema = SCHEMAS.get(op)
+    if schema is None:
+        return []
+    if not isinstance(body, dict):
+        return [{"type": "model_attributes_type", "loc": ["body"],
+                 "msg": "Input should be a valid dictionary or object to extract fields from", "input": body}]
+    errors = []
+    for field, (kind, required, nullable) in schema.items():
+        if field not in body:
+            if required:
+                errors.append(_missing(field, body))
+            continue
+        value = body[field]
+        if value is None and nullable:
+            continue
+        etype, msg, ok = TYPE_ERRORS[kind]
+        if not ok(value):
+            errors.append({"type": etype, "loc": ["body", field], "msg": msg, "input": value})
+    return errors
+
+
+class GlowRun:
+    __slots__ = ("id", "chat_id", "invocation", "model", "agent", "suite_entry_id", "status_t0",
+                 "duration", "stopped_at", "reply", "grade")
+
+    def status(self, now):
+        if self.status_t0 is None:
+            return "not_started"
+        if self.stopped_at is not None or now >= self.status_t0 + self.duration:
+            return "completed"
+        return "in_progress"
+
+    def progress(self, now):
+        if self.status_t0 is None:
+            return 0.0
+        end = self.stopped_at if self.stopped_at is not None else now
+        return max(0.0, min(1.0, (end - self.status_t0) / max(self.duration, 1e-9)))
+
+
+class Invocation:
+    __slots__ = ("id", "group_id", "title", "position", "created_wall", "runs", "grade")
+
+
+class Test:
+    def __init__(self, test_id, benchmark_id, infinite, wall):
+        self.id = test_id
+        self.benchmark_id = benchmark_id
+        self.infinite = infinite
+        self.created_wall = wall
+        self.archived = False
+        self.stopped = False
+        self.invocations = []
+        self.last_terminal_digest = None
+
+    def runs(self):
+        return [r for inv in self.invocations for r in inv.runs]
+
+
+class Glow(Service):
+    name = "glow"
+    prefixes = ("/glow/",)
+
+    def add_routes(self):
+        for op in OPS:
+            self.router.add("POST", PREFIX + op, lambda req, op=op: self.op(req, op))
+
+    def reset(self):
+        self.tests = {}
+        self.order = []
+        self.invocations = {}
+        self.cache = {}
+        self.counter = 0
+
+    def _new_id(self, kind):
+        self.counter += 1
+        return seeded_uuid(self.ctx.seed, self.name, kind, self.counter)
+
+    # ------------------------------------------------------------ plumbing
+
+    def resolve(self, req):
+        if len(req.path) > 1 and req.path.endswith("/"):
+            location = req.path[:-1] + ("?" + req.query_string if req.query_string else "")
+            return (lambda: Response(307, b"", [("Location", location)], content_type=None)), \
+                "/glow <redirect slash>"
+        return super().resolve(req)
+
+    def error(self, status, message=None):
+        defaults = {401: "Missing profile or session", 404: "Not Found", 405: "Method Not Allowed",
+                    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+                    503: "Service Unavailable", 504: "Gateway Timeout"}
+        return detail(status, message or defaults.get(status, "HTTP %d" % status))
+
+    def method_not_allowed(self, req, allowed):
+        return detail(405, "Method Not Allowed").header("Allow", ", ".join(sorted(set(allowed))))
+
+    def dispatch(self, handler, req, params):
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        if not ((scheme.lower() == "bearer" and token.strip() == TOKEN) or req.headers.get("x-api-key") == TOKEN):
+            return detail(401, "Missing profile or session")
+        return handler(req, **params)
+
+    def op(self, req, op):
+        if req.body:
+            try:
+                body = req.json()
+            except (ValueError, UnicodeDecodeError) as e:
+                return json_response(422, {"detail": [{"type": "json_invalid", "loc": ["body", 0],
+                                                       "msg": "JSON decode error", "input": {},
+                                                       "ctx": {"error": str(e)}}]})
+        elif op in ("refresh", "docs", "search"):
+            body = {}
+        else:
+            return json_response(422, {"detail": [{"type": "missing", "loc": ["body"],
+                                                   "msg": "Field required", "input": None}]})
+        errors = validate(op, body)
+        if errors:
+            return json_response(422, {"detail": errors})
+        return getattr(self, "op_" + op)(req, body)
+
+    def _test(self, test_id):
+        return self.tests.get(test_id)
+
+    # ------------------------------------------------------------ lifecycle ops
+
+    def op_start(self, req, body):
+        bench = BENCHMARKS.get(body["benchmark_id"])
+        if bench is None:
+            return detail(404, "Benchmark test not found")
+        wall = self.ctx.clock.wall()
+        test = Test(self._new_id("test"), body["benchmark_id"], bool(body.get("infinite_mode", False)), wall)
+        for prompt in bench["prompts"]:
+            self._add_invocation(test, prompt, wall)
+        self.tests[test.id] = test
+        self.order.append(test.id)
+        return json_response(200, {"test_id": test.id})
+
+    def _add_invocation(self, test, prompt, wall):
+        bench = BENCHMARKS[test.benchmark_id]
+        inv = Invocation()
+        inv.id = self._new_id("invocation")
+        inv.group_id = self._new_id("group")
+        inv.title = prompt
+        inv.position = len(test.invocations)
+        inv.created_wall = wall
+        inv.grade = None
+        inv.runs = []
+        entry = seeded_uuid(self.ctx.seed, self.name, "suite-entry", test.benchmark_id, prompt)
+        for model, agent in bench["models"]:
+            run = GlowRun()
+            run.id = self._new_id("run")
+            run.chat_id = self._new_id("chat")
+            run.invocation = inv
+            run.model = model
+            run.agent = agent
+            run.suite_entry_id = entry
+            run.status_t0 = None
+            run.duration = 0.0
+            run.stopped_at = None
+            run.grade = None
+            run.reply = "(%s) %s" % (model, _answer(prompt))
+            inv.runs.append(run)
+        test.invocations.append(inv)
+        self.invocations[inv.id] = (test, inv)
+        return inv
+
+    def op_next(self, req, body):
+        test = self._test(body["test_id"])
+        if test is None:
+            return detail(404, "Benchmark test not found")
+        runs = test.runs()
+        pending = next((r for r in runs if r.status_t0 is None), None)
+        if pending is None and test.infinite and not test.stopped:
+            bench = BENCHMARKS[test.benchmark_id]
+            prompt = bench["prompts"][len(test.invocations) % len(bench["prompts"])]
+            pending = self._add_invocation(test, prompt, self.ctx.clock.wall()).runs[0]
+            runs = test.runs()
+        if pending is None:
+            return detail(400, "No pending test run found")
+        return json_response(200, {"invocation_id": pending.invocation.id, "run_id": pending.id,
+                                   "current_run": runs.index(pending) + 1, "total_runs": len(runs)})
+
+    def _find_run(self, body):
+        """(test, invocation, run) or an error response."""
+        test = self._test(body["test_id"])
+        if test is None:
+            return None, detail(404, "Benchmark test not found")
+        found = self.invocations.get(body["test_invocation_id"])
+        if found is None or found[0] is not test:
+            return None, detail(404, "Test invocation not found")
+        inv = found[1]
+        run = next((r for r in inv.runs if r.id == body["run_id"]), None)
+        if run is None:
+            return None, detail(404, "Test run not found")
+        return (test, inv, run), None
+
+    def op_run(self, req, body):
+        found, err = self._find_run(body)
+        if err:
+            return err
+        test, inv, run = found
+        now = self.ctx.clock.now()
+        if run.status_t0 is not None:
+            return detail(400, "Test run already %s" % ("completed" if run.status(now) == "completed" else "in progress"))
+        run.status_t0 = now
+        run.duration = self.ctx.config.run_seconds(self.name, rng_for(self.ctx.seed, self.name, run.id))
+        return json_response(200, {"test_id": test.id, "invocation_id": inv.id, "run_id": run.id})
+
+    def op_end(self, req, body):
+        found, err = self._find_run(body)
+        if err:
+            return err
+        test, inv, run = found
+        now = self.ctx.clock.now()
+        status = run.status(now)
+        if status != "completed":
+            return detail(400, "Test run is %s; it can be ended once its replay has completed"
+                          % status.replace("_", " "))
+        own = any(body.get(k) is not None for k in ("score", "passed", "feedback"))
+        if own:
+            grade = {"score": body.get("score"), "passed": body.get("passed"), "feedback": body.get("feedback"),
+                     "mcp": req.headers.get("x-mcp") is not None}
+        elif body.get("grade"):
+            rng = rng_for(self.ctx.seed, self.name, "grade", run.id)
+            score = round(rng.uniform(0.3, 1.0), 2)
+            grade = {"score": score, "passed": score >= 0.7,
+                     "feedback": FEEDBACK[0 if score >= 0.9 else 1 if score >= 0.7 else 2 if score >= 0.5 else 3],
+                     "mcp": False}
+        else:
+            grade = None
+        if grade is not None:
+            grade["id"] = self._new_id("grade")
+            grade["time_taken"] = round(run.progress(now) * run.duration, 3)
+        run.grade = grade or {"id": None, "score": None, "passed": None, "feedback": None, "time_taken": None}
+        inv.grade = run.grade
+        g = run.grade
+        return json_response(200, {"invocation_id": inv.id, "grade_id": g["id"], "score": g["score"],
+                                   "passed": g["passed"], "feedback": g["feedback"]})
+
+    def op_stop(self, req, body):
+        found = self.invocations.get(body["invocation_id"])
+        if found is None:
+            return detail(404, "Test invocation not found")
+        test, inv = found
+        now = self.ctx.clock.now()
+        test.stopped = True
+        stopped = 0
+        for run in inv.runs:
+            if run.status(now) == "in_progress":
+                run.stopped_at = now
+                stopped += 1
+        return json_response(200, {"invocation_id": inv.id, "success": True,
+                                   "message": "Stopped %d running replay(s)" % stopped if stopped
+                                   else "Nothing was running; the test will not produce further runs"})
+
+    # ------------------------------------------------------------ get (cached)
+
+    def op_get(self, req, body):
+        test = self._test(body["test_id"])
+        if test is None:
+            return detail(404, "Benchmark test not found")
+        now = self.ctx.clock.now()
+        bypass = req.headers.get("x-bypass-cache", "").strip().lower() in ("1", "true", "yes")
+        cached = self.cache.get(test.id)
+        ttl = self.ctx.config["glow_cache_ttl"]
+        if not bypass and cached is not None and now - cached[0] < ttl:
+            payload, terminal = cached[1], cached[2]
+            hit = True
+        else:
+            doc = self._get_doc(test, now)
+            payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            terminal = doc["status_summary"]["in_progress"] == 0 and doc["status_summary"]["completed"] > 0
+            self.cache[test.id] = (now, payload, terminal)
+            hit = False
+        if terminal:
+            digest = hashlib.sha1(payload).digest()
+            if test.last_terminal_digest == digest:
+                self.ctx.stats.poll_after_terminal(self.name)
+            test.last_terminal_digest = digest
+        return Response(200, payload, [("X-Cache-Hit", "1" if hit else "0")])
+
+    def _get_doc(self, test, now):
+        bench = BENCHMARKS[test.benchmark_id]
+        runs = test.runs()
+        statuses = [r.status(now) for r in runs]
+        summary = {"total": len(runs), "completed": statuses.count("completed"),
+                   "in_progress": statuses.count("in_progress"), "not_started": statuses.count("not_started")}
+        if summary["in_progress"]:
+            overall = "in_progress"
+        elif summary["completed"] == summary["total"] and not (test.infinite and not test.stopped):
+            overall = "completed"
+        elif summary["completed"] == 0:
+            overall = "not_started"
+        else:
+            overall = "in_progress"
+        current = next((r.invocation.id for r, s in zip(runs, statuses) if s == "in_progress"), None) or \
+            next((r.invocation.id for r, s in zip(runs, statuses) if s == "not_started"), None)
+        invocations = []
+        for inv in test.invocations:
+            g = inv.grade or {}
+            invocations.append({
+                "invocation_id": inv.id, "test_id": test.id, "group_id": inv.group_id,
+                "invocation_created_at": iso(inv.created_wall, "us"), "invocation_title": inv.title,
+                "use_custom": False, "position": inv.position,
+                "invocation_completed": all(r.status(now) == "completed" and r.grade is not None for r in inv.runs),
+                "grade_id": g.get("id"), "grade_score": g.get("score"), "grade_passed": g.get("passed"),
+                "grade_time_taken": g.get("time_taken"), "grade_feedback": g.get("feedback"),
+                "rubric_id": bench["eval_id"].replace("e7a1", "4b41", 1)})
+        run_items, chats = [], []
+        for r, s in zip(runs, statuses):
+            g = r.grade or {}
+            run_items.append({"chat_id": r.chat_id, "invocation_id": r.invocation.id, "run_id": r.id,
+                              "group_id": r.invocation.group_id, "suite_entry_id": r.suite_entry_id,
+                              "model_name": r.model, "agent_name": r.agent, "status": s,
+                              "grade_score": g.get("score"), "grade_passed": g.get("passed")})
+            if s != "not_started":
+                chats.append({"chat_id": r.chat_id, "run_id": r.id, "invocation_id": r.invocation.id,
+                              "model_name": r.model, "status": s, "messages": _messages(r, now)})
+        return {
+            "test": self._test_json(test),
+            "invocations": invocations, "status": overall,
+            "eval_name": bench["name"], "eval_description": bench["description"],
+            "rubric_name": bench["rubric"], "infinite_mode": test.infinite,
+            "runs": run_items, "status_summary": summary, "show_controls": True,
+            "current_invocation_id": current, "has_runs_or_groups": bool(runs),
+            "entries": {"chats": chats},
+            "resources": {"benchmark_id": test.benchmark_id, "eval_id": bench["eval_id"],
+                          "rubric": {"name": bench["rubric"],
+                                     "criteria": ["Answers the question", "Is correct", "Is concise"]}},
+        }
+
+    def _test_json(self, test):
+        bench = BENCHMARKS[test.benchmark_id]
+        return {"test_id": test.id, "eval_id": bench["eval_id"], "profile_id": PROFILE_ID,
+                "department_ids": [bench["department"]], "test_name": "%s #%d" % (bench["name"],
+                                                                                   self.order.index(test.id) + 1),
+                "test_description": bench["description"], "num_invocations": len(test.invocations),
+                "infinite_mode": test.infinite, "is_dynamic": False, "archived": test.archived,
+                "test_created_at": iso(test.created_wall, "us")}
+
+    # ------------------------------------------------------------ other ops
+
+    def op_archive(self, req, body):
+        archived = body.get("archived", True)
+        count = 0
+        for test_id in body["test_ids"]:
+            test = self.tests.get(test_id)
+            if test is not None:
+                test.archived = archived
+                count += 1
+        return json_response(200, {"updated_count": count})
+
+    def op_refresh(self, req, body):
+        tags = ["test:%s" % t for t in sorted(self.cache)]
+        self.cache.clear()
+        return json_response(200, {"success": True,
+                                   "refreshed_views": ["mv_test_summary", "mv_test_runs", "mv_test_search"],
+                                   "invalidated_tags": ["artifacts:test"] + tags})
+
+    def op_export(self, req, body):
+        test = self._test(body["test_id"])
+        if test is None:
+            return detail(404, "Benchmark test not found")
+        return json_response(200, {"upload_id": self._new_id("upload"),
+                                   "file_name": "test_%s.zip" % test.id, "row_count": len(test.runs())})
+
+    def op_docs(self, req, body):
+        ops = [{"name": op, "method": "POST", "path": "/api/v5/artifacts/test/" + op,
+                "description": SUMMARIES[op]} for op in OPS]
+        artifact = None
+        entity = body.get("entity_id")
+        if entity is not None:
+            test = self._test(entity)
+            if test is None:
+                return detail(404, "Benchmark test not found")
+            t = self._test_json(test)
+            artifact = {"name": t["test_name"], "type": "test", "description": t["test_description"]}
+        return json_response(200, {
+            "name": "Benchmark tests", "type": "test",
+            "description": "Replay benchmark prompts against agents and grade the runs.",
+            "artifact": artifact, "entries": [], "resources": [],
+            "permissions": [{"name": "test:read", "method": "POST", "path": "/api/v5/artifacts/test/get",
+                             "description": "Read tests"}],
+            "api_operations": ops, "page_metadata": None})
+
+    def op_search(self, req, body):
+        now = self.ctx.clock.now()
+        tests = [self.tests[t] for t in reversed(self.order)]
+        is_archived = body.get("is_archived")
+        tests = [t for t in tests if t.archived == bool(is_archived)]
+        if body.get("eval_ids"):
+            tests = [t for t in tests if BENCHMARKS[t.benchmark_id]["eval_id"] in body["eval_ids"]]
+        if body.get("department_ids"):
+            tests = [t for t in tests if BENCHMARKS[t.benchmark_id]["department"] in body["department_ids"]]
+        if body.get("eval_search"):
+            needle = body["eval_search"].lower()
+            tests = [t for t in tests if needle in BENCHMARKS[t.benchmark_id]["name"].lower()]
+        if body.get("department_search"):
+            needle = body["department_search"].lower()
+            tests = [t for t in tests if needle in DEPARTMENTS[BENCHMARKS[t.benchmark_id]["department"]].lower()]
+        if body.get("start_date"):
+            tests = [t for t in tests if iso(t.created_wall) >= body["start_date"]]
+        if body.get("end_date"):
+            tests = [t for t in tests if iso(t.created_wall)[:len(body["end_date"])] <= body["end_date"]]
+        size = max(1, min(int(body.get("page_size", 20)), 100))
+        offset = max(0, int(body.get("page_offset", 0)))
+        items = []
+        for t in tests[offset:offset + size]:
+            j = self._test_json(t)
+            statuses = [r.status(now) for r in t.runs()]
+            j.update(eval_name=BENCHMARKS[t.benchmark_id]["name"],
+                     status_summary={"total": len(statuses), "completed": statuses.count("completed"),
+                                     "in_progress": statuses.count("in_progress"),
+                                     "not_started": statuses.count("not_started")})
+            items.append(j)
+
+        def section(title, key_of, names):
+            counts = {}
+            for t in tests:
+                k = key_of(t)
+                counts[k] = counts.get(k, 0) + 1
+            return {"title": title, "options": [{"id": k, "name": names[k], "count": n}
+                                                for k, n in sorted(counts.items())]}
+        eval_names = {b["eval_id"]: b["name"] for b in BENCHMARKS.values()}
+        return json_response(200, {
+            "actor_name": ACTOR_NAME, "tests": items,
+            "eval_filter": section("Evals", lambda t: BENCHMARKS[t.benchmark_id]["eval_id"], eval_names),
+            "department_filter": section("Departments", lambda t: BENCHMARKS[t.benchmark_id]["department"],
+                                         DEPARTMENTS),
+            "total_count": len(tests)})
+
+    def run_stats(self):
+        now = self.ctx.clock.now()
+        runs = [r for t in self.tests.values() for r in t.runs() if r.status_t0 is not None]
+        return {"started": len(runs), "terminal": sum(1 for r in runs if r.status(now) == "completed")}
+
+
+SUMMARIES = {
+    "start": "Create a new test.", "next": "Find next pending run in an existing test.",
+    "run": "Run one auto-regressive replay.", "end": "End a single invocation within a test.",
+    "stop": "Stop current test execution.", "get": "Get benchmark test artifact details.",
+    "archive": "Archive or unarchive benchmark tests by IDs.", "refresh": "Refresh views and invalidate caches.",
+    "export": "Export test data as a ZIP.", "docs": "Get composed documentation.", "search": "Search tests.",
+}
+
+
+def _answer(prompt):
+    if prompt.startswith("What is ") and "+" in prompt:
+        a, b = prompt[8:-1].split(" + ")
+        return "The answer is %d." % (int(a) + int(b))
+    return "Here is a short answer to: %s" % prompt
+
+
+def _messages(run, now):
+    """The replay's chat so far: the prompt, then the reply growing token by token."""
+    progress = run.progress(now)
+    reply = run.reply if run.status(now) == "completed" and run.stopped_at is None \
+        else run.reply[: int(len(run.reply) * progress)]
+    return [{"role": "user", "content": run.invocation.title},
+            {"role": "assistant", "content": reply}]
