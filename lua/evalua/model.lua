@@ -20,6 +20,7 @@ local function val(v)
   if v == null then return nil end
   return v
 end
+model.value = val
 
 -- A string field, or nil when absent, null or empty.
 local function text(v)

@@ -49,7 +49,7 @@ out, code = sh("bin/evalua -e 'print(1 + 1)' -e 'print(evalua.version)'")
 t.ok(code == 0 and out:find("^2\n%d+%.%d+%.%d+\n"), "-e runs chunks in order")
 out, code = sh("echo 'print(\"from stdin\")' | bin/evalua")
 t.ok(code == 0 and out:find("from stdin"), "a script on standard input runs when stdin is not a terminal")
-out, code = sh("bin/evalua -e 'return 7'")
+code = select(2, sh("bin/evalua -e 'return 7'"))
 t.is(code, 7, "a script returning an integer sets the exit code")
 
 out, code = sh("env -u EVALUA_NO_SUCH bin/evalua -e 'print(secret(\"EVALUA_NO_SUCH\"))'")

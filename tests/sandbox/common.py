@@ -75,7 +75,7 @@ def sf_id(prefix, number):
 # ---------------------------------------------------------------- routing
 
 class Router:
-    """Path templates like /runs/{runId}/results matched against a path (prefix removed)."""
+    """Full-path templates like /sf/runs/{runId}/results; method "*" matches any method."""
 
     def __init__(self):
         self.routes = []
@@ -90,7 +90,7 @@ class Router:
         for m, rx, template, handler in self.routes:
             mo = rx.match(path)
             if mo:
-                if m == method or (m == "GET" and method == "HEAD"):
+                if m == method or m == "*" or (m == "GET" and method == "HEAD"):
                     return handler, mo.groupdict(), template
                 allowed.append(m)
         return None, allowed, None

@@ -22,12 +22,14 @@ DEPARTMENTS = {"de9a0000-0000-4000-8000-000000000001": "Customer Support",
 BENCHMARKS = {
     "b3e1a7c0-0000-4000-8000-000000000001": {
         "name": "Support replies", "eval_id": "e7a10000-0000-4000-8000-000000000001",
+        "rubric_id": "4b410000-0000-4000-8000-000000000001",
         "description": "Replies to common support questions", "rubric": "Support reply rubric",
         "department": "de9a0000-0000-4000-8000-000000000001", "models": [("gpt-4o-mini", "support-bot")],
         "prompts": ["How do I reset my password?", "Can I change my billing date?",
                     "My invoice shows the wrong company name. Can you fix it?"]},
     "b3e1a7c0-0000-4000-8000-000000000002": {
         "name": "Model shoot-out", "eval_id": "e7a10000-0000-4000-8000-000000000002",
+        "rubric_id": "4b410000-0000-4000-8000-000000000002",
         "description": "The same prompts answered by three models", "rubric": "Helpfulness rubric",
         "department": "de9a0000-0000-4000-8000-000000000002",
         "models": [("gpt-4o", "shootout-agent"), ("claude-3-5-sonnet", "shootout-agent"),
@@ -36,6 +38,7 @@ BENCHMARKS = {
                     "Explain what an API rate limit is to a non-technical customer."]},
     "b3e1a7c0-0000-4000-8000-000000000003": {
         "name": "Grading marathon", "eval_id": "e7a10000-0000-4000-8000-000000000003",
+        "rubric_id": "4b410000-0000-4000-8000-000000000003",
         "description": "Ten short prompts for custom grading loops", "rubric": "Exact answer rubric",
         "department": "de9a0000-0000-4000-8000-000000000001", "models": [("gpt-4o-mini", "quiz-bot")],
         "prompts": ["What is %d + %d?" % (i, i + 1) for i in range(1, 11)]},
@@ -307,14 +310,12 @@ class Glow(Service):
                           % status.replace("_", " "))
         own = any(body.get(k) is not None for k in ("score", "passed", "feedback"))
         if own:
-            grade = {"score": body.get("score"), "passed": body.get("passed"), "feedback": body.get("feedback"),
-                     "mcp": req.headers.get("x-mcp") is not None}
+            grade = {"score": body.get("score"), "passed": body.get("passed"), "feedback": body.get("feedback")}
         elif body.get("grade"):
             rng = rng_for(self.ctx.seed, self.name, "grade", run.id)
             score = round(rng.uniform(0.3, 1.0), 2)
             grade = {"score": score, "passed": score >= 0.7,
-                     "feedback": FEEDBACK[0 if score >= 0.9 else 1 if score >= 0.7 else 2 if score >= 0.5 else 3],
-                     "mcp": False}
+                     "feedback": FEEDBACK[0 if score >= 0.9 else 1 if score >= 0.7 else 2 if score >= 0.5 else 3]}
         else:
             grade = None
         if grade is not None:
@@ -394,7 +395,7 @@ class Glow(Service):
                 "invocation_completed": all(r.status(now) == "completed" and r.grade is not None for r in inv.runs),
                 "grade_id": g.get("id"), "grade_score": g.get("score"), "grade_passed": g.get("passed"),
                 "grade_time_taken": g.get("time_taken"), "grade_feedback": g.get("feedback"),
-                "rubric_id": bench["eval_id"].replace("e7a1", "4b41", 1)})
+                "rubric_id": bench["rubric_id"]})
         run_items, chats = [], []
         for r, s in zip(runs, statuses):
             g = r.grade or {}

@@ -103,7 +103,8 @@ function common.client_class(provider, run_methods)
   local Run = setmetatable(run_methods or {}, { __index = common.Run })
   Run.__index, Run.__name = Run, "evalua.run"
   Run.__tostring, Run.__close = common.Run.__tostring, common.Run.__close
-  local C = setmetatable({ provider = provider, Run = Run, descriptor_fields = {} },
+  local C = setmetatable({ provider = provider, Run = Run, descriptor_fields = {},
+                           results_options = {} },
     { __index = Client })
   C.__index, C.__name = C, "evalua." .. provider
   return C
@@ -257,8 +258,11 @@ function Run:wait(opts)
 end
 
 -- Fetch the per-case results (partial while the run is unfinished); returns the run.
+-- Options are the provider's `results_options` (Kapso: pass_score).
 function Run:results(opts)
-  state[self].client:fetch_results(self, opts or {})
+  local client = state[self].client
+  opts = common.check_options("results", opts, client.results_options)
+  client:fetch_results(self, opts)
   common.observed(self, true)
   return self
 end

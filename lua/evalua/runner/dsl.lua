@@ -78,7 +78,8 @@ function dsl.file_env(file)
 
   local function declaring(fname)
     if not state.loading then
-      error(errors.where() .. fname .. "() belongs at the top level of a test file or in describe(), not inside a test", 0)
+      error(errors.where() .. fname .. "() belongs at the top level of a test file or in describe(), "
+        .. "not inside a test", 0)
     end
     local _, line = where.user_frame()
     return line

@@ -193,8 +193,8 @@ local function case_matcher(fname, text_of, pred)
       bad = table.move(bad, 1, MAX_LISTED, 1, {})
       bad[#bad + 1] = ("  … and %d more"):format(failing - MAX_LISTED)
     end
-    return #bad == 0, { text = text, detail = table.concat(bad, "\n"),
-      actual = ("%d of %d cases failed"):format(failing, #cases) }
+    local detail = table.concat(bad, "\n")
+    return #bad == 0, { text = text, detail = detail, actual = ("%d of %d cases failed"):format(failing, #cases) }
   end
 end
 
@@ -246,7 +246,8 @@ function matchers.to_be_completed(actual)
   local detail = "  status " .. tostring(actual.status)
   if actual.raw_status ~= nil then detail = detail .. " (service said " .. tostring(actual.raw_status) .. ")" end
   if actual.error ~= nil then detail = detail .. "\n  error " .. show(actual.error) end
-  return actual.status == "completed", { text = text, expected = "completed", actual = tostring(actual.status), detail = detail }
+  return actual.status == "completed",
+    { text = text, expected = "completed", actual = tostring(actual.status), detail = detail }
 end
 
 function matchers.to_have_pass_rate_at_least(actual, p, name)
@@ -257,7 +258,8 @@ function matchers.to_have_pass_rate_at_least(actual, p, name)
   end
   local rate, passed, counted = stats.pass_rate(actual, name)
   local got = rate and ("%.4g (%d of %d)"):format(rate, passed, counted) or "no verdicts"
-  return rate ~= nil and rate >= p, { text = text, expected = ">= " .. show(p), actual = got, detail = "  pass rate " .. got }
+  return rate ~= nil and rate >= p,
+    { text = text, expected = ">= " .. show(p), actual = got, detail = "  pass rate " .. got }
 end
 
 -- The expectation object ------------------------------------------------------------

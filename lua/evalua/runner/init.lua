@@ -77,7 +77,7 @@ end
 
 -- Run `pfn(...)` (which returns an error or nil, never raises) in a task bound to
 -- `owner`; cancel it after `secs` seconds (0: no limit). Returns err, traceback.
-function Runner:in_task(owner, secs, pfn, ...)
+local function in_task(owner, secs, pfn, ...)
   local h = task.spawn(pfn, ...)
   context.bind(h, owner)
   owner.handle = h
@@ -105,7 +105,7 @@ function Runner:load_file(index, path)
   local env, loaded = dsl.file_env(file)
   local chunk, err = loadfile(path, "t", env)
   local tb
-  if chunk then err, tb = self:in_task(file, self.opts.timeout, protect, chunk) end
+  if chunk then err, tb = in_task(file, self.opts.timeout, protect, chunk) end
   loaded()
   if err ~= nil then
     file.root = nil -- a half-declared file runs nothing
@@ -130,13 +130,13 @@ function Runner:plan()
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
     job.output, job.failures, job.runs = {}, {}, {}
+    local suffix = job.rep and (" [%d/%d]"):format(job.rep, self.opts.repeat_count) or ""
     job.entry = self:add_entry({
       kind = "test", id = ("%s#%d"):format(job.file.path, job.seq), file = job.file.path,
       file_index = job.file.index, seq = job.seq, line = spec.line, path = copy(path),
-      name = spec.name .. (job.rep and (" [%d/%d]"):format(job.rep, self.opts.repeat_count) or ""),
-      full_name = plan.full_name(path, spec.name), tags = copy(spec.tags), ["repeat"] = job.rep,
+      name = spec.name .. suffix, full_name = plan.full_name(path, spec.name) .. suffix,
+      tags = copy(spec.tags), ["repeat"] = job.rep,
     })
-    job.entry.full_name = job.entry.full_name .. (job.rep and (" [%d/%d]"):format(job.rep, self.opts.repeat_count) or "")
     self.jobs[#self.jobs + 1] = job
   end
   for i, g in ipairs(gates) do
@@ -170,7 +170,7 @@ function Runner:run_hooks(block, name)
   local list = block.hooks[name]
   if #list == 0 then return nil end
   block.owner = block.owner or { output = block.file.output, runs = block.file.runs, scope = block.path }
-  return self:in_task(block.owner, self.opts.timeout, call_all, list)
+  return in_task(block.owner, self.opts.timeout, call_all, list)
 end
 
 -- After a job: blocks whose last test this was run their after_all hooks.
@@ -197,7 +197,9 @@ end
 -- (innermost first; they run even when the test failed, not when it was cancelled).
 local function run_test(job)
   local err, tb = protect(function()
-    for _, b in ipairs(job.blocks) do call_all_or_raise(b.hooks.before_each) end
+    for _, b in ipairs(job.blocks) do
+      for _, fn in ipairs(b.hooks.before_each) do fn() end
+    end
     job.spec.fn()
   end)
   if errors.is(err, "cancelled") then return err end
@@ -208,7 +210,178 @@ local function run_test(job)
   return err, tb
 end
 
-function call_all_or_raise(list)
-  local err = call_all(list)
-  if err ~= nil then error(err, 0) end
+local function plain_failure(f)
+  return { message = f.message, expected = f.expected, actual = f.actual, diff = f.diff,
+           file = f.file, line = f.line, matcher = f.matcher, check = f.check }
 end
+
+-- Decide a finished job's outcome from what its body raised (nil: nothing).
+function Runner:settle(job, err, tb, prefix)
+  local e = job.entry
+  if expect.is_failure(err) then
+    job.failures[#job.failures + 1] = err
+    err = nil
+  end
+  for _, f in ipairs(job.failures) do e.failures[#e.failures + 1] = plain_failure(f) end
+  local failed = #e.failures > 0
+  if err == nil then
+    e.outcome = failed and "failed" or "passed"
+  elseif dsl.is_skip(err) then
+    e.outcome = failed and "failed" or "skipped"
+    e.skip_reason = err.reason
+  elseif errors.is(err, "cancelled") and self.stopping then
+    e.outcome, e.skip_reason = "skipped", self.stopping
+  else
+    e.outcome, e.error = error_fields(err, tb, prefix)
+  end
+end
+
+-- Snapshot what a job or file collected into its entry: output lines and runs.
+local function collect(owner, target)
+  if #owner.output > 0 then target.output = table.concat(owner.output, "\n") end
+  target.runs = json.array()
+  for _, r in ipairs(owner.runs) do
+    local run = session.plain(r.run) or {}
+    if r.scope and #r.scope > 0 then run.scope = copy(r.scope) end
+    target.runs[#target.runs + 1] = run
+  end
+end
+
+local function block_skip(job)
+  if job.spec.skip then return job.spec.skip end
+  for _, b in ipairs(job.blocks) do
+    if b.skip then return b.skip end
+  end
+end
+
+function Runner:run_job(job)
+  local e = job.entry
+  self.running[job] = true
+  self.report:test_start(e, self.data)
+  local t0 = task.now()
+  local reason = block_skip(job)
+  if reason then
+    e.outcome, e.skip_reason = "skipped", reason
+  else
+    local err, tb = self:setup(job)
+    if err ~= nil then
+      self:settle(job, err, tb, "before_all failed: ")
+    else
+      self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+    end
+  end
+  e.duration = task.now() - t0
+  self.running[job] = nil
+  collect(job, e)
+  if not self.finished then self.report:test_end(e, self.data) end
+  if self.opts.bail and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
+    self:stop("not run: stopped at the first failure (--bail)")
+  end
+  self:release(job)
+end
+
+-- Stop starting tests and cancel the ones running; they end as skipped with `reason`.
+function Runner:stop(reason)
+  if self.stopping then return end
+  self.stopping = reason
+  for job in pairs(self.running) do
+    if job.handle then task.cancel(job.handle) end
+  end
+end
+
+-- Up to `jobs` workers take tests in plan order.
+function Runner:work()
+  local next_job = 1
+  local function worker()
+    while not self.stopping and self.jobs[next_job] do
+      local job = self.jobs[next_job]
+      next_job = next_job + 1
+      self:run_job(job)
+    end
+  end
+  local workers = {}
+  for i = 1, math.min(self.opts.jobs, #self.jobs) do workers[i] = task.spawn(worker) end
+  for _, w in ipairs(workers) do task.wait(w) end
+end
+
+-- Judge thresholds, mark what never ran, count outcomes, tell the reporters.
+function Runner:finish()
+  if self.finished then return self.data end
+  self.finished = true
+  local data = self.data
+  for i, file in ipairs(self.files) do
+    data.files[i] = { path = file.path, index = file.index }
+    collect(file, data.files[i])
+  end
+  for _, e in ipairs(data.tests) do
+    if e.kind == "threshold" and not e.outcome then
+      if self.stopping then
+        e.outcome, e.skip_reason = "skipped", self.stopping
+      else
+        threshold.evaluate(e, data)
+      end
+      self.report:test_end(e, data)
+    elseif not e.outcome then
+      e.outcome, e.skip_reason = "skipped", self.stopping or "not run"
+    end
+  end
+  session.sort(data.tests)
+  data.duration = task.now() - self.t0
+  session.summarize(data)
+  self.report:finish(data)
+  return data
+end
+
+-- Ctrl-C: stop waiting, keep what finished, write the reports now.
+function Runner:interrupt()
+  self.data.interrupted = true
+  for job in pairs(self.running) do collect(job, job.entry) end
+  self:stop("interrupted")
+  return self:finish()
+end
+
+-- Runs this session has started that have not finished yet.
+function Runner:unfinished_runs()
+  local list = {}
+  for run in pairs(self.live_runs) do list[#list + 1] = run end
+  return list
+end
+
+-- Attribute runs that providers start to the test (or file) whose task started them.
+function Runner:listen()
+  local function event(name)
+    return hooks.on(name, function(run)
+      local owner = context.owner()
+      if name == "run_started" then
+        self.live_runs[run] = true
+        if owner and owner.runs then owner.runs[#owner.runs + 1] = { run = run, scope = owner.scope } end
+      elseif name == "run_finished" then
+        self.live_runs[run] = nil
+      end
+      self.report:run_event(name, run, owner and owner.entry)
+    end)
+  end
+  local offs = { event("run_started"), event("run_status"), event("run_finished") }
+  return function()
+    for _, off in ipairs(offs) do off() end
+  end
+end
+
+-- Load, plan, run and report; returns the session data.
+function Runner:run()
+  self.t0 = task.now()
+  local restore_print = context.capture_print()
+  local unlisten = self:listen()
+  local ok, err = pcall(function()
+    self.report:start(self.data)
+    for i, path in ipairs(self.opts.files) do self:load_file(i, path) end
+    self:plan()
+    self:work()
+  end)
+  restore_print()
+  unlisten()
+  if not ok then error(err, 0) end
+  return self:finish()
+end
+
+return runner

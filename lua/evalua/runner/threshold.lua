@@ -88,7 +88,9 @@ function threshold.gates(spec)
     end
   end
   local gates = {}
-  if spec.pass_rate ~= nil then gates[#gates + 1] = { gate = "pass_rate", min = check_rate(spec.pass_rate, "pass_rate") } end
+  if spec.pass_rate ~= nil then
+    gates[#gates + 1] = { gate = "pass_rate", min = check_rate(spec.pass_rate, "pass_rate") }
+  end
   for _, g in ipairs(spec.metrics and check_map(spec.metrics, "metrics", check_rate) or {}) do
     g.gate = "metric"; gates[#gates + 1] = g
   end

@@ -1,0 +1,227 @@
+-- Glow benchmark tests client (`POST /api/v5/artifacts/test/<op>`, JSON bodies).
+-- A Run is one replay: `next` hands out a test's next pending run, `run` replays it,
+-- `get` shows its progress, and `end` grades it — with the service's AI grader
+-- (`grade = true`) or with the script's own verdict (the custom grading hook).
+local common = require "evalua.providers.common"
+local errors = require "evalua.errors"
+local model = require "evalua.model"
+
+local glow = {}
+
+local settings = {
+  { "base_url", env = { "GLOW_BASE_URL" }, required = true },
+  { "token", env = { "GLOW_TOKEN" }, secret = true },
+  { "api_key", env = { "GLOW_API_KEY" }, secret = true },
+}
+
+local Client = common.client_class("glow", {
+  -- Submit this replay's grade: {score, passed, feedback} or {grade = true}.
+  grade = function(run, verdict)
+    return common.client_of(run):grade(run, verdict)
+  end,
+})
+Client.descriptor_fields = { "test_id", "invocation_id" }
+glow.Client = Client
+
+-- A bearer token (what Glow's CLI sends) or an API key (`X-Api-Key`).
+function glow.connect(opts)
+  local s = common.settings("glow.connect", opts, settings)
+  if s.token then
+    s.auth = auth.bearer(s.token)
+  elseif s.api_key then
+    s.auth = auth.api_key { header = "X-Api-Key", value = s.api_key }
+  else
+    errors.raise({ kind = "config", message = "glow.connect: token is required "
+      .. "(pass token = ... or set GLOW_TOKEN, or api_key = ... or GLOW_API_KEY)" }, 2)
+  end
+  s.token, s.api_key = nil, nil
+  return common.new_client(Client, s)
+end
+
+-- FastAPI errors: {"detail": "text"} or, on 422, {"detail": [{loc, msg, type}]}.
+function Client.vendor_error(body)
+  if type(body) ~= "table" then return nil, nil end
+  local detail = body.detail
+  if type(detail) ~= "table" then return nil, detail end
+  local parts = {}
+  for _, d in ipairs(detail) do
+    local loc = type(d.loc) == "table" and table.concat(d.loc, ".") or nil
+    parts[#parts + 1] = (loc and (loc .. ": ") or "") .. tostring(d.msg)
+  end
+  return detail[1] and detail[1].type, table.concat(parts, "; ")
+end
+
+-- Every operation is a POST; `safe` ones (reads) may be retried after a timeout.
+local function op(self, name, body, safe, headers)
+  return self:call("POST", "/api/v5/artifacts/test/" .. name,
+    { json = body or {}, retry = { idempotent = safe == true }, headers = headers })
+end
+
+local function id_arg(fname, id, n)
+  if type(id) ~= "string" or id == "" then
+    error(("bad argument #%d to '%s' (id string expected)"):format(n or 1, fname), 3)
+  end
+  return id
+end
+
+-- Create a test of a benchmark; returns its test_id.
+function Client:create(benchmark_id, opts)
+  opts = common.check_options("create", opts, common.set { "infinite_mode" })
+  return op(self, "start", { benchmark_id = id_arg("create", benchmark_id),
+                             infinite_mode = opts.infinite_mode }).test_id
+end
+
+-- The test document. Always bypasses Glow's 300-second response cache: a cached answer
+-- would hide progress from a poller.
+function Client:get(test_id)
+  return op(self, "get", { test_id = id_arg("get", test_id) }, true, { ["x-bypass-cache"] = "1" })
+end
+
+-- The whole test as a model Run (one case per run, with grades).
+function Client:results(test_id)
+  return model.from.glow(self:get(test_id), { test_id = test_id })
+end
+
+-- Tests matching `filters` (eval_ids, department_ids, is_archived, start_date, end_date,
+-- eval_search, department_search). Without page_size/page_offset: every page, as a list;
+-- with them: that one page's document.
+function Client:search(filters)
+  filters = filters or {}
+  if filters.page_size or filters.page_offset then return op(self, "search", filters, true) end
+  local all = {}
+  repeat
+    local body = {}
+    for k, v in pairs(filters) do body[k] = v end
+    body.page_offset = #all
+    local page = op(self, "search", body, true)
+    local tests = type(page.tests) == "table" and page.tests or {}
+    table.move(tests, 1, #tests, #all + 1, all)
+  until #tests == 0 or #all >= (tonumber(page.total_count) or 0)
+  return all
+end
+
+function Client:archive(test_ids, archived)
+  if type(test_ids) ~= "table" then error("bad argument #1 to 'archive' (list of test ids expected)", 2) end
+  return op(self, "archive", { test_ids = test_ids, archived = archived ~= false }).updated_count
+end
+
+function Client:export(test_id)
+  return op(self, "export", { test_id = id_arg("export", test_id) })
+end
+
+function Client:stop(invocation_id)
+  return op(self, "stop", { invocation_id = id_arg("stop", invocation_id) })
+end
+
+-- Any other operation (`refresh`, `docs`, ...) with its raw body.
+function Client:op(name, body)
+  return op(self, id_arg("op", name), body)
+end
+
+-- The next pending run of a test, replayed; returns a Run.
+function Client:start(test_id)
+  id_arg("start", test_id)
+  local nxt = op(self, "next", { test_id = test_id })
+  op(self, "run", { test_id = test_id, test_invocation_id = nxt.invocation_id, run_id = nxt.run_id })
+  local run = self:new_run {
+    id = nxt.run_id, test_id = test_id, invocation_id = nxt.invocation_id,
+    current_run = nxt.current_run, total_runs = nxt.total_runs,
+    status = "queued", raw = nxt,
+  }
+  return self:started(run)
+end
+
+function Client:poll_run(run)
+  common.apply(run, model.from.glow(self:get(run.test_id),
+    { run_id = run.id, id = run.id, test_id = run.test_id }))
+end
+
+-- Grades change after `end`: always read them fresh.
+Client.fetch_results = Client.poll_run
+
+function Client:cancel_run(run)
+  self:stop(run.invocation_id)
+end
+
+local verdict_types = { score = "number", passed = "boolean", feedback = "string", grade = "boolean" }
+
+local function check_verdict(v, what)
+  if type(v) ~= "table" then
+    error(("%s: verdict table expected ({score, passed, feedback} or {grade = true}), got %s")
+      :format(what, type(v)), 3)
+  end
+  for k, val in pairs(v) do
+    if verdict_types[k] == nil then error(("%s: unknown verdict field '%s'"):format(what, tostring(k)), 3) end
+    if type(val) ~= verdict_types[k] then
+      error(("%s: verdict field '%s' must be a %s"):format(what, k, verdict_types[k]), 3)
+    end
+  end
+  if not v.grade and v.score == nil and v.passed == nil then
+    error(what .. ": a verdict needs score, passed, or grade = true", 3)
+  end
+end
+
+-- Grade a replay through `end`: the script's {score, passed, feedback}, or {grade = true}
+-- to let the service grade. `target` is a Run or {test_id, invocation_id, run_id}.
+function Client:grade(target, verdict)
+  local run_id = target.run_id or target.id
+  check_verdict(verdict, "grade run " .. tostring(run_id))
+  local res = op(self, "end", {
+    test_id = target.test_id, test_invocation_id = target.invocation_id, run_id = run_id,
+    grade = verdict.grade, score = verdict.score, passed = verdict.passed, feedback = verdict.feedback,
+  })
+  local case = getmetatable(target) == Client.Run and target.cases[1]
+  if case and res then
+    case.metrics = { model.metric { name = "grade", score = model.value(res.score),
+      passed = model.value(res.passed), reason = model.value(res.feedback), status = "completed" } }
+  end
+  return res
+end
+
+-- The next pending run replayed, or nil when the test has none left.
+local function start_next(self, test_id)
+  local ok, res = pcall(self.start, self, test_id)
+  if ok then return res end
+  if errors.is(res, "http") and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
+    return nil
+  end
+  error(res, 0)
+end
+
+-- The custom grading loop: for each pending run of `test_id`, replay it, wait for it, ask
+-- `grader(run, case)` for a verdict and submit it. opts: limit (runs), concurrency
+-- (replays at once, default 1), wait (run:wait options), grade (true: the service grades,
+-- no grader needed). Returns the graded runs.
+function Client:grade_pending(test_id, grader, opts)
+  opts = common.check_options("grade_pending", opts,
+    common.set { "limit", "concurrency", "wait", "grade" })
+  id_arg("grade_pending", test_id)
+  if not opts.grade and type(grader) ~= "function" then
+    error("bad argument #2 to 'grade_pending' (grader function expected)", 2)
+  end
+  local graded, seen, taken = {}, {}, 0
+  local function worker()
+    while not opts.limit or taken < opts.limit do
+      taken = taken + 1
+      local run <close> = start_next(self, test_id)
+      if not run then return end
+      -- `next` keeps handing out a run until it is ended: never loop on one forever.
+      if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end
+      seen[run.id] = true
+      run:wait(opts.wait)
+      self:grade(run, opts.grade and { grade = true } or grader(run, run.cases[1]))
+      graded[#graded + 1] = run
+    end
+  end
+  local workers = {}
+  for i = 1, opts.concurrency or 1 do workers[i] = worker end
+  task.all(workers)
+  return graded
+end
+
+-- glow.grade_pending(client, test_id, grader, opts): the same, as a function.
+function glow.grade_pending(client, ...)
+  return client:grade_pending(...)
+end
+
+return glow

@@ -1,0 +1,130 @@
+-- Kapso client (v1 API): test suites, test cases, test runs and agent test chats.
+-- Bodies are wrapped both ways: requests as {"test_case": {...}}, answers as {"data": ...}.
+-- Kapso scores a run but defines no pass mark: `passed` stays nil unless the script sets
+-- `pass_score` (on connect, start or results).
+local common = require "evalua.providers.common"
+local model = require "evalua.model"
+
+local kapso = {}
+
+local settings = {
+  { "base_url", env = { "KAPSO_BASE_URL" }, default = "https://app.kapso.ai/api/v1" },
+  { "api_key", env = { "KAPSO_API_KEY" }, required = true, secret = true },
+  { "pass_score" },
+}
+
+local Client = common.client_class("kapso")
+Client.descriptor_fields = { "test_case_id", "pass_score" }
+Client.results_options = common.set { "pass_score" }
+kapso.Client = Client
+
+function kapso.connect(opts)
+  local s = common.settings("kapso.connect", opts, settings)
+  s.auth = auth.api_key { header = "X-API-Key", value = s.api_key }
+  s.api_key = nil
+  return common.new_client(Client, s)
+end
+
+-- {"error": "<short>", "message": "<detail>"?}
+function Client.vendor_error(body)
+  if type(body) ~= "table" then return nil, nil end
+  return body.error, body.message or body.error
+end
+
+local function data(body)
+  return body and body.data
+end
+
+local function id_arg(fname, id)
+  if type(id) ~= "string" or id == "" then
+    error(("bad argument #1 to '%s' (id string expected)"):format(fname), 3)
+  end
+  return id
+end
+
+local function post(self, path, body)
+  return data(self:call("POST", path, { json = body, retry = { idempotent = false } }))
+end
+
+-- Every test suite of an agent (all pages of `?page=&per_page=`, meta.total_pages).
+function Client:suites(agent_id)
+  local path = "/agents/" .. id_arg("suites", agent_id) .. "/test_suites"
+  return common.all_pages(function(page)
+    local body = self:call("GET", path, { query = { page = page, per_page = 100 } })
+    local meta = body.meta or {}
+    return body.data or {}, page < (tonumber(meta.total_pages) or 0)
+  end)
+end
+
+function Client:create_suite(fields)
+  return post(self, "/test_suites", { test_suite = fields })
+end
+
+function Client:create_case(suite_id, fields)
+  return post(self, "/test_suites/" .. id_arg("create_case", suite_id) .. "/test_cases",
+    { test_case = fields })
+end
+
+function Client:get_case(id)
+  return data(self:call("GET", "/test_cases/" .. id_arg("get_case", id)))
+end
+
+function Client:update_case(id, fields)
+  return data(self:call("PATCH", "/test_cases/" .. id_arg("update_case", id),
+    { json = { test_case = fields } }))
+end
+
+-- Send a message to an agent (or an agent snapshot) in a test chat; `chat_id` continues
+-- one. Returns the chat; `wait_chat` waits for the agent's answer.
+function Client:chat(opts)
+  opts = common.check_options("chat", opts, common.set { "agent_id", "snapshot_id", "message", "chat_id" })
+  if type(opts.message) ~= "string" then error("bad argument #1 to 'chat' (message expected)", 2) end
+  local path = opts.snapshot_id and ("/agent_snapshots/" .. opts.snapshot_id .. "/test_chats")
+    or ("/agents/" .. id_arg("chat", opts.agent_id) .. "/test_chats")
+  return post(self, path, { message = opts.message, agent_test_chat_id = opts.chat_id })
+end
+
+function Client:get_chat(id)
+  return data(self:call("GET", "/test_chats/" .. id_arg("get_chat", id)))
+end
+
+-- Poll a test chat until it is no longer "processing"; returns the chat.
+function Client:wait_chat(id, opts)
+  local popts = { what = "kapso test chat " .. tostring(id) }
+  for k, v in pairs(opts or {}) do popts[k] = v end
+  return poll.wait(function()
+    local chat = self:get_chat(id)
+    if chat.status ~= "processing" then return chat end
+    return false, chat
+  end, popts)
+end
+
+-- Run a test case now; returns a Run. opts.pass_score: this run's pass mark.
+function Client:start(test_case_id, opts)
+  opts = common.check_options("start", opts, common.set { "pass_score" })
+  local path = "/test_cases/" .. id_arg("start", test_case_id) .. "/test_runs"
+  local doc = post(self, path, { agent_test_run = {}, run_now = true })
+  local pass_score = opts.pass_score or self.pass_score
+  local run = self:new_run { pass_score = pass_score }
+  common.apply(run, model.from.kapso(doc, { pass_score = pass_score }))
+  run.test_case_id = run.test_case_id or test_case_id
+  return self:started(run)
+end
+
+function Client:poll_run(run)
+  local doc = data(self:call("GET", "/test_runs/" .. run.id))
+  common.apply(run, model.from.kapso(doc, { id = run.id, pass_score = run.pass_score }))
+end
+
+-- A finished run's document already holds everything: only re-map it, e.g. with a
+-- different pass mark (`run:results{pass_score = 8}`).
+function Client:fetch_results(run, opts)
+  if opts.pass_score ~= nil then run.pass_score = opts.pass_score end
+  if model.terminal(run.status) and run.raw then
+    common.apply(run, model.from.kapso(run.raw, { id = run.id, pass_score = run.pass_score }))
+  else
+    self:poll_run(run)
+  end
+end
+
+return kapso

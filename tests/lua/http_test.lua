@@ -1,0 +1,133 @@
+-- http against the sandbox's generic endpoints: requests, responses, retries,
+-- Retry-After, transport errors, limits, and concurrency.
+local t = require "tap"
+local sandbox = require "sandbox"
+
+local base = sandbox.start()
+local fast = { attempts = 4, backoff = "10ms", max_backoff = "50ms" }
+
+local r = http.post(base .. "/_/echo", {
+  query = { q = "a b", n = 1 }, headers = { ["X-Custom"] = "yes" }, json = { hello = "world", list = json.array() },
+})
+t.is(r.status, 200, "POST echo answers 200")
+local echo = r:json()
+t.is(echo.method, "POST", "method sent")
+t.is(echo.query.q, "a b", "query encoded and decoded")
+t.is(echo.headers["x-custom"], "yes", "custom header sent")
+t.is(echo.headers["content-type"], "application/json", "json body sets content-type")
+t.is(echo.body, '{"hello":"world","list":[]}', "json body encoded, empty array kept")
+t.is(r:json(), echo, "json() is decoded once and cached")
+t.ok(r.headers["content-type"]:find("json"), "response headers have lowercase names")
+t.ok(r.elapsed > 0 and r.elapsed < 5, "elapsed is in seconds")
+t.is(r.url, base .. "/_/echo?n=1&q=a%20b", "url is the effective URL")
+t.ok(r:ok(), "ok() for 2xx")
+
+r = http.put(base .. "/_/echo", { form = { a = "1&2", b = "x" } })
+t.is(r:json().body, "a=1%262&b=x", "form bodies are URL-encoded")
+r = http.delete(base .. "/_/echo")
+t.is(r:json().method, "DELETE", "DELETE")
+r = http.request { method = "patch", url = base .. "/_/echo", body = "raw" }
+t.ok(r:json().method == "PATCH" and r:json().body == "raw", "PATCH with a raw body")
+
+r = http.get(base .. "/_/status/404")
+t.ok(r.status == 404 and not r:ok(), "a 404 is a response, not an error")
+r = http.get(base .. "/_/status/500", { retry = fast })
+t.ok(r.status == 500 and r.attempts == 1, "500 is not retried")
+
+-- Retries: transient statuses, then success.
+r = http.get(base .. "/_/flaky", { query = { key = "a", fail = 2, status = 503 }, retry = fast })
+t.ok(r.status == 200 and r.attempts == 3, "503 twice then 200: three attempts")
+r = http.get(base .. "/_/flaky", { query = { key = "b", fail = 5, status = 503 }, retry = fast })
+t.ok(r.status == 503 and r.attempts == 4, "retries stop after the policy's attempts; the last response is returned")
+r = http.get(base .. "/_/flaky", { query = { key = "c", fail = 1, status = 503 }, retry = false })
+t.ok(r.status == 503 and r.attempts == 1, "retry = false makes one attempt")
+r = http.post(base .. "/_/flaky", { query = { key = "d", fail = 1, status = 502 }, retry = fast })
+t.ok(r.status == 502 and r.attempts == 1, "POST is not retried on 502 (it may have been processed)")
+r = http.post(base .. "/_/flaky", { query = { key = "e", fail = 1, status = 502 }, retry = { idempotent = true, backoff = "10ms" } })
+t.ok(r.status == 200 and r.attempts == 2, "POST marked idempotent is retried")
+r = http.post(base .. "/_/flaky", { query = { key = "f", fail = 1, status = 429 }, retry = fast })
+t.ok(r.status == 200 and r.attempts == 2, "429 is retried even for POST (not processed)")
+
+local t0 = task.now()
+r = http.get(base .. "/_/flaky", { query = { key = "g", fail = 1, status = 429, retry_after = 1 }, retry = fast })
+local waited = task.now() - t0
+t.ok(r.status == 200 and waited >= 0.95 and waited < 3, ("Retry-After: 1 honoured (%.2fs)"):format(waited))
+t0 = task.now()
+r = http.get(base .. "/_/status/503", { query = { retry_after_date = 2 }, retry = { attempts = 2, backoff = "10ms" } })
+waited = task.now() - t0
+t.ok(r.attempts == 2 and waited >= 0.9 and waited < 4, ("Retry-After as an HTTP date honoured (%.2fs)"):format(waited))
+
+-- Transport failures become structured errors.
+local ok, err = pcall(http.get, base .. "/_/drop", { retry = fast })
+t.ok(not ok and err.kind == "protocol" and err.attempts == 4, "dropped connection: protocol error after retries (GET)")
+t.like(tostring(err), "closed the connection without responding", "dropped connection message")
+t.is(err.url, base .. "/_/drop", "error names the URL")
+ok, err = pcall(http.post, base .. "/_/drop", { retry = fast })
+t.ok(not ok and err.attempts == 1, "dropped connection: POST not retried")
+ok, err = pcall(http.get, base .. "/_/delay/2", { timeout = "200ms", retry = false })
+t.ok(not ok and err.kind == "timeout", "slow response: timeout error")
+ok, err = pcall(http.get, "http://127.0.0.1:1/", { retry = fast })
+t.ok(not ok and err.kind == "connect" and err.attempts == 4 and err.retryable, "connection refused: connect error, retried")
+ok, err = pcall(http.get, "http://no-such-host.invalid/", { retry = false })
+t.ok(not ok and err.kind == "dns", "unresolvable host: dns error")
+ok, err = pcall(http.get, base .. "/_/truncate", { retry = false })
+t.ok(not ok and err.kind == "protocol", "truncated body: protocol error")
+ok, err = pcall(http.get, base .. "/_/bytes/200000", { max_body = 100000 })
+t.ok(not ok and err.kind == "protocol" and tostring(err):find("larger than the limit"), "body over max_body refused")
+ok, err = pcall(http.get, base .. "/_/redirect-loop")
+t.ok(not ok and tostring(err):find("too many redirects"), "redirect loop stops with an error")
+r = http.get(base .. "/_/redirect/3")
+t.ok(r.status == 200 and not r.url:find("redirect"), "redirects are followed")
+r = http.get(base .. "/_/html")
+ok, err = pcall(r.json, r)
+t.ok(not ok and err.kind == "protocol" and tostring(err):find("not JSON") and tostring(err):find("text/html"),
+  "an HTML page where JSON was expected: protocol error naming the content type")
+r = http.get(base .. "/_/chunked", { query = { n = 50, size = 1000 } })
+t.is(#r.body, 50000, "chunked body reassembled")
+r = http.get(base .. "/_/bytes/5000000")
+t.is(#r.body, 5000000, "large body")
+r = http.get(base .. "/_/slow", { query = { chunks = 4, interval = 0.05 } })
+t.ok(r.status == 200 and #r.body > 0, "slow body arrives")
+ok, err = pcall(http.get, base .. "/_/deep", { query = { depth = 100000 } })
+t.ok(ok, "a deeply nested body is still a body")
+ok, err = pcall(err.json, err)
+t.ok(not ok and tostring(err):find("too many nested"), "decoding 100,000 levels is refused cleanly")
+
+-- Bad arguments name the caller's line.
+t.raises(function() http.get(42) end, "http_test%.lua:%d+: bad argument #1 to 'get'", "url must be a string")
+t.raises(function() http.get("not a url") end, "malformed URL", "malformed URL")
+t.raises(function() http.get("ftp://x/") end, "unsupported URL scheme \"ftp\"", "unsupported scheme")
+t.raises(function() http.request { url = base, methd = "GET" } end, "unknown option 'methd'", "unknown option")
+t.raises(function() http.request { url = base, body = "a", json = {} } end, "only one of body, json and form", "two bodies")
+t.raises(function() http.get(base, { timeout = "fast" }) end, "invalid duration 'fast'", "bad timeout")
+
+-- Concurrency: 200 tasks each doing a request and a sleep take about as long as
+-- one of them, not the sum.
+t0 = task.now()
+local hs = {}
+for i = 1, 200 do
+  hs[i] = task.spawn(function()
+    local res = http.get(base .. "/_/delay/0.2")
+    task.sleep(0.2)
+    return res.status
+  end)
+end
+local statuses = task.all(hs)
+local took = task.now() - t0
+local all200 = true
+for _, s in ipairs(statuses) do all200 = all200 and s == 200 end
+t.ok(all200 and #statuses == 200, "200 concurrent tasks all got 200")
+t.ok(took < 2.5, ("200 x (0.2s request + 0.2s sleep) took %.2fs, not 80s"):format(took))
+
+t0 = task.now()
+hs = {}
+for i = 1, 1000 do hs[i] = task.spawn(function() return http.get(base .. "/_/json").status end) end
+statuses = task.all(hs)
+local n = 0
+for _, s in ipairs(statuses) do if s == 200 then n = n + 1 end end
+t.is(n, 1000, ("1,000 concurrent GETs complete in one process (%.2fs)"):format(task.now() - t0))
+local stats = sandbox.control("stats")
+t.ok(stats.max_connections <= 32, ("connections never above the per-host cap (peak %d)"):format(stats.max_connections))
+
+sandbox.stop()
+t.done()
