@@ -10,8 +10,8 @@ PREFIX   ?= /usr/local
 CC       ?= cc
 OPT      ?= -O2
 SANITIZE ?=
-VARIANT  := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),release)
 comma    := ,
+VARIANT  := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),release)
 BUILD    := build/$(VARIANT)
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE \

@@ -35,6 +35,7 @@ static Task *live;
 static size_t live_count;
 static Task *current;
 static volatile sig_atomic_t interrupted;
+static int interactive;           /* the REPL: Ctrl-C never ends the process */
 static lua_State *main_L;
 
 /* Private marker a waiting task yields, so the loop can tell a wait from a plain
@@ -258,9 +259,22 @@ static int l_stats(lua_State *L) {
 }
 
 void sched_interrupt(void) {
-  if (interrupted) _exit(130);    /* a second Ctrl-C while the first is handled */
+  if (interrupted && !interactive) _exit(130);    /* a second Ctrl-C while the first is handled */
   interrupted = 1;
   http_wakeup();
+}
+
+/* core.take_interrupt() -> whether Ctrl-C was pressed since the last call (clears it) */
+static int l_take_interrupt(lua_State *L) {
+  lua_pushboolean(L, interrupted);
+  interrupted = 0;
+  return 1;
+}
+
+/* core.set_interactive(on): in the REPL a Ctrl-C stops a line, never the process */
+static int l_set_interactive(lua_State *L) {
+  interactive = lua_toboolean(L, 1);
+  return 0;
 }
 
 static int l_duration(lua_State *L) {
@@ -298,7 +312,8 @@ int luaopen_evalua_core(lua_State *L) {
     {"now", l_now}, {"run", l_run}, {"stats", l_stats}, {"duration", l_duration},
     {"versions", l_versions}, {"set_verbose", l_set_verbose},
     {"http_send", http_send}, {"http_configure", http_configure},
-    {"shutdown", l_shutdown}, {NULL, NULL},
+    {"shutdown", l_shutdown}, {"take_interrupt", l_take_interrupt},
+    {"set_interactive", l_set_interactive}, {NULL, NULL},
   };
   main_L = L;
   luaL_newlib(L, funcs);

@@ -85,10 +85,11 @@ local function action_list(v)
   return list
 end
 
--- An error field as text: nil when absent or `{}` (Kapso's "no error"), the message of an
--- error object, else the object as JSON.
+-- An error field as text: nil when absent, false or `{}` (Kapso's "no error"), the
+-- message of an error object, else the object as JSON.
 local function error_text(e)
   e = val(e)
+  if type(e) == "boolean" then return e and "error" or nil end
   if type(e) == "table" then
     if next(e) == nil then return nil end
     return text(e.message) or text(e.error) or cjson.encode(e)
@@ -374,16 +375,18 @@ local function agentforce_scorer(r)
   local response = val(r.scorerResponse)
   local detail = type(response) == "string" and cjson.decode(response) or response
   if type(detail) ~= "table" then detail = { reason = response } end
-  local result = val(detail.result)
-  if result == nil then result = val(detail.metricScore) end
-  if result == nil then result = val(detail.passed) end
+  local passed
+  for _, field in ipairs { "result", "status", "metricScore", "passed" } do
+    if passed == nil then passed = verdict(detail[field]) end
+  end
   return model.metric {
     name = text(r.scorerName),
-    passed = verdict(result),
+    passed = passed,
     score = number(detail.score),
     expected = unescape(text(detail.expectedValue)),
     actual = unescape(text(detail.actualValue)),
-    reason = unescape(text(detail.reason) or text(detail.metricExplainability)),
+    reason = unescape(text(detail.reasoning) or text(detail.reason)
+      or text(detail.metricExplainability)),
     raw = r,
   }
 end
@@ -480,7 +483,7 @@ local function futureagi_metric(id, e, names)
   m.reason = text(e.reason)
   m.error = error_text(e.error)
   m.skipped = val(e.skipped) == true or nil
-  m.status = m.error and "error" or "completed"
+  m.status = m.error and "error" or m.skipped and "skipped" or "completed"
   if kind:find("pass", 1, true) or type(value) == "boolean" then
     m.passed = verdict(value)
   elseif kind:find("choice", 1, true) then
@@ -608,33 +611,44 @@ function model.from.kapso(doc, opts)
   }
 end
 
-local function glow_case(item, invocation)
+local function glow_case(item, invocation, chat)
+  invocation = invocation or {}
   local score, passed = number(item.grade_score), val(item.grade_passed)
-  if score == nil and passed == nil and invocation then
+  if score == nil and passed == nil then
     score, passed = number(invocation.grade_score), val(invocation.grade_passed)
   end
   local status = model.normalize("glow", item.status)
-  if val(item.status) == nil and invocation and val(invocation.invocation_completed) == true then
+  if val(item.status) == nil and val(invocation.invocation_completed) == true then
     status = "completed"
   end
+  local transcript = messages(chat and val(chat.messages))
   local c = model.case {
-    name = text(invocation and invocation.invocation_title) or text(item.run_id)
-      or text(item.chat_id),
+    name = text(invocation.invocation_title) or text(item.run_id) or text(item.chat_id),
     id = text(item.run_id),
     invocation_id = text(item.invocation_id),
     status = status,
     raw_status = text(item.status),
-    inputs = { suite_entry_id = text(item.suite_entry_id) },
+    inputs = { title = text(invocation.invocation_title), suite_entry_id = text(item.suite_entry_id) },
     outputs = { chat_id = text(item.chat_id), model = text(item.model_name),
-                agent = text(item.agent_name), transcript = messages(item.transcript) },
+                agent = text(item.agent_name), transcript = transcript,
+                response = last_reply(transcript) },
     raw = item,
   }
-  c.outputs.response = last_reply(c.outputs.transcript)
   if score ~= nil or passed ~= nil then
     c.metrics[1] = model.metric { name = "grade", score = score, passed = verdict(passed),
-                                  reason = text(item.feedback), status = "completed" }
+                                  reason = text(invocation.grade_feedback), status = "completed" }
   end
   return c
+end
+
+-- Run transcripts, when the `get` document carries them (`entries.chats[]`), by chat id.
+local function glow_chats(doc)
+  local entries = val(doc.entries)
+  local chats = {}
+  for _, chat in ipairs(type(entries) == "table" and val(entries.chats) or {}) do
+    chats[text(chat.chat_id) or ""] = chat
+  end
+  return chats
 end
 
 -- A Glow `get` document. With `opts.run_id` the Run is that one replay; without it, the
@@ -645,12 +659,14 @@ function model.from.glow(doc, opts)
   for _, inv in ipairs(val(doc.invocations) or {}) do
     invocations[text(inv.invocation_id) or ""] = inv
   end
+  local chats = glow_chats(doc)
   local run = model.run { provider = "glow", raw = doc, raw_status = text(doc.status) }
   local test = val(doc.test) or {}
   run.test_id = opts.test_id or text(test.test_id)
   for _, item in ipairs(val(doc.runs) or {}) do
     if opts.run_id == nil or text(item.run_id) == opts.run_id then
-      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""])
+      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""],
+        chats[text(item.chat_id) or ""])
     end
   end
   if opts.run_id then

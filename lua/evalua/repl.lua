@@ -57,9 +57,16 @@ function repl.main()
   local hist = history_file()
   if hist then readline.load_history(hist) end
   local buffer = ""
+  core.set_interactive(true)
   while true do
     local line = readline.read(buffer == "" and "> " or ">> ")
-    if line == nil then break end
+    local interrupted = core.take_interrupt()
+    if line == nil and not interrupted then break end
+    if interrupted then
+      -- Ctrl-C while typing: drop what was typed, as shells do.
+      io.stderr:write("\n(Ctrl-C: input discarded; Ctrl-D exits)\n")
+      buffer, line = "", ""
+    end
     local source = buffer == "" and line or (buffer .. "\n" .. line)
     if source:match("%S") then
       local fn, err = compile(source)

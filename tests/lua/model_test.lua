@@ -164,6 +164,12 @@ do
   local m = c2:metric("Response Evaluation")
   tap.ok(m.actual == "cannot help" and m.expected == "should help", "scorerResponse JSON decoded")
   tap.is(m.passed, nil, "no verdict invented for scorer results")
+  local scored = model.from.agentforce { status = "SUCCESS", testCases = { { testNumber = 1,
+    testScorerResults = { { scorerName = "Topic Evaluation",
+      scorerResponse = '{"status":"FAIL","score":0,"reasoning":"Wrong topic"}' } } } } }
+  local sm = scored.cases[1].metrics[1]
+  tap.ok(sm.passed == false and sm.score == 0 and sm.reason == "Wrong topic",
+    "scorerResponse status/score/reasoning")
   tap.is(c2.status, "completed", "ai-testing cases of a finished run are completed")
 end
 
@@ -227,6 +233,10 @@ do
   tap.is(c2:metric("sentiment").label, "rude, curt", "several choices")
   local pending = c3:metric("task_completion")
   tap.ok(pending.passed == nil and pending.status == "running", "pending {} eval: no verdict")
+  tap.is(pending.id, "11111111-0000-4000-8000-000000000001", "pending eval named from other calls")
+  local skipped = c3:metric("tone")
+  tap.ok(skipped.skipped and skipped.status == "skipped" and skipped.error == nil
+    and skipped.score == nil, "skipped eval (error false): no score, no error")
   local s = c3:metric("sentiment")
   tap.ok(s.label == "neutral" and s.score == 0.1, "newer output/output_type shape")
   tap.ok(c3.status == "failed" and c3.error == "assistant-error", "failed call")
@@ -278,6 +288,9 @@ do
   local one = model.from.glow(doc, { run_id = "run-2", test_id = "t-100" })
   tap.ok(one.id == "run-2" and one.status == "completed" and #one.cases == 1, "one replay")
   tap.is(one.cases[1].outputs.chat_id, "chat-2", "chat id output")
+  tap.is(one.cases[1].outputs.response, "Please contact billing.", "transcript from entries.chats")
+  tap.is(one.cases[1]:metric("grade").reason, "Misses part of the question.", "grade feedback")
+  tap.is(one.cases[1].inputs.title, "Billing dispute", "invocation title as input")
   local missing = model.from.glow(doc, { run_id = "run-9" })
   tap.is(missing.status, "queued", "replay not listed yet -> queued")
 end

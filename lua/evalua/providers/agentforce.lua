@@ -65,14 +65,18 @@ function Client:url(path)
 end
 
 -- The org refuses a start while it already runs its maximum of tests (10 IN_PROGRESS).
--- Such a refusal proves no run was created, so starting again later is safe.
+-- Such a refusal proves no run was created, so starting again later is safe. (Not to be
+-- confused with REQUEST_LIMIT_EXCEEDED, the org's API quota: waiting minutes won't help.)
 local function org_queue_full(err)
   if not errors.is(err) or not err.status or err.vendor_code == "REQUEST_LIMIT_EXCEEDED" then
     return false
   end
-  local text = (tostring(err.vendor_message or "") .. " " .. tostring(err.vendor_code or "")):lower()
-  return text:find("in_progress", 1, true) or text:find("in progress", 1, true)
-    or text:find("concurrent", 1, true) or false
+  if err.vendor_code == "LIMIT_EXCEEDED" then return true end
+  local text = tostring(err.vendor_message or ""):lower()
+  for _, phrase in ipairs { "at the same time", "in progress", "in_progress", "concurrent" } do
+    if text:find(phrase, 1, true) then return true end
+  end
+  return false
 end
 
 -- An unknown definition comes back as INTERNAL_SERVER_ERROR "Invalid AiEvalDefinitionVersion
@@ -136,10 +140,16 @@ local function fetch_results_doc(self, run)
 end
 
 -- One poll: the status document, then (once past NEW) the results document, which alone
--- decides completion: status may say COMPLETED while results are still IN_PROGRESS.
+-- decides completion: status may say COMPLETED while results are still IN_PROGRESS. Once
+-- the status document was terminal it is final, so later polls read only the results.
 function Client:poll_run(run)
-  local doc = self:call("GET", "/runs/" .. run.id)
-  trace_unknown(run, doc.status, "run")
+  local st = common.state(run)
+  local doc = st.status_doc
+  if not doc then
+    doc = self:call("GET", "/runs/" .. run.id)
+    trace_unknown(run, doc.status, "run")
+    if model.terminal(model.normalize("agentforce", doc.status)) then st.status_doc = doc end
+  end
   local status = model.normalize("agentforce", doc.status)
   if status == "queued" then
     common.apply(run, model.from.agentforce(doc, { id = run.id }))

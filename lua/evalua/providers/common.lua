@@ -26,15 +26,17 @@ end
 common.set = set
 
 -- Reject unknown options, naming the first: a typo in `client_secret` must not silently
--- fall back to the environment. `level` 3 blames the caller of the public function.
-function common.check_options(fname, opts, known)
+-- fall back to the environment. `level` (default 3) blames the caller of the public
+-- function that called this one.
+function common.check_options(fname, opts, known, level)
+  level = level or 3
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(opts)), 3)
+    error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(opts)), level)
   end
   for k in pairs(opts) do
     if not known[k] then
-      error(("bad argument #1 to '%s' (unknown option '%s')"):format(fname, tostring(k)), 3)
+      error(("bad argument #1 to '%s' (unknown option '%s')"):format(fname, tostring(k)), level)
     end
   end
   return opts
@@ -64,7 +66,7 @@ function common.settings(fname, opts, spec)
   local names = {}
   for _, s in ipairs(spec) do names[#names + 1] = s[1] end
   table.move(shared_options, 1, #shared_options, #names + 1, names)
-  opts = common.check_options(fname, opts, set(names))
+  opts = common.check_options(fname, opts, set(names), 4)
   local out = { timeout = opts.timeout, wait = opts.wait }
   for _, s in ipairs(spec) do
     local v = opts[s[1]]
@@ -175,7 +177,7 @@ end
 
 -- Tell the listeners (journal, runner) about a run that now exists on the service.
 function Client:started(run)
-  common.trace("started %s run %s", run.provider, tostring(run.id))
+  common.trace("started %s run %s", self.provider, tostring(run.id))
   hooks.emit("run_started", run)
   common.observed(run, true)
   return run
@@ -219,8 +221,9 @@ function common.observed(run, quiet)
   end
 end
 
-function common.client_of(run)
-  return state[run].client
+-- A run's private state: its client, plus flags a provider keeps between polls.
+function common.state(run)
+  return state[run]
 end
 
 ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ local settings = {
 -- An execution is the unit of a Run; its run test id is needed to poll and summarize it.
 local Client = common.client_class("futureagi", {
   eval_summary = function(run)
-    return common.client_of(run):eval_summary(run.run_test_id, run.id)
+    return common.state(run).client:eval_summary(run.run_test_id, run.id)
   end,
 })
 Client.descriptor_fields = { "run_test_id" }
@@ -137,10 +137,13 @@ function Client:executions(id, opts)
 end
 
 -- Every call of an execution (all pages), with transcripts and eval outputs.
+-- opts.filters: a table of call fields to match (sent as JSON).
 function Client:calls(execution_id, opts)
   opts = common.check_options("calls", opts, common.set { "search", "filters", "limit" })
+  local query = { search = opts.search, limit = opts.limit or 100, filters = opts.filters }
+  if type(query.filters) == "table" then query.filters = json.encode(query.filters) end
   local path = "/simulate/test-executions/" .. path_id("calls", execution_id) .. "/"
-  return pages(self, path, opts)
+  return pages(self, path, query)
 end
 
 -- Aggregated eval results of an execution (the `result` list of the envelope).

@@ -17,7 +17,7 @@ local settings = {
 local Client = common.client_class("glow", {
   -- Submit this replay's grade: {score, passed, feedback} or {grade = true}.
   grade = function(run, verdict)
-    return common.client_of(run):grade(run, verdict)
+    return common.state(run).client:grade(run, verdict)
   end,
 })
 Client.descriptor_fields = { "test_id", "invocation_id" }
@@ -134,10 +134,14 @@ end
 function Client:poll_run(run)
   common.apply(run, model.from.glow(self:get(run.test_id),
     { run_id = run.id, id = run.id, test_id = run.test_id }))
+  common.state(run).graded = false
 end
 
--- Grades change after `end`: always read them fresh.
-Client.fetch_results = Client.poll_run
+-- A finished replay changes only when it is graded: read it again after `end`, not before.
+function Client:fetch_results(run)
+  if model.terminal(run.status) and common.state(run).graded == false then return end
+  self:poll_run(run)
+end
 
 function Client:cancel_run(run)
   self:stop(run.invocation_id)
@@ -171,6 +175,7 @@ function Client:grade(target, verdict)
     grade = verdict.grade, score = verdict.score, passed = verdict.passed, feedback = verdict.feedback,
   })
   local case = getmetatable(target) == Client.Run and target.cases[1]
+  if getmetatable(target) == Client.Run then common.state(target).graded = true end
   if case and res then
     case.metrics = { model.metric { name = "grade", score = model.value(res.score),
       passed = model.value(res.passed), reason = model.value(res.feedback), status = "completed" } }

@@ -1,0 +1,126 @@
+-- Reporters: `-r NAME[:FILE]` specs, the fan-out of runner events to each, and output
+-- sinks. NAME alone streams to stdout; NAME:FILE is written atomically (temporary
+-- file, rename) when the session ends. Everything written goes through the secret
+-- redaction when the host provides it.
+local fs = require "evalua.fs"
+
+local report = {}
+
+report.NAMES = { "pretty", "tap", "junit", "json", "html" }
+
+local known = {}
+for _, n in ipairs(report.NAMES) do known[n] = true end
+
+-- Secrets registered with secret("NAME") never reach a report.
+report.redact = require("evalua.redact").redact
+
+-- "json:out/report.json" -> {name = "json", file = "out/report.json"}, or nil, error.
+function report.parse(spec)
+  local name, file = spec:match("^([%w_]+):(.+)$")
+  name = name or spec
+  if not known[name] then
+    return nil, ("unknown reporter '%s' (one of: %s)"):format(name, table.concat(report.NAMES, ", "))
+  end
+  return { name = name, file = file }
+end
+
+-- Whether fd 1 is a terminal.
+local function stdout_is_tty()
+  return require("evalua.readline").isatty(1)
+end
+
+local function stdout_sink()
+  local tty = stdout_is_tty()
+  return {
+    tty = tty,
+    color = tty and (os.getenv("NO_COLOR") or "") == "",
+    write = function(s)
+      io.stdout:write(report.redact(s))
+      io.stdout:flush()
+    end,
+    close = function() end,
+  }
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$")
+end
+
+-- A file report: buffered, then written whole with fs.write_atomic.
+function report.file_sink(path)
+  local parts = {}
+  return {
+    tty = false, color = false, path = path,
+    write = function(s) parts[#parts + 1] = s end,
+    close = function()
+      local dir = dirname(path)
+      if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
+      fs.write_atomic(path, report.redact(table.concat(parts)))
+    end,
+  }
+end
+
+-- A string sink for tests and `report merge`: `text()` returns what was written.
+function report.string_sink()
+  local parts = {}
+  return {
+    tty = false, color = false,
+    write = function(s) parts[#parts + 1] = s end,
+    close = function() end,
+    text = function() return table.concat(parts) end,
+  }
+end
+
+local EVENTS = { "start", "planned", "test_start", "test_end", "run_event" }
+
+-- A dispatcher over reporter instances. `list` holds {name, file} specs; opts are
+-- passed to each reporter (e.g. journal path for resume hints).
+function report.open(list, opts)
+  local instances = {}
+  for _, spec in ipairs(list) do
+    local sink = spec.sink or (spec.file and report.file_sink(spec.file) or stdout_sink())
+    local mod = require("evalua.report." .. spec.name)
+    instances[#instances + 1] = { reporter = mod.new(sink, opts or {}), sink = sink }
+  end
+  local d = {}
+  for _, ev in ipairs(EVENTS) do
+    d[ev] = function(_, ...)
+      for _, inst in ipairs(instances) do
+        local fn = inst.reporter[ev]
+        if fn then fn(inst.reporter, ...) end
+      end
+    end
+  end
+  -- Finish every reporter; a file that cannot be written is reported, the others
+  -- are still written. Returns the list of error messages.
+  function d.finish(_, data)
+    local failures = {}
+    for _, inst in ipairs(instances) do
+      local ok, err = pcall(function()
+        if inst.reporter.finish then inst.reporter:finish(data) end
+        inst.sink.close()
+      end)
+      if not ok then
+        failures[#failures + 1] = ("cannot write %s report%s: %s"):format(
+          inst.reporter.name or "", inst.sink.path and (" " .. inst.sink.path) or "", tostring(err))
+      end
+    end
+    d.errors = failures
+    return failures
+  end
+  return d
+end
+
+-- Render a finished session with one reporter, as a string (merge, resume, tests).
+function report.render(name, data, opts)
+  local sink = report.string_sink()
+  local d = report.open({ { name = name, sink = sink } }, opts)
+  d:start(data)
+  d:planned(data)
+  for _, e in ipairs(data.tests) do d:test_end(e, data) end
+  local errs = d:finish(data)
+  if #errs > 0 then error(errs[1], 0) end
+  return sink.text()
+end
+
+return report

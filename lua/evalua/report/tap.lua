@@ -1,0 +1,76 @@
+-- TAP version 13 (what `prove` reads): one line per test as it ends, a YAML block with
+-- expected/actual for what did not pass, the test's own output as comments, and the
+-- plan at the end.
+local tap = {}
+
+local Tap = {}
+Tap.__index = Tap
+
+function tap.new(sink)
+  return setmetatable({ name = "tap", sink = sink, n = 0 }, Tap)
+end
+
+local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+-- A YAML double-quoted scalar (escapes TAP::Parser's YAMLish reader understands).
+local function q(v)
+  return '"' .. tostring(v):gsub('[%c"\\]', function(c) return ESC[c] or ("\\x%02X"):format(c:byte()) end) .. '"'
+end
+
+-- Test names go on one line, and '#' would start a directive.
+local function title(s)
+  return (tostring(s):gsub("[\r\n]+", " "):gsub("\\", "\\\\"):gsub("#", "\\#"))
+end
+
+function Tap:start()
+  self.sink.write("TAP version 13\n")
+end
+
+local function yaml_failure(out, f)
+  out[#out + 1] = "    - message: " .. q(f.message)
+  if f.file then out[#out + 1] = "      at: " .. q(("%s:%s"):format(f.file, f.line or "?")) end
+  for _, k in ipairs({ "expected", "actual", "diff" }) do
+    if f[k] ~= nil then out[#out + 1] = ("      %s: %s"):format(k, q(f[k])) end
+  end
+end
+
+local function yaml_block(e)
+  local out = { "  ---", "  outcome: " .. e.outcome }
+  if e.line then out[#out + 1] = "  at: " .. q(("%s:%s"):format(e.file, e.line)) end
+  if e.error then
+    out[#out + 1] = "  message: " .. q(e.error.message)
+    if e.error.kind then out[#out + 1] = "  kind: " .. e.error.kind end
+  end
+  if #(e.failures or {}) > 0 then
+    out[#out + 1] = "  failures:"
+    for _, f in ipairs(e.failures) do yaml_failure(out, f) end
+  end
+  if e.duration then out[#out + 1] = ("  duration_ms: %d"):format(math.floor(e.duration * 1000 + 0.5)) end
+  out[#out + 1] = "  ..."
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function comments(text)
+  return "# " .. text:gsub("\n", "\n# ") .. "\n"
+end
+
+function Tap:test_end(e)
+  self.n = self.n + 1
+  local name = title(e.file .. " > " .. (e.full_name or e.name))
+  local ok = e.outcome == "passed" or e.outcome == "skipped"
+  local line = ("%s %d - %s"):format(ok and "ok" or "not ok", self.n, name)
+  if e.outcome == "skipped" then line = line .. " # SKIP " .. title(e.skip_reason or "") end
+  local parts = { line, "\n" }
+  if not ok then parts[#parts + 1] = yaml_block(e) end
+  if e.output then parts[#parts + 1] = comments(e.output) end
+  self.sink.write(table.concat(parts))
+end
+
+function Tap:finish(data)
+  local s = data.summary
+  self.sink.write(("1..%d\n"):format(self.n))
+  self.sink.write(("# %d passed, %d failed, %d error, %d infra, %d skipped%s\n"):format(
+    s.passed, s.failed, s.error, s.infra, s.skipped, data.interrupted and " (interrupted)" or ""))
+end
+
+return tap
