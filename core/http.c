@@ -313,7 +313,7 @@ static void push_url(lua_State *L, const char *url) {
 }
 
 static const char *describe(CURLcode rc, const Request *r) {
-  if (r->too_large) return NULL;
+  if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) return NULL;
   if (rc == CURLE_TOO_MANY_REDIRECTS) return "too many redirects (a redirect loop?)";
   if (rc == CURLE_GOT_NOTHING) return "the server closed the connection without responding";
   if (rc == CURLE_PARTIAL_FILE) return "the connection closed before the whole body arrived";

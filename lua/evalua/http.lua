@@ -169,7 +169,7 @@ local function prepare(opts)
   local body = opts.body
   if body ~= nil and type(body) ~= "string" then argerror(1, "request", "body must be a string") end
   if opts.json ~= nil then
-    body = json.encode(opts.json)
+    body = json.encode(opts.json, { sort_keys = true })   -- same table, same bytes
     headers["content-type"] = headers["content-type"] or "application/json"
   elseif opts.form ~= nil then
     if type(opts.form) ~= "table" then argerror(1, "request", "form must be a table") end

@@ -395,7 +395,8 @@ local function agentforce_case(tc, run_status)
   local data = val(tc.generatedData) or {}
   local inputs = val(tc.inputs) or {}
   local utterance = unescape(text(inputs.utterance))
-  local response = text(data.outcome)
+  -- Salesforce's client leaves `outcome` encoded; decoded, assertions on it read naturally.
+  local response = unescape(text(data.outcome))
   local subject = val(tc.subjectResponse)
   if subject ~= nil then
     local decoded = type(subject) == "string" and cjson.decode(subject)

@@ -1,0 +1,159 @@
+-- `evalua test [options] [PATH...]`: find *_test.lua files, run them, report, and
+-- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0).
+local core = require "evalua.core"
+local fs = require "evalua.fs"
+local args = require "evalua.runner.args"
+local context = require "evalua.runner.context"
+local journal = require "evalua.journal"
+local report = require "evalua.report"
+local runner = require "evalua.runner"
+
+local cli = {}
+
+local OPTIONS = {
+  { long = "--jobs", short = "-j", arg = "N", help = "run up to N tests at once (default 8; 1 = serial)" },
+  { long = "--timeout", short = "-t", arg = "DURATION", help = "per-test timeout (default 10m; 0 = none)" },
+  { long = "--filter", short = "-f", arg = "PATTERN", help = "only tests whose full name matches (Lua pattern)" },
+  { long = "--tag", arg = "TAG", many = true, help = "only tests with this tag (repeatable: any of them)" },
+  { long = "--repeat", arg = "N", help = "run every selected test N times" },
+  { long = "--bail", help = "stop at the first failure, error or infra failure" },
+  { long = "--shard", arg = "K/N", help = "run the K-th of N round-robin slices of the test list" },
+  { long = "--reporter", short = "-r", arg = "NAME[:FILE]", many = true,
+    help = "pretty, tap, junit, json, html; to stdout or FILE (repeatable)" },
+  { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
+  { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
+  { long = "--help", short = "-h", help = "show this help" },
+}
+
+local USAGE = [[
+usage: evalua test [options] [PATH...]
+
+Runs the *_test.lua files found under each directory PATH (default: .) and the files
+named directly. Exit code: 0 all passed, 1 failures, 2 usage, 3 errors, 4 infra, 130
+interrupted.
+
+options:
+]]
+
+local function usage_error(msg)
+  io.stderr:write("evalua test: ", msg, "\n")
+  return 2
+end
+
+-- *_test.lua files under `dir`, sorted, hidden directories skipped.
+local function find_tests(dir, out)
+  for _, name in ipairs(fs.list(dir)) do
+    local path = (dir == "." and "" or (dir:gsub("/$", "") .. "/")) .. name
+    if name:sub(1, 1) ~= "." then
+      if fs.isdir(path) then
+        find_tests(path, out)
+      elseif name:match("_test%.lua$") then
+        out[#out + 1] = path
+      end
+    end
+  end
+  return out
+end
+
+-- The options checked and converted, or nil and a usage message.
+local function configure(argv)
+  local o, paths = args.parse(argv, OPTIONS)
+  if not o then return nil, paths end
+  if o.help then return { help = true } end
+  local cfg = { paths = #paths > 0 and paths or { "." }, bail = o.bail == true,
+                cancel_on_interrupt = o.cancel_on_interrupt == true, journal = o.journal }
+  local err
+  cfg.jobs, err = args.count(o.jobs or "8", "--jobs")
+  if not cfg.jobs then return nil, err end
+  cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
+  if not cfg.repeat_count then return nil, err end
+  local ok, secs = pcall(core.duration, tonumber(o.timeout) or o.timeout or "10m")
+  if not ok then return nil, "--timeout: " .. tostring(secs) end
+  cfg.timeout = secs
+  if o.filter and not pcall(string.find, "", o.filter) then
+    return nil, ("--filter: '%s' is not a valid Lua pattern"):format(o.filter)
+  end
+  cfg.filter = o.filter
+  if o.tag then
+    cfg.tags = {}
+    for _, t in ipairs(o.tag) do cfg.tags[t] = true end
+  end
+  if o.shard then
+    local k, n = o.shard:match("^(%d+)/(%d+)$")
+    k, n = tonumber(k), tonumber(n)
+    if not k or n < 1 or k < 1 or k > n then
+      return nil, ("--shard expects K/N with 1 <= K <= N, got '%s'"):format(o.shard)
+    end
+    cfg.shard = { k = k, n = n }
+  end
+  cfg.reporters = {}
+  for _, spec in ipairs(o.reporter or { "pretty" }) do
+    local r, rerr = report.parse(spec)
+    if not r then return nil, rerr end
+    cfg.reporters[#cfg.reporters + 1] = r
+  end
+  return cfg
+end
+
+local function collect_files(paths)
+  local files, seen = {}, {}
+  for _, p in ipairs(paths) do
+    if not fs.exists(p) then return nil, ("no such file or directory: %s"):format(p) end
+    for _, f in ipairs(fs.isdir(p) and find_tests(p, {}) or { p }) do
+      if not seen[f] then
+        seen[f] = true
+        files[#files + 1] = f
+      end
+    end
+  end
+  if #files == 0 then return nil, "no *_test.lua files found in " .. table.concat(paths, ", ") end
+  return files
+end
+
+-- Ctrl-C: write what finished, say how to resume, cancel remote runs only if asked.
+local function on_interrupt(r, cfg)
+  local data = r:interrupt()
+  local pending = r:unfinished_runs()
+  if cfg.cancel_on_interrupt then
+    for _, run in ipairs(pending) do
+      local ok, err = pcall(run.cancel, run)
+      io.stderr:write(("evalua test: %s %s:%s\n"):format(ok and "cancelled" or "could not cancel",
+        tostring(run.provider), tostring(run.id)) .. (ok and "" or (": " .. tostring(err))) .. "\n")
+    end
+  elseif #pending > 0 then
+    io.stderr:write(("evalua test: interrupted; %d run(s) still running remotely. Collect them with:\n"
+      .. "  evalua resume%s\n"):format(#pending, cfg.journal and (" --journal " .. cfg.journal) or ""))
+  end
+  return data
+end
+
+function cli.main(argv)
+  local cfg, err = configure(argv)
+  if not cfg then return usage_error(err) end
+  if cfg.help then
+    io.stdout:write(USAGE, args.help(OPTIONS), "\n")
+    return 0
+  end
+  local files, ferr = collect_files(cfg.paths)
+  if not files then return usage_error(ferr) end
+  local ok, j = pcall(journal.open, cfg.journal)
+  if not ok then return usage_error("cannot open the journal: " .. tostring(j)) end
+  local evalua = require "evalua"
+  cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
+  cfg.report = report.open(cfg.reporters)
+  local r = runner.new(cfg)
+  local stop_journal = j:listen(function()
+    local owner = context.owner()
+    local e = owner and owner.entry
+    return e and { test = e.full_name, file = e.file }
+  end)
+  evalua.on_interrupt(function() on_interrupt(r, cfg) end)
+  local ran, data = pcall(r.run, r)
+  stop_journal()
+  if not ran then error(data, 0) end
+  for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
+  if #(cfg.report.errors or {}) > 0 then return math.max(data.exit_code, 3) end
+  return data.exit_code
+end
+
+return cli
