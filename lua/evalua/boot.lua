@@ -138,13 +138,14 @@ local function run_interrupt_handlers()
   io.stderr:write("evalua: interrupted\n")
   if #interrupt_handlers == 0 then return EXIT.interrupted end
   local task = require "evalua.task"
-  for _, fn in ipairs(interrupt_handlers) do
-    task.spawn(function()
+  -- Only the handlers run to completion (10 s at most); the interrupted work does not.
+  local h = task.spawn(function()
+    for _, fn in ipairs(interrupt_handlers) do
       local ok, err = pcall(task.timeout, 10, fn)
       if not ok then boot.print_error(err) end
-    end)
-  end
-  core.run()
+    end
+  end)
+  core.run(h.co)
   return EXIT.interrupted
 end
 

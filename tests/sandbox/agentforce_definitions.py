@@ -247,7 +247,8 @@ def build(seed):
     defs = [
         Definition("Guest_Experience_Agent", "Guest_Experience_Agent",
                    cases=_fixture_cases("agentforce_Guest_Experience_Agent_results.json"),
-                   description="The fixture's three cases; case 3 fails action_sequence_match and bot_response_rating."),
+                   description="The fixture's three cases; case 3 fails bot_response_rating (and its passing "
+                               "action_sequence_match carries errorCode 1, as in the fixture)."),
         Definition("Order_Support_All_Pass", "Order_Support_Agent", cases=_order_support(),
                    description="3 cases, every expectation passes."),
         Definition("Billing_Agent_Regressions", "Billing_Agent", cases=_billing(),

@@ -152,7 +152,7 @@ function cli.main(argv)
   stop_journal()
   if not ran then error(data, 0) end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
-  if #(cfg.report.errors or {}) > 0 then return math.max(data.exit_code, 3) end
+  if #(cfg.report.errors or {}) > 0 then return 3 end
   return data.exit_code
 end
 

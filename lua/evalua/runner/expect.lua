@@ -135,7 +135,10 @@ end
 
 -- Domain matchers over runs and cases ----------------------------------------------
 
-local function is_run(v) return type(v) == "table" and type(v.cases) == "table" end
+-- A run has cases and says which service and run it is; a case is any other table.
+local function is_run(v)
+  return type(v) == "table" and type(v.cases) == "table" and (v.provider ~= nil or v.id ~= nil)
+end
 
 local function subject(v)
   if is_run(v) then return ("run %s:%s"):format(tostring(v.provider), tostring(v.id)) end
@@ -205,7 +208,7 @@ case_matcher("to_pass", function() return "to pass every metric" end, function(c
   local failing = {}
   if stats.present(case.error) then
     failing[1] = "error " .. show(case.error)
-  elseif stats.status_failed(case.status) then
+  elseif case.status == "error" or case.status == "failed" then
     failing[1] = "status " .. tostring(case.status)
   end
   for _, m in ipairs(stats.metrics(case)) do

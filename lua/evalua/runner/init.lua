@@ -110,7 +110,7 @@ function Runner:load_file(index, path)
   if err ~= nil then
     file.root = nil -- a half-declared file runs nothing
     local outcome, fields = error_fields(err, tb, "cannot load test file: ")
-    self:add_entry({ kind = "file", id = path .. "#load", name = "(load " .. path .. ")", file = path,
+    self:add_entry({ kind = "file", id = path .. "#load", name = "(loading the file)", file = path,
                      file_index = index, seq = 0, outcome = outcome, error = fields })
   end
 end

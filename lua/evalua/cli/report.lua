@@ -1,0 +1,75 @@
+-- `evalua report merge FILE... -o OUT`: one report from the JSON reports of CI shards,
+-- in the format OUT's extension names (.json, .xml JUnit, .html, .tap). Thresholds are
+-- judged again over all shards; the exit code follows the merged outcomes.
+local args = require "evalua.runner.args"
+local report = require "evalua.report"
+local session = require "evalua.runner.session"
+
+local cli = {}
+
+local OPTIONS = {
+  { long = "--output", short = "-o", arg = "FILE", help = "merged report; format from the extension" },
+  { long = "--help", short = "-h", help = "show this help" },
+}
+
+local USAGE = [[
+usage: evalua report merge FILE.json... -o OUT.(json|xml|html|tap)
+
+Merges the JSON reports of `evalua test --shard K/N -r json:FILE` runs into one report,
+as if the tests had run in one process. Exit code as for `evalua test`.
+
+options:
+]]
+
+local FORMATS = { json = "json", xml = "junit", html = "html", htm = "html", tap = "tap" }
+
+local function usage_error(msg)
+  io.stderr:write("evalua report: ", msg, "\n")
+  return 2
+end
+
+local function read(path)
+  local f, err = io.open(path, "r")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+function cli.main(argv)
+  local o, rest = args.parse(argv, OPTIONS)
+  if not o then return usage_error(rest) end
+  if o.help then
+    io.stdout:write(USAGE, args.help(OPTIONS), "\n")
+    return 0
+  end
+  if rest[1] ~= "merge" then return usage_error("expected 'merge' (evalua report merge FILE... -o OUT)") end
+  if #rest < 2 then return usage_error("merge needs at least one JSON report") end
+  if not o.output then return usage_error("merge needs -o OUT") end
+  local format = FORMATS[(o.output:match("%.(%w+)$") or ""):lower()]
+  if not format then return usage_error("cannot tell the format of " .. o.output .. " (.json, .xml, .html, .tap)") end
+  local reports = {}
+  for i = 2, #rest do
+    local text, err = read(rest[i])
+    if not text then return usage_error("cannot read " .. rest[i] .. ": " .. tostring(err)) end
+    local ok, data = pcall(session.decode, text, rest[i])
+    if not ok then return usage_error(tostring(data)) end
+    reports[#reports + 1] = data
+  end
+  local merged = session.merge(reports)
+  local sink = report.file_sink(o.output)
+  local ok, err = pcall(function()
+    sink.write(report.render(format, merged))
+    sink.close()
+  end)
+  if not ok then
+    io.stderr:write("evalua report: cannot write ", o.output, ": ", tostring(err), "\n")
+    return 3
+  end
+  local s = merged.summary
+  io.stderr:write(("evalua report: merged %d reports into %s: %d tests, %d passed, %d failed, %d error, "
+    .. "%d infra, %d skipped\n"):format(#reports, o.output, s.total, s.passed, s.failed, s.error, s.infra, s.skipped))
+  return merged.exit_code
+end
+
+return cli

@@ -1,0 +1,273 @@
+-- One self-contained HTML page (no network) to read after a session: summary with
+-- pass rates, a bar chart of pass rate per metric, score histograms (inline SVG), the
+-- tests, and a filterable table of cases with failing metrics highlighted and each
+-- case's conversation expandable. The page is complete without JavaScript; the small
+-- inline script only filters (also from a `#filter=TEXT&outcome=failed` fragment).
+local markup = require "evalua.report.markup"
+local stats = require "evalua.runner.stats"
+
+local esc = markup.escape
+
+local html = {}
+
+local CSS = [[
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:16px 24px}header h1{margin:0;font-size:20px}
+header p{margin:4px 0 0;color:#c5cad3}main{padding:16px 24px}
+section{background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:0 0 16px;padding:12px 16px}
+h2{font-size:16px;margin:0 0 8px}.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #dde1e7;border-radius:6px;padding:8px 14px;min-width:90px}
+.card b{display:block;font-size:22px}.passed{color:#17803d}.failed{color:#c42b1c}.error{color:#8e3bb5}
+.infra{color:#a86400}.skipped{color:#6b7280}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceef2;vertical-align:top}
+th{background:#f0f2f5}.metric{display:inline-block;border-radius:3px;padding:0 6px;margin:1px;font-size:12px}
+.metric.pass{background:#dcf5e3}.metric.fail{background:#fbd9d5;font-weight:bold}.metric.none{background:#eceef2}
+tr.case-fail{background:#fff6f5}pre{white-space:pre-wrap;margin:4px 0;font:12px/1.4 ui-monospace,monospace}
+.turn{margin:2px 0}.role{font-weight:bold;margin-right:6px}.hists{display:flex;flex-wrap:wrap;gap:16px}
+#controls{display:flex;gap:8px;align-items:center;margin-bottom:8px}#controls input{flex:1;padding:4px 8px}
+.hidden{display:none}
+]]
+
+local JS = [[
+(function(){
+  var input=document.getElementById('filter'),sel=document.getElementById('outcome');
+  function apply(){
+    var q=input.value.toLowerCase(),o=sel.value,shown=0,total=0;
+    document.querySelectorAll('[data-text]').forEach(function(row){
+      var ok=(!q||row.getAttribute('data-text').indexOf(q)>=0)&&(!o||row.getAttribute('data-outcome')===o);
+      row.classList.toggle('hidden',!ok);
+      if(row.classList.contains('case-row')){total++;if(ok)shown++;}
+    });
+    document.getElementById('shown').textContent=shown+' of '+total+' cases shown';
+  }
+  function fromHash(){
+    var h=new URLSearchParams(location.hash.replace(/^#/,''));
+    if(h.has('filter'))input.value=h.get('filter');
+    if(h.has('outcome'))sel.value=h.get('outcome');
+    apply();
+  }
+  input.addEventListener('input',apply);sel.addEventListener('change',apply);
+  window.addEventListener('hashchange',fromHash);fromHash();
+})();
+]]
+
+local function pct(r) return r and ("%.1f%%"):format(r * 100) or "–" end
+
+local function all_runs(data)
+  local list = {}
+  for _, f in ipairs(data.files or {}) do
+    for _, r in ipairs(f.runs or {}) do list[#list + 1] = { run = r, owner = f.path } end
+  end
+  for _, t in ipairs(data.tests) do
+    for _, r in ipairs(t.runs or {}) do list[#list + 1] = { run = r, owner = t.full_name or t.name, test = t } end
+  end
+  return list
+end
+
+local function summary(out, data, runs)
+  local s = data.summary
+  local judged = s.passed + s.failed
+  local case_rate, passed, counted = stats.pass_rate(runs)
+  out[#out + 1] = '<section id="summary"><h2>Summary</h2><div class="cards">'
+  local cards = {
+    { "total", "tests", s.total, "" }, { "passed", "passed", s.passed, "passed" },
+    { "failed", "failed", s.failed, "failed" }, { "error", "errors", s.error, "error" },
+    { "infra", "infra", s.infra, "infra" }, { "skipped", "skipped", s.skipped, "skipped" },
+    { "test-pass-rate", "test pass rate", judged > 0 and pct(s.passed / judged) or "–", "" },
+    { "case-pass-rate", ("case pass rate (%d/%d)"):format(passed, counted), pct(case_rate), "" },
+  }
+  for _, c in ipairs(cards) do
+    out[#out + 1] = ('<div class="card %s"><b id="%s">%s</b>%s</div>'):format(c[4], c[1], esc(c[3]), esc(c[2]))
+  end
+  out[#out + 1] = "</div></section>"
+end
+
+local BAR_W, ROW_H, LABEL_W = 360, 22, 230
+
+local function metric_chart(out, metrics)
+  local rows = {}
+  for _, m in ipairs(metrics) do
+    if m.rate then rows[#rows + 1] = m end
+  end
+  if #rows == 0 then return end
+  local h = #rows * ROW_H + 10
+  out[#out + 1] = '<section id="metrics"><h2>Pass rate per metric</h2>'
+  out[#out + 1] = ('<svg role="img" aria-label="pass rate per metric" width="%d" height="%d">')
+    :format(LABEL_W + BAR_W + 120, h)
+  for i, m in ipairs(rows) do
+    local y = (i - 1) * ROW_H + 4
+    out[#out + 1] = ('<g class="bar" data-metric="%s" data-rate="%.6f" data-passed="%d" data-counted="%d">')
+      :format(esc(m.name), m.rate, m.passed, m.counted)
+    out[#out + 1] = ('<text x="0" y="%d" font-size="12">%s</text>'):format(y + 14, esc(m.name))
+    out[#out + 1] = ('<rect x="%d" y="%d" width="%d" height="16" fill="#eceef2"/>'):format(LABEL_W, y, BAR_W)
+    out[#out + 1] = ('<rect x="%d" y="%d" width="%.1f" height="16" fill="%s"/>')
+      :format(LABEL_W, y, BAR_W * m.rate, m.rate >= 0.8 and "#2f9e55" or m.rate >= 0.5 and "#d99a00" or "#d0412f")
+    out[#out + 1] = ('<text x="%d" y="%d" font-size="12">%s (%d/%d)</text></g>')
+      :format(LABEL_W + BAR_W + 6, y + 14, pct(m.rate), m.passed, m.counted)
+  end
+  out[#out + 1] = "</svg></section>"
+end
+
+local BINS, HIST_W, HIST_H = 10, 220, 80
+
+local function histogram(out, m)
+  local lo, hi = math.min(0, table.unpack(m.scores)), math.max(1, table.unpack(m.scores))
+  local counts = {}
+  for i = 1, BINS do counts[i] = 0 end
+  for _, s in ipairs(m.scores) do
+    local b = math.min(BINS, math.floor((s - lo) / (hi - lo) * BINS) + 1)
+    counts[b] = counts[b] + 1
+  end
+  local top = math.max(table.unpack(counts))
+  out[#out + 1] = ('<figure class="hist" data-metric="%s" data-count="%d"><svg width="%d" height="%d" role="img" '
+    .. 'aria-label="score distribution of %s">'):format(esc(m.name), #m.scores, HIST_W, HIST_H + 16, esc(m.name))
+  local bw = HIST_W / BINS
+  for i, c in ipairs(counts) do
+    local bh = top > 0 and c / top * HIST_H or 0
+    out[#out + 1] = ('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a6fd1"><title>%d</title></rect>')
+      :format((i - 1) * bw + 1, HIST_H - bh, bw - 2, bh, c)
+  end
+  out[#out + 1] = ('<text x="0" y="%d" font-size="10">%.3g</text><text x="%d" y="%d" font-size="10" '
+    .. 'text-anchor="end">%.3g</text></svg>'):format(HIST_H + 12, lo, HIST_W, HIST_H + 12, hi)
+  out[#out + 1] = ("<figcaption>%s: %d scores, mean %.3g</figcaption></figure>"):format(esc(m.name), #m.scores, m.mean)
+end
+
+local function histograms(out, metrics)
+  local any = false
+  for _, m in ipairs(metrics) do any = any or #m.scores > 0 end
+  if not any then return end
+  out[#out + 1] = '<section id="scores"><h2>Score distributions</h2><div class="hists">'
+  for _, m in ipairs(metrics) do
+    if #m.scores > 0 then histogram(out, m) end
+  end
+  out[#out + 1] = "</div></section>"
+end
+
+local function message(t)
+  if t.error then return t.error.message end
+  if t.failures and t.failures[1] then return t.failures[1].message end
+  return t.skip_reason or ""
+end
+
+local function tests_table(out, data)
+  out[#out + 1] = '<section id="tests"><h2>Tests</h2><table><thead><tr><th>outcome</th><th>test</th>'
+    .. "<th>where</th><th>time</th><th>message</th></tr></thead><tbody>"
+  for _, t in ipairs(data.tests) do
+    local name = t.full_name or t.name
+    out[#out + 1] = ('<tr class="test-row" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
+      .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s</td></tr>"):format(
+      t.outcome, esc((name .. " " .. t.file .. " " .. message(t)):lower()), t.outcome, t.outcome, esc(name),
+      esc(t.file .. (t.line and (":" .. t.line) or "")), t.duration and ("%.2fs"):format(t.duration) or "",
+      esc(message(t)), t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or "")
+  end
+  out[#out + 1] = "</tbody></table></section>"
+end
+
+local function show(v)
+  if type(v) == "table" then return require("evalua.runner.diff").show(v) end
+  return tostring(v)
+end
+
+local function conversation(out, transcript)
+  if type(transcript) ~= "table" then
+    if transcript then out[#out + 1] = ("<pre>%s</pre>"):format(esc(transcript)) end
+    return
+  end
+  for _, turn in ipairs(transcript) do
+    if type(turn) == "table" then
+      out[#out + 1] = ('<div class="turn"><span class="role">%s</span>%s</div>')
+        :format(esc(turn.role or turn.speaker or "?"), esc(show(turn.content or turn.text or turn.message or "")))
+    else
+      out[#out + 1] = ('<div class="turn">%s</div>'):format(esc(show(turn)))
+    end
+  end
+end
+
+local function case_details(out, case)
+  out[#out + 1] = "<details><summary>details</summary>"
+  for k, v in pairs(case.inputs or {}) do
+    out[#out + 1] = ("<div><b>input %s</b><pre>%s</pre></div>"):format(esc(k), esc(show(v)))
+  end
+  local o = case.outputs or {}
+  for _, k in ipairs({ "response", "topic", "actions" }) do
+    if o[k] ~= nil then out[#out + 1] = ("<div><b>%s</b><pre>%s</pre></div>"):format(k, esc(show(o[k]))) end
+  end
+  if o.transcript then
+    out[#out + 1] = '<div class="conversation"><b>conversation</b>'
+    conversation(out, o.transcript)
+    out[#out + 1] = "</div>"
+  end
+  if stats.present(case.error) then out[#out + 1] = ("<div><b>error</b><pre>%s</pre></div>"):format(esc(show(case.error))) end
+  for _, m in ipairs(stats.metrics(case)) do
+    local parts = {}
+    for _, k in ipairs({ "score", "label", "expected", "actual", "reason" }) do
+      if m[k] ~= nil then parts[#parts + 1] = k .. ": " .. show(m[k]) end
+    end
+    out[#out + 1] = ("<div><b>%s</b><pre>%s</pre></div>"):format(esc(m.name), esc(table.concat(parts, "\n")))
+  end
+  out[#out + 1] = "</details>"
+end
+
+local function metric_chip(m)
+  local flag = stats.flag(m.passed)
+  local cls = flag == true and "pass" or flag == false and "fail" or "none"
+  local score = stats.number(m.score) and (" %.3g"):format(m.score) or ""
+  return ('<span class="metric %s" data-metric="%s">%s%s</span>'):format(cls, esc(m.name), esc(m.name), score)
+end
+
+local function cases_table(out, runs)
+  out[#out + 1] = '<section id="cases"><h2>Cases</h2><div id="controls"><input id="filter" type="search" '
+    .. 'placeholder="filter: test, case, metric, text…"><select id="outcome"><option value="">all</option>'
+    .. '<option value="passed">passed</option><option value="failed">failed</option>'
+    .. '<option value="none">no verdict</option></select><span id="shown"></span></div>'
+  out[#out + 1] = "<table><thead><tr><th>test</th><th>run</th><th>case</th><th>status</th><th>metrics</th>"
+    .. "<th></th></tr></thead><tbody>"
+  for _, item in ipairs(runs) do
+    local run = item.run
+    for i, case in ipairs(run.cases or {}) do
+      local verdict = stats.case_verdict(case)
+      local outcome = verdict == true and "passed" or verdict == false and "failed" or "none"
+      local chips, text = {}, { item.owner, run.provider or "", run.id or "", case.name or "", case.status or "" }
+      for _, m in ipairs(stats.metrics(case)) do
+        chips[#chips + 1] = metric_chip(m)
+        text[#text + 1] = m.name
+      end
+      text[#text + 1] = show((case.outputs or {}).response or "")
+      for _, v in pairs(case.inputs or {}) do text[#text + 1] = show(v) end
+      out[#out + 1] = ('<tr class="case-row%s" data-outcome="%s" data-text="%s"><td>%s</td><td>%s:%s</td><td>%s</td>'
+        .. "<td>%s</td><td>%s</td><td>"):format(outcome == "failed" and " case-fail" or "", outcome,
+        esc(table.concat(text, " "):lower()), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
+        esc(case.name or i), esc(case.status or ""), table.concat(chips))
+      case_details(out, case)
+      out[#out + 1] = "</td></tr>"
+    end
+  end
+  out[#out + 1] = "</tbody></table></section>"
+end
+
+function html.render(data)
+  local runs = all_runs(data)
+  local plain_runs = {}
+  for i, item in ipairs(runs) do plain_runs[i] = item.run end
+  local metrics = stats.by_metric(plain_runs)
+  local out = { "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    "<title>evalua report</title><style>" .. CSS .. "</style></head><body>",
+    ("<header><h1>evalua report</h1><p>%s · %.1fs%s%s%s</p></header><main>"):format(
+      esc(data.started_at or ""), data.duration or 0, data.shard and (" · shard " .. esc(data.shard)) or "",
+      data.merged and (" · merged from %d reports"):format(data.merged) or "",
+      data.interrupted and " · interrupted (partial)" or "") }
+  summary(out, data, plain_runs)
+  metric_chart(out, metrics)
+  histograms(out, metrics)
+  cases_table(out, runs)
+  tests_table(out, data)
+  out[#out + 1] = "</main><script>" .. JS .. "</script></body></html>"
+  return table.concat(out, "\n") .. "\n"
+end
+
+function html.new(sink)
+  return { name = "html", finish = function(_, data) sink.write(html.render(data)) end }
+end
+
+return html
