@@ -200,6 +200,11 @@ local function set_arg(argv, script_index)
   return a
 end
 
+-- Runs that scripts start are journalled too, so `evalua resume` can collect them.
+local function journal_runs()
+  require("evalua.journal").open():listen()
+end
+
 local function run_file(path, argv, index)
   local fn, err
   if path == "-" then
@@ -215,11 +220,13 @@ local function run_file(path, argv, index)
     return EXIT.script
   end
   local a = set_arg(argv, index)
+  journal_runs()
   return boot.run_main(fn, table.unpack(a))
 end
 
 local function run_chunks(chunks, argv, index)
   set_arg(argv, index)
+  journal_runs()
   for _, code in ipairs(chunks) do
     local fn, err = load(code, "=(command line)", "t")
     if not fn then

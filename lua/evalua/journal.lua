@@ -28,15 +28,18 @@ local function descriptor(run)
   return { provider = run.provider, id = run.id, status = run.status }
 end
 
--- A journal at `path` (default .evalua/journal); its directory is created when missing.
+-- A journal at `path` (default .evalua/journal). Nothing touches the disk until the
+-- first run is recorded: a script that starts no run leaves no .evalua/ behind.
 function journal.open(path)
-  path = path or journal.DEFAULT
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
-  return setmetatable({ path = path, finished = {} }, Journal)
+  return setmetatable({ path = path or journal.DEFAULT, finished = {} }, Journal)
 end
 
 function Journal:append(entry)
+  if not self.ready then
+    local dir = self.path:match("^(.*)/[^/]*$")
+    if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
+    self.ready = true
+  end
   fs.append_line(self.path, redact(json.encode(entry)))
 end
 

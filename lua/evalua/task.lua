@@ -200,7 +200,14 @@ function task.timeout(d, fn, ...)
   local secs = core.duration(d)
   check_callable(fn, 2, "timeout")
   local h = task.spawn(fn, ...)
-  if not join(h, core.now() + secs) then
+  local ok, finished = pcall(join, h, core.now() + secs)
+  if not ok then
+    -- The waiting task was itself cancelled: the work it waited for goes too.
+    h.observed = true
+    task.cancel(h)
+    error(finished, 0)
+  end
+  if not finished then
     h.observed = true                   -- its cancellation is reported as this timeout
     task.cancel(h)
     errors.raise({ kind = "timeout", message = "timed out after " .. format_seconds(secs) }, 2)

@@ -54,6 +54,14 @@ function support.requests(fragment)
   return n
 end
 
+-- Run the test body, then stop the sandbox even when the body failed (a live sandbox
+-- would keep the test process waiting for it).
+function support.run(body)
+  local ok, err = xpcall(body, debug.traceback)
+  sandbox.stop()
+  if not ok then error(err, 0) end
+end
+
 -- pcall that returns the error object (or nil when nothing was raised).
 function support.error_of(fn, ...)
   local ok, err = pcall(fn, ...)

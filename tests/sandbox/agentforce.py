@@ -261,7 +261,7 @@ class Agentforce(Service):
             status = phase
         else:
             status = "NEW" if phase == "NEW" else "IN_PROGRESS"
-        cases = self._render_cases(run, min(now, run.terminal_at()), phase)
+        cases = [] if status == "NEW" else self._render_cases(run, min(now, run.terminal_at()), phase)
         if variant == "ai-testing":
             return json_response(200, self._testing_doc(run, status, cases))
         if self._metric_generation(version) == "metricScore":

@@ -157,6 +157,8 @@ class Faults:
             resp = await resp
         if action == "drop":
             return Response(200, b"", mode="drop")
+        if resp.mode in ("stream", "chunked", "slow"):
+            resp = await _materialize(resp)
         if action in ("close-after-headers", "truncate"):
             resp.mode = action
         elif action == "slow":
@@ -190,3 +192,19 @@ class Faults:
         names = {k.lower() for k, _ in self._headers(rule)}
         resp.headers = [(k, v) for k, v in resp.headers if k.lower() not in names] + self._headers(rule)
         return resp
+
+
+async def _materialize(resp):
+    """Turn a streamed/chunked/trickled response into a plain one so a fault can mangle its body."""
+    if resp.mode == "stream":
+        buf = bytearray()
+
+        async def collect(data):
+            buf.extend(data)
+        await resp.producer(collect)
+        resp.body = bytes(buf)
+        resp.producer = None
+        resp.length = None
+    resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "transfer-encoding"]
+    resp.mode = None
+    return resp

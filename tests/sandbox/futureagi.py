@@ -6,6 +6,7 @@ it gets Django's 301 to the slashed path).  Answers are snake_case; by default u
 `camel_case` control switch makes it accept the older camelCase fields too.
 """
 
+import functools
 import json
 import re
 from urllib.parse import urlencode
@@ -148,11 +149,19 @@ class RunTest:
         self.last_run_wall = None
         self.deleted_wall = None
         self.executions = []
+        self.reported_terminal = 0      # executions whose terminal status some answer has shown
 
 
 class Call:
     __slots__ = ("id", "index", "scenario_id", "row", "customer", "goal", "fails", "start", "end",
-                 "duration_seconds", "transcript", "outcomes")
+                 "duration_seconds", "transcript", "outcomes", "seed_key")
+
+    def outcome(self, cfg):
+        """(value, reason, numeric) of one eval, drawn on first use from a keyed RNG."""
+        found = self.outcomes.get(cfg.id)
+        if found is None:
+            found = self.outcomes[cfg.id] = _eval_outcome(rng_for(*self.seed_key, cfg.id), cfg)
+        return found
 
 
 class Execution:
@@ -211,7 +220,8 @@ class Execution:
         if cancelled and status not in ("completed", "failed"):
             return "cancelled", False
         n = len(self.calls)
-        eval_ready = status == "completed" and e >= (RUNNING_END + (1 - RUNNING_END) * (call.index + 1) / n) * d
+        eval_ready = status == "completed" and (
+            e >= d or e >= (RUNNING_END + (1 - RUNNING_END) * (call.index + 1) / n) * d)
         return status, eval_ready
 
 
@@ -252,6 +262,7 @@ class FutureAGI(Service):
             wall)
         seeded.eval_configs = list(SEEDED_EVAL_CONFIGS)
         self.run_tests = {seeded.id: seeded}
+        self.names = {seeded.name: seeded}     # names of run tests not deleted
         self.order = [seeded.id]
         self.seed = seed
 
@@ -423,9 +434,9 @@ class FutureAGI(Service):
             return {"name": ["This field may not be blank."]}
         if len(name) > 255:
             return {"name": ["Ensure this field has no more than 255 characters."]}
-        for rt in self.run_tests.values():
-            if rt.deleted_wall is None and rt.name == name and rt is not exclude:
-                return {"name": ["run test with this name already exists."]}
+        owner = self.names.get(name)
+        if owner is not None and owner is not exclude:
+            return {"name": ["run test with this name already exists."]}
         return None
 
     def _create_configs(self, items, wall):
@@ -462,6 +473,7 @@ class FutureAGI(Service):
         rt = RunTest(self._new_id("run-test"), fields, wall)
         rt.eval_configs = list(fields.get("eval_config_ids") or []) + self._create_configs(creates, wall)
         self.run_tests[rt.id] = rt
+        self.names[rt.name] = rt
         self.order.append(rt.id)
         return json_response(201, self._run_test_json(rt))
 
@@ -525,6 +537,9 @@ class FutureAGI(Service):
         err = self._check_refs(fields)
         if err:
             return err
+        if "name" in fields:
+            del self.names[run_test.name]
+            self.names[fields["name"]] = run_test
         for key, value in fields.items():
             if key == "scenario_ids":
                 run_test.scenarios = list(value)
@@ -542,6 +557,7 @@ class FutureAGI(Service):
         if run_test is None:
             return fi_error(404, "not_found", "Run test not found")
         run_test.deleted_wall = self.ctx.clock.wall()
+        del self.names[run_test.name]
         return Response(204, b"", content_type=None)
 
     # ------------------------------------------------------------ eval configs
@@ -651,8 +667,8 @@ class FutureAGI(Service):
             c.end = c.start + 0.25 * (0.6 + 0.4 * rng.random())
             c.duration_seconds = round(rng.uniform(35, 180), 1)
             c.transcript = _transcript(customer, goal, c.fails)
-            c.outcomes = {cfg.id: _eval_outcome(rng_for(self.seed, self.name, ex.id, c.id, cfg.id), cfg)
-                          for cfg in ex.configs}
+            c.outcomes = {}
+            c.seed_key = (self.seed, self.name, ex.id, c.id)
             ex.calls.append(c)
 
     def _exec_counts(self, ex, now):
@@ -687,17 +703,24 @@ class FutureAGI(Service):
         ex = run_test.executions[-1]
         now = self.ctx.clock.now()
         doc = self._execution_json(ex, now)
-        terminal = doc["status"] in TERMINAL
-        if ex.reported_terminal:
+        if run_test.reported_terminal == len(run_test.executions):
             self.ctx.stats.poll_after_terminal(self.name)
-        if terminal:
-            ex.reported_terminal = True
+        self._reported(ex, doc["status"])
         return json_response(200, {
             "run_test_id": run_test.id, "execution_id": ex.id, "status": doc["status"],
             "total_scenarios": doc["total_scenarios"], "total_calls": doc["total_calls"],
             "completed_calls": doc["completed_calls"], "failed_calls": doc["failed_calls"],
             "success_rate": doc["success_rate"], "start_time": doc["start_time"],
             "end_time": doc["end_time"], "message": STATUS_MESSAGES[doc["status"]]})
+
+    def _reported(self, ex, status):
+        """Poll-after-terminal accounting: the status endpoint shows only the latest execution,
+        so a client waiting on an older one reads it elsewhere (test-executions/{id}/).  A status
+        poll counts as after terminal only when every execution of the run test had already been
+        shown terminal, by either endpoint."""
+        if status in TERMINAL and not ex.reported_terminal:
+            ex.reported_terminal = True
+            ex.run_test.reported_terminal += 1
 
     def list_executions(self, req, rt):
         run_test = self._run_test(rt)
@@ -731,7 +754,7 @@ class FutureAGI(Service):
                                    "type": cfg.kind, "name": cfg.name, "error": False,
                                    "status": "skipped", "skipped": True}
             elif eval_ready:
-                value, reason, numeric = call.outcomes[cfg.id]
+                value, reason, numeric = call.outcome(cfg)
                 outputs[cfg.id] = {"value": value, "reason": reason, "type": cfg.kind, "name": cfg.name,
                                    "error": False, "status": "completed", "skipped": False}
                 metrics[cfg.name] = numeric
@@ -778,6 +801,7 @@ class FutureAGI(Service):
         if err:
             return err
         page["status"] = execution.phase(now)
+        self._reported(execution, page["status"])
         page["column_order"] = COLUMN_ORDER
         page["agent_type"] = AGENT_DEFINITIONS[execution.run_test.agent_definition]["agent_type"]
         return json_response(200, page)
@@ -822,7 +846,9 @@ class FutureAGI(Service):
                 "terminal": sum(1 for e in self.executions.values() if e.phase(now) in TERMINAL)}
 
 
+@functools.lru_cache(maxsize=None)
 def _transcript(customer, goal, fails):
+    """The scripted conversation of one scenario row (shared, never mutated)."""
     if fails:
         return [{"role": "system", "content": "Call could not be connected.", "time": 0.0}]
     lines = [("assistant", "Thank you for calling, this is the support assistant. How can I help?"),
@@ -857,7 +883,7 @@ def _percentile(sorted_values, p):
 
 
 def _summary(cfg, calls):
-    values = [c.outcomes[cfg.id][0] for c in calls]
+    values = [c.outcome(cfg)[0] for c in calls]
     inner = {"name": cfg.name, "id": cfg.id, "total_cells": len(values)}
     entry = {"name": cfg.name, "id": cfg.id, "output_type": cfg.kind, "result": [inner]}
     if cfg.kind == "Pass/Fail":

@@ -113,7 +113,7 @@ def validate(op, body):
 
 
 class GlowRun:
-    __slots__ = ("id", "chat_id", "invocation", "model", "agent", "suite_entry_id", "status_t0",
+    __slots__ = ("id", "chat_id", "invocation", "model", "agent", "suite_entry_id", "claimed", "status_t0",
                  "duration", "stopped_at", "reply", "grade")
 
     def status(self, now):
@@ -135,8 +135,9 @@ class Invocation:
 
 
 class Test:
-    def __init__(self, test_id, benchmark_id, infinite, wall):
+    def __init__(self, test_id, number, benchmark_id, infinite, wall):
         self.id = test_id
+        self.number = number
         self.benchmark_id = benchmark_id
         self.infinite = infinite
         self.created_wall = wall
@@ -144,6 +145,7 @@ class Test:
         self.stopped = False
         self.invocations = []
         self.last_terminal_digest = None
+        self.reported = set()       # completed runs some `get` has already shown
 
     def runs(self):
         return [r for inv in self.invocations for r in inv.runs]
@@ -220,7 +222,8 @@ class Glow(Service):
         if bench is None:
             return detail(404, "Benchmark test not found")
         wall = self.ctx.clock.wall()
-        test = Test(self._new_id("test"), body["benchmark_id"], bool(body.get("infinite_mode", False)), wall)
+        test = Test(self._new_id("test"), len(self.order) + 1, body["benchmark_id"],
+                    bool(body.get("infinite_mode", False)), wall)
         for prompt in bench["prompts"]:
             self._add_invocation(test, prompt, wall)
         self.tests[test.id] = test
@@ -246,6 +249,7 @@ class Glow(Service):
             run.model = model
             run.agent = agent
             run.suite_entry_id = entry
+            run.claimed = False
             run.status_t0 = None
             run.duration = 0.0
             run.stopped_at = None
@@ -261,7 +265,7 @@ class Glow(Service):
         if test is None:
             return detail(404, "Benchmark test not found")
         runs = test.runs()
-        pending = next((r for r in runs if r.status_t0 is None), None)
+        pending = next((r for r in runs if not r.claimed), None)
         if pending is None and test.infinite and not test.stopped:
             bench = BENCHMARKS[test.benchmark_id]
             prompt = bench["prompts"][len(test.invocations) % len(bench["prompts"])]
@@ -269,6 +273,7 @@ class Glow(Service):
             runs = test.runs()
         if pending is None:
             return detail(400, "No pending test run found")
+        pending.claimed = True   # handed out: the next `next` finds the following run
         return json_response(200, {"invocation_id": pending.invocation.id, "run_id": pending.id,
                                    "current_run": runs.index(pending) + 1, "total_runs": len(runs)})
 
@@ -294,6 +299,7 @@ class Glow(Service):
         now = self.ctx.clock.now()
         if run.status_t0 is not None:
             return detail(400, "Test run already %s" % ("completed" if run.status(now) == "completed" else "in progress"))
+        run.claimed = True
         run.status_t0 = now
         run.duration = self.ctx.config.run_seconds(self.name, rng_for(self.ctx.seed, self.name, run.id))
         return json_response(200, {"test_id": test.id, "invocation_id": inv.id, "run_id": run.id})
@@ -354,20 +360,34 @@ class Glow(Service):
         cached = self.cache.get(test.id)
         ttl = self.ctx.config["glow_cache_ttl"]
         if not bypass and cached is not None and now - cached[0] < ttl:
-            payload, terminal = cached[1], cached[2]
+            _, payload, terminal, completed = cached
             hit = True
         else:
             doc = self._get_doc(test, now)
             payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             terminal = doc["status_summary"]["in_progress"] == 0 and doc["status_summary"]["completed"] > 0
-            self.cache[test.id] = (now, payload, terminal)
+            completed = [r["run_id"] for r in doc["runs"] if r["status"] == "completed"]
+            self.cache[test.id] = (now, payload, terminal, completed)
             hit = False
-        if terminal:
-            digest = hashlib.sha1(payload).digest()
-            if test.last_terminal_digest == digest:
-                self.ctx.stats.poll_after_terminal(self.name)
-            test.last_terminal_digest = digest
+        self._count_poll(test, payload, terminal, completed)
         return Response(200, payload, [("X-Cache-Hit", "1" if hit else "0")])
+
+    def _count_poll(self, test, payload, terminal, completed):
+        """Poll-after-terminal accounting for a `get`, which covers every run of a test.
+
+        Each answer that shows a completed run nobody was told about yet tells one waiter
+        about it (concurrent graders of one test each learn of their own run).  An answer
+        that tells nothing new, shows nothing in progress and repeats the previous terminal
+        answer byte for byte is a poll after terminal.
+        """
+        fresh = next((run_id for run_id in completed if run_id not in test.reported), None)
+        digest = hashlib.sha1(payload).digest() if terminal else None
+        if fresh is not None:
+            test.reported.add(fresh)
+        elif terminal and test.last_terminal_digest == digest:
+            self.ctx.stats.poll_after_terminal(self.name)
+        if terminal:
+            test.last_terminal_digest = digest
 
     def _get_doc(self, test, now):
         bench = BENCHMARKS[test.benchmark_id]
@@ -422,8 +442,7 @@ class Glow(Service):
     def _test_json(self, test):
         bench = BENCHMARKS[test.benchmark_id]
         return {"test_id": test.id, "eval_id": bench["eval_id"], "profile_id": PROFILE_ID,
-                "department_ids": [bench["department"]], "test_name": "%s #%d" % (bench["name"],
-                                                                                   self.order.index(test.id) + 1),
+                "department_ids": [bench["department"]], "test_name": "%s #%d" % (bench["name"], test.number),
                 "test_description": bench["description"], "num_invocations": len(test.invocations),
                 "infinite_mode": test.infinite, "is_dynamic": False, "archived": test.archived,
                 "test_created_at": iso(test.created_wall, "us")}

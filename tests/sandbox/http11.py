@@ -199,12 +199,13 @@ async def write_response(writer, req, resp, keep_alive):
         if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             await writer.drain()
         return keep_alive
+    length = resp.length if resp.length is not None else len(body)
     if mode == "close-after-headers":
-        writer.write(_head_bytes(resp, len(body), False))
+        writer.write(_head_bytes(resp, length, False))
         await writer.drain()
         return False
     if mode == "truncate":
-        writer.write(_head_bytes(resp, len(body), False) + body[: len(body) // 2])
+        writer.write(_head_bytes(resp, length, False) + body[: len(body) // 2])
         await writer.drain()
         return False
     if mode == "slow":

@@ -2,7 +2,7 @@
 """Measure the sandbox's request rate with keep-alive connections (stdlib only).
 
     python3 tests/sandbox/loadtest.py [--url BASE] [--connections 64] [--seconds 5] [--procs 1]
-                                      [--scenario json|sf-status|kapso-run|glow-get|mixed]
+                                      [--scenario json|sf-status|fi-status|kapso-run|glow-get|mixed]
 
 Without --url it starts its own sandbox.  Each connection sends one request at a time
 (no pipelining), like an HTTP/1.1 client pool.  Prints requests/s and latency percentiles.
@@ -54,6 +54,12 @@ def prepare(base, scenario):
                    {"agent_test_run": {}}, {"X-API-Key": "kapso-test-key"})
         reqs.append("GET /kapso/api/v1/test_runs/%s HTTP/1.1\r\nHost: %s\r\nX-API-Key: kapso-test-key\r\n\r\n"
                     % (run["data"]["id"], host))
+    if scenario in ("fi-status", "mixed"):
+        keys = {"X-Api-Key": "fi-test-key", "X-Secret-Key": "fi-test-secret"}
+        rt = "d2f8b4a6-9c1e-4f3a-8b7d-5e2c9a1f6b30"
+        http(base, "POST", "/fi/simulate/run-tests/%s/execute/" % rt, {}, keys)
+        reqs.append("GET /fi/simulate/run-tests/%s/status/ HTTP/1.1\r\nHost: %s\r\nX-Api-Key: fi-test-key\r\n"
+                    "X-Secret-Key: fi-test-secret\r\n\r\n" % (rt, host))
     if scenario in ("glow-get", "mixed"):
         test = http(base, "POST", "/glow/api/v5/artifacts/test/start",
                     {"benchmark_id": "b3e1a7c0-0000-4000-8000-000000000001"},
@@ -112,7 +118,7 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--procs", type=int, default=1, help="client processes (connections are split between them)")
-    ap.add_argument("--scenario", default="json", choices=["json", "sf-status", "kapso-run", "glow-get", "mixed"])
+    ap.add_argument("--scenario", default="json", choices=["json", "sf-status", "fi-status", "kapso-run", "glow-get", "mixed"])
     args = ap.parse_args()
     server = None
     base = args.url

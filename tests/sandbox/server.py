@@ -16,14 +16,16 @@ import sys
 import time
 import traceback
 
-from agentforce import Agentforce
-from common import SERVICES, Context
-from faults import FaultError, Faults
-from futureagi import FutureAGI
-from generic import Generic
-from glow import Glow
-from http11 import MAX_HEADER_BYTES, json_response, serve_connection
-from kapso import Kapso
+sys.dont_write_bytecode = True  # keep tests/sandbox/ free of __pycache__ when imported below
+
+from agentforce import Agentforce  # noqa: E402
+from common import SERVICES, Context  # noqa: E402
+from faults import FaultError, Faults  # noqa: E402
+from futureagi import FutureAGI  # noqa: E402
+from generic import Generic  # noqa: E402
+from glow import Glow  # noqa: E402
+from http11 import MAX_HEADER_BYTES, json_response, serve_connection  # noqa: E402
+from kapso import Kapso  # noqa: E402
 
 LOG_SIZE = 100_000
 LOGGED_HEADERS = ("authorization", "x-api-key", "x-secret-key", "content-type", "content-length",
@@ -109,7 +111,8 @@ class App:
     def record(self, req, resp, rule, t0):
         self.seq += 1
         entry = {"seq": self.seq, "time": round(time.time(), 6), "method": req.method, "path": req.path,
-                 "query": redact_query(req.query_string), "status": resp.status,
+                 "query": redact_query(req.query_string),
+                 "status": None if resp.mode == "drop" else resp.status,
                  "ms": round((time.monotonic() - t0) * 1000, 3), "headers": redact_headers(req.headers)}
         if resp.mode in ("drop", "close-after-headers", "truncate", "slow"):
             entry["mode"] = resp.mode
@@ -208,7 +211,10 @@ async def serve(args):
     app = App(ctx, verbose=args.verbose)
 
     async def on_connection(reader, writer):
-        await serve_connection(reader, writer, app)
+        try:
+            await serve_connection(reader, writer, app)
+        except asyncio.CancelledError:  # shutting down: end quietly (3.11 logs cancelled stream tasks)
+            pass
 
     server = await asyncio.start_server(on_connection, "127.0.0.1", args.port, backlog=1024,
                                         limit=MAX_HEADER_BYTES, reuse_address=True)

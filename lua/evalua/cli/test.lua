@@ -19,7 +19,8 @@ local OPTIONS = {
   { long = "--bail", help = "stop at the first failure, error or infra failure" },
   { long = "--shard", arg = "K/N", help = "run the K-th of N round-robin slices of the test list" },
   { long = "--reporter", short = "-r", arg = "NAME[:FILE]", many = true,
-    help = "pretty, tap, junit, json, html; to stdout or FILE (repeatable)" },
+    help = "pretty, tap, junit, json, html; to stdout or FILE (repeatable; pretty stays on stdout "
+      .. "unless a reporter writes there)" },
   { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
   { long = "--help", short = "-h", help = "show this help" },
@@ -86,12 +87,8 @@ local function configure(argv)
     end
     cfg.shard = { k = k, n = n }
   end
-  cfg.reporters = {}
-  for _, spec in ipairs(o.reporter or { "pretty" }) do
-    local r, rerr = report.parse(spec)
-    if not r then return nil, rerr end
-    cfg.reporters[#cfg.reporters + 1] = r
-  end
+  cfg.reporters, err = report.parse_all(o.reporter)
+  if not cfg.reporters then return nil, err end
   return cfg
 end
 

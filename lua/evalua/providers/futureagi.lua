@@ -58,7 +58,7 @@ function Client.vendor_error(body)
     message = message .. ": " .. result.detail
   end
   local details = field_errors(body.details)
-  if details then
+  if details and not (message and message:find(details, 1, true)) then
     message = message and (message .. " (" .. details .. ")") or details
   end
   if body.status == nil and message == nil then message = field_errors(body) end

@@ -118,11 +118,30 @@ function Client:op(name, body)
   return op(self, id_arg("op", name), body)
 end
 
+-- `next` hands the same pending run to every caller until its replay starts, so tasks
+-- sharing a client take turns at next+run on one test. The lock is released inside the
+-- holder's task, so woken waiters find it free or held by a newer, live task.
+local function one_at_a_time(self, key, fn)
+  self.locks = self.locks or {}
+  while self.locks[key] do pcall(task.wait, self.locks[key]) end
+  local holder = task.spawn(function()
+    local ok, a, b = pcall(fn)
+    self.locks[key] = nil
+    if not ok then error(a, 0) end
+    return a, b
+  end)
+  self.locks[key] = holder
+  return task.wait(holder)
+end
+
 -- The next pending run of a test, replayed; returns a Run.
 function Client:start(test_id)
   id_arg("start", test_id)
-  local nxt = op(self, "next", { test_id = test_id })
-  op(self, "run", { test_id = test_id, test_invocation_id = nxt.invocation_id, run_id = nxt.run_id })
+  local nxt = one_at_a_time(self, test_id, function()
+    local n = op(self, "next", { test_id = test_id })
+    op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id })
+    return n
+  end)
   local run = self:new_run {
     id = nxt.run_id, test_id = test_id, invocation_id = nxt.invocation_id,
     current_run = nxt.current_run, total_runs = nxt.total_runs,
@@ -208,7 +227,7 @@ function Client:grade_pending(test_id, grader, opts)
   local function worker()
     while not opts.limit or taken < opts.limit do
       taken = taken + 1
-      local run <close> = start_next(self, test_id)
+      local run <close> = start_next(self, test_id) -- a replay not waited for is stopped
       if not run then return end
       -- `next` keeps handing out a run until it is ended: never loop on one forever.
       if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end

@@ -47,10 +47,11 @@ local function post(self, path, body)
 end
 
 -- Every test suite of an agent (all pages of `?page=&per_page=`, meta.total_pages).
-function Client:suites(agent_id)
+function Client:suites(agent_id, opts)
+  opts = common.check_options("suites", opts, common.set { "per_page" })
   local path = "/agents/" .. id_arg("suites", agent_id) .. "/test_suites"
   return common.all_pages(function(page)
-    local body = self:call("GET", path, { query = { page = page, per_page = 100 } })
+    local body = self:call("GET", path, { query = { page = page, per_page = opts.per_page or 100 } })
     local meta = body.meta or {}
     return body.data or {}, page < (tonumber(meta.total_pages) or 0)
   end)
@@ -89,8 +90,10 @@ function Client:get_chat(id)
 end
 
 -- Poll a test chat until it is no longer "processing"; returns the chat.
+-- opts: as for run:wait.
 function Client:wait_chat(id, opts)
   local popts = { what = "kapso test chat " .. tostring(id) }
+  for k, v in pairs(self.wait or {}) do popts[k] = v end
   for k, v in pairs(opts or {}) do popts[k] = v end
   return poll.wait(function()
     local chat = self:get_chat(id)

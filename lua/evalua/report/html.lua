@@ -4,6 +4,7 @@
 -- case's conversation expandable. The page is complete without JavaScript; the small
 -- inline script only filters (also from a `#filter=TEXT&outcome=failed` fragment).
 local markup = require "evalua.report.markup"
+local diff = require "evalua.runner.diff"
 local stats = require "evalua.runner.stats"
 
 local esc = markup.escape
@@ -164,7 +165,7 @@ local function tests_table(out, data)
 end
 
 local function show(v)
-  if type(v) == "table" then return require("evalua.runner.diff").show(v) end
+  if type(v) == "table" then return diff.show(v) end
   return tostring(v)
 end
 

@@ -24,6 +24,20 @@ function report.parse(spec)
   return { name = name, file = file }
 end
 
+-- The reporters for a list of -r specs: the pretty reporter goes to stdout unless
+-- another reporter writes there. Returns the list, or nil and a message.
+function report.parse_all(specs)
+  local list, stdout_taken = {}, false
+  for _, spec in ipairs(specs or {}) do
+    local r, err = report.parse(spec)
+    if not r then return nil, err end
+    stdout_taken = stdout_taken or r.file == nil
+    list[#list + 1] = r
+  end
+  if not stdout_taken then table.insert(list, 1, { name = "pretty" }) end
+  return list
+end
+
 -- Whether fd 1 is a terminal.
 local function stdout_is_tty()
   return require("evalua.readline").isatty(1)
@@ -46,6 +60,14 @@ local function dirname(path)
   return path:match("^(.*)/[^/]*$")
 end
 
+-- Device files (/dev/stderr, /dev/null) are written in place: renaming over them
+-- would replace the device.
+local function write_device(path, text)
+  local f = assert(io.open(path, "w"))
+  assert(f:write(text))
+  f:close()
+end
+
 -- A file report: buffered, then written whole with fs.write_atomic.
 function report.file_sink(path)
   local parts = {}
@@ -53,9 +75,11 @@ function report.file_sink(path)
     tty = false, color = false, path = path,
     write = function(s) parts[#parts + 1] = s end,
     close = function()
+      local text = report.redact(table.concat(parts))
+      if path:match("^/dev/") then return write_device(path, text) end
       local dir = dirname(path)
       if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
-      fs.write_atomic(path, report.redact(table.concat(parts)))
+      fs.write_atomic(path, text)
     end,
   }
 end

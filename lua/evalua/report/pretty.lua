@@ -114,7 +114,7 @@ end
 
 function Pretty:test_end(e)
   self.running[e] = nil
-  local label = e.kind == "test" and (e.full_name or e.name) or (e.full_name or e.name)
+  local label = e.full_name or e.name
   local line = ("  %s %s %s"):format(self:paint(COLOR_OF[e.outcome], SYMBOL[e.outcome]), label,
     self:paint("dim", duration(e.duration)))
   if e.outcome == "skipped" and e.skip_reason then line = line .. self:paint("dim", " (" .. e.skip_reason .. ")") end

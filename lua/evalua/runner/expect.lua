@@ -176,12 +176,16 @@ local MAX_LISTED = 10
 local function case_matcher(fname, text_of, pred)
   matchers[fname] = function(actual, ...)
     local text = text_of(...)
+    local function result(ok, desc)
+      desc.subject = subject(actual)
+      return ok, desc
+    end
     if type(actual) ~= "table" then
-      return false, { text = text, detail = "  not a run or case: " .. type(actual) }
+      return result(false, { text = text, detail = "  not a run or case: " .. type(actual) })
     end
     if not is_run(actual) then
       local ok, why = pred(actual, ...)
-      return ok, { text = text, actual = why, detail = why and ("  " .. why) }
+      return result(ok, { text = text, actual = why, detail = why and ("  " .. why) })
     end
     local cases, bad = stats.cases(actual), {}
     for i, case in ipairs(cases) do
@@ -197,7 +201,7 @@ local function case_matcher(fname, text_of, pred)
       bad[#bad + 1] = ("  … and %d more"):format(failing - MAX_LISTED)
     end
     local detail = table.concat(bad, "\n")
-    return #bad == 0, { text = text, detail = detail, actual = ("%d of %d cases failed"):format(failing, #cases) }
+    return result(#bad == 0, { text = text, detail = detail, actual = ("%d of %d cases failed"):format(failing, #cases) })
   end
 end
 
@@ -249,8 +253,8 @@ function matchers.to_be_completed(actual)
   local detail = "  status " .. tostring(actual.status)
   if actual.raw_status ~= nil then detail = detail .. " (service said " .. tostring(actual.raw_status) .. ")" end
   if actual.error ~= nil then detail = detail .. "\n  error " .. show(actual.error) end
-  return actual.status == "completed",
-    { text = text, expected = "completed", actual = tostring(actual.status), detail = detail }
+  return actual.status == "completed", { text = text, subject = subject(actual), expected = "completed",
+    actual = tostring(actual.status), detail = detail }
 end
 
 function matchers.to_have_pass_rate_at_least(actual, p, name)
@@ -261,8 +265,8 @@ function matchers.to_have_pass_rate_at_least(actual, p, name)
   end
   local rate, passed, counted = stats.pass_rate(actual, name)
   local got = rate and ("%.4g (%d of %d)"):format(rate, passed, counted) or "no verdicts"
-  return rate ~= nil and rate >= p,
-    { text = text, expected = ">= " .. show(p), actual = got, detail = "  pass rate " .. got }
+  return rate ~= nil and rate >= p, { text = text, subject = subject(actual), expected = ">= " .. show(p),
+    actual = got, detail = "  pass rate " .. got }
 end
 
 -- The expectation object ------------------------------------------------------------
@@ -285,7 +289,7 @@ function Expectation.__index(self, key)
     if ok == exp.negated then
       local fail = expect.failure({
         matcher = (exp.negated and "never:" or "") .. key,
-        message = ("expected %s %s%s"):format(subject(actual), exp.negated and "not " or "", desc.text),
+        message = ("expected %s %s%s"):format(desc.subject or show(actual), exp.negated and "not " or "", desc.text),
         expected = (exp.negated and "not " or "") .. (desc.expected or desc.text:gsub("^to ", "")),
         actual = desc.actual or show(actual),
         diff = not exp.negated and desc.diff or nil,

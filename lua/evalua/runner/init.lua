@@ -100,7 +100,8 @@ end
 
 -- Load one test file: its chunk runs in a task (it may do I/O) with the DSL globals.
 function Runner:load_file(index, path)
-  local file = { path = path, index = index, output = {}, runs = {}, scope = {} }
+  local file = { path = path, index = index, output = {}, runs = {}, scope = {},
+                 entry = { file = path, full_name = "(loading the file)" } }
   self.files[index] = file
   local env, loaded = dsl.file_env(file)
   local chunk, err = loadfile(path, "t", env)
@@ -144,6 +145,7 @@ function Runner:plan()
       kind = "threshold", id = ("%s#threshold%d"):format(g.file.path, i), file = g.file.path,
       file_index = g.file.index, seq = THRESHOLD_SEQ + i, line = g.line, path = copy(g.block.path),
       gate = g.gate, scope_total = g.scope_total, name = threshold.title(g.gate),
+      selected = (self.opts.filter or self.opts.tags) and true or nil,
     })
     g.entry.full_name = plan.full_name(g.block.path, g.entry.name)
   end
@@ -169,7 +171,9 @@ end
 function Runner:run_hooks(block, name)
   local list = block.hooks[name]
   if #list == 0 then return nil end
-  block.owner = block.owner or { output = block.file.output, runs = block.file.runs, scope = block.path }
+  local where = #block.path > 0 and (" (" .. table.concat(block.path, " > ") .. ")") or ""
+  block.owner = block.owner or { output = block.file.output, runs = block.file.runs, scope = block.path,
+                                 entry = { file = block.file.path, full_name = "before_all/after_all" .. where } }
   return in_task(block.owner, self.opts.timeout, call_all, list)
 end
 
@@ -380,7 +384,10 @@ function Runner:run()
   end)
   restore_print()
   unlisten()
-  if not ok then error(err, 0) end
+  if not ok then
+    pcall(self.finish, self) -- still write what is known, and stop live reporters
+    error(err, 0)
+  end
   return self:finish()
 end
 

@@ -56,6 +56,17 @@ function session.encode(data)
   return json.encode(mark_arrays(data), { indent = 2, sort_keys = true }) .. "\n"
 end
 
+-- JSON decoding gives floats: make whole numbers integers again (line numbers, counts).
+local function integers(v)
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      integers(x)
+    elseif math.type(x) == "float" and math.tointeger(x) then
+      v[k] = math.tointeger(x)
+    end
+  end
+end
+
 -- Read a JSON report back; errors name the file.
 function session.decode(text, name)
   local ok, data = pcall(json.decode, text)
@@ -63,6 +74,7 @@ function session.decode(text, name)
   if type(data) ~= "table" or data.format ~= session.FORMAT then
     error(("%s: not an evalua session report (format %s expected)"):format(name, session.FORMAT), 0)
   end
+  integers(data)
   return mark_arrays(data)
 end
 

@@ -148,9 +148,12 @@ function threshold.evaluate(e, data)
   for _, t in ipairs(tests) do
     if t.outcome == "infra" or t.outcome == "error" or t.outcome == "skipped" then unfinished = unfinished + 1 end
   end
-  if value == nil and unfinished > 0 then
+  -- No data is a failure (a misspelt metric must not pass) unless tests did not
+  -- finish or --filter/--tag left out the tests that would have measured it.
+  if value == nil and (unfinished > 0 or e.selected) then
     e.outcome = "skipped"
-    e.skip_reason = ("no data: %d of %d tests did not finish"):format(unfinished, #tests)
+    e.skip_reason = unfinished > 0 and ("no data: %d of %d tests did not finish"):format(unfinished, #tests)
+      or "no data among the selected tests"
     return e
   end
   e.actual = shown or kind.missing

@@ -1,0 +1,127 @@
+/*
+ * curl_multi.c -- the plain-C throughput baseline: N GETs of a small JSON body with
+ * libcurl's multi interface, CONCURRENCY easy handles in flight, each body decoded
+ * with the same lua-cjson decoder evalua uses (a bare Lua state holding only cjson),
+ * so that the ratio against evalua measures evalua's own machinery, not JSON.
+ *
+ *   curl_multi URL N CONCURRENCY    prints "rps <requests per second>"
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+extern int luaopen_cjson(lua_State *L);
+
+typedef struct Slot {
+  CURL *easy;
+  char *body;
+  size_t len, cap;
+} Slot;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "curl_multi: %s\n", what);
+  exit(1);
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+  Slot *s = ud;
+  size_t len = size * n;
+  if (s->len + len + 1 > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    while (cap < s->len + len + 1) cap *= 2;
+    s->body = realloc(s->body, cap);
+    if (s->body == NULL) die("out of memory");
+    s->cap = cap;
+  }
+  memcpy(s->body + s->len, data, len);
+  s->len += len;
+  return len;
+}
+
+/* cjson.decode(body).status must be a string, as a status poll would read it. */
+static void decode(lua_State *L, const Slot *s) {
+  lua_pushvalue(L, 1);
+  lua_pushlstring(L, s->body, s->len);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  if (lua_getfield(L, -1, "status") != LUA_TSTRING) die("body has no status field");
+  lua_pop(L, 2);
+}
+
+int main(int argc, char **argv) {
+  long total, conc, started = 0, done = 0;
+  CURLM *multi;
+  Slot *slots;
+  lua_State *L;
+  double t0;
+  if (argc != 4) die("usage: curl_multi URL N CONCURRENCY");
+  total = atol(argv[2]);
+  conc = atol(argv[3]);
+  if (total < 1 || conc < 1) die("N and CONCURRENCY must be positive");
+  if (conc > total) conc = total;
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "cjson", luaopen_cjson, 0);
+  lua_getfield(L, -1, "decode");
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  multi = curl_multi_init();
+  slots = calloc((size_t)conc, sizeof *slots);
+  if (slots == NULL) die("out of memory");
+  t0 = now();
+  for (long i = 0; i < conc; i++) {
+    Slot *s = &slots[i];
+    s->easy = curl_easy_init();
+    curl_easy_setopt(s->easy, CURLOPT_URL, argv[1]);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
+    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_multi_add_handle(multi, s->easy);
+    started++;
+  }
+  while (done < total) {
+    int running, left;
+    CURLMsg *msg;
+    curl_multi_poll(multi, NULL, 0, 1000, NULL);
+    curl_multi_perform(multi, &running);
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+      Slot *s;
+      long status = 0;
+      if (msg->msg != CURLMSG_DONE) continue;
+      if (msg->data.result != CURLE_OK) die(curl_easy_strerror(msg->data.result));
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+      curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status != 200) die("status is not 200");
+      curl_multi_remove_handle(multi, s->easy);
+      decode(L, s);
+      s->len = 0;
+      done++;
+      if (started < total) {
+        curl_multi_add_handle(multi, s->easy);     /* same handle: keeps its connection */
+        started++;
+      }
+    }
+  }
+  printf("rps %.1f\n", (double)total / (now() - t0));
+  for (long i = 0; i < conc; i++) {
+    curl_easy_cleanup(slots[i].easy);
+    free(slots[i].body);
+  }
+  free(slots);
+  curl_multi_cleanup(multi);
+  curl_global_cleanup();
+  lua_close(L);
+  return 0;
+}

@@ -1,3 +1,0 @@
-test("never declared", function()
-  expect(1):to_be(1)
-end  -- missing parenthesis

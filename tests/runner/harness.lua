@@ -1,0 +1,82 @@
+-- Helpers for the runner and report tests: run `evalua test|report|resume` in this
+-- process on the host double (or under bin/evalua, on the real host), temporary
+-- directories, files.
+package.path = "tests/runner/?.lua;tests/lua/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
+local host = require "host"
+
+-- These tests drive whole sessions on the host double's virtual clock (minutes of
+-- simulated runs in milliseconds, a simulated Ctrl-C). Under bin/evalua, run the same
+-- file with lua5.4 instead and pass its TAP through.
+if host.real then
+  local ok, _, code = os.execute(("LUA_PATH='tests/lua/?.lua;lua/?.lua;;' lua5.4 %q"):format(arg[0]))
+  os.exit(ok and 0 or code or 1)
+end
+
+local harness = { host = host }
+
+-- Exit code of `evalua <cmd> argv...`; its stdout goes to the file `stdout` (or nowhere).
+function harness.cli(cmd, argv, stdout)
+  local main = require("evalua.cli." .. cmd).main
+  local saved, out = io.stdout, stdout and assert(io.open(stdout, "w")) or io.tmpfile()
+  io.stdout = out -- luacheck: ignore 122
+  local ok, code = pcall(host.run, main, argv)
+  out:close()
+  io.stdout = saved -- luacheck: ignore 122
+  if not ok then error(code, 0) end
+  return code
+end
+
+function harness.tmpdir()
+  local p = io.popen("mktemp -d")
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+function harness.read(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+function harness.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+function harness.json(path)
+  return require("cjson").decode((assert(harness.read(path), "no file " .. path)))
+end
+
+-- Shell command output and success (bounded by `timeout`).
+function harness.sh(cmd, secs)
+  local p = io.popen(("timeout %d sh -c '%s' 2>&1"):format(secs or 60, cmd:gsub("'", "'\\''")))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+
+-- Entries of a JSON report by test name.
+function harness.by_name(data)
+  local t = {}
+  for _, e in ipairs(data.tests) do t[e.name] = e end
+  return t
+end
+
+
+
+-- The session of running `evalua test` on `paths` (in this process), as reporters
+-- receive it: decoded from the JSON report.
+function harness.session(paths)
+  local dir = harness.tmpdir()
+  local argv = { "-r", "json:" .. dir .. "/s.json", "--journal", dir .. "/journal" }
+  for _, p in ipairs(paths) do argv[#argv + 1] = p end
+  harness.cli("test", argv)
+  local data = require("evalua.runner.session").decode(harness.read(dir .. "/s.json"), "s.json")
+  os.execute("rm -rf " .. dir)
+  return data
+end
+return harness
