@@ -159,11 +159,14 @@ support.run(function()
     local run = sf:start("Order_Support_All_Pass")
     poll.wait(function() return run:poll() == "running" end, { interval = "50ms" })
     support.fault { path = "/runs/" .. run.id .. "$", method = "GET", times = 1,
-                    body = { status = "RETRY" } }
+                    status = 200, body = { status = "RETRY" } }
     t.is(run:poll(), "running", "an unknown status counts as still running")
     support.fault { path = "/runs/" .. run.id .. "$", method = "GET", times = 1,
-                    body = { status = "InProgress" } }
+                    status = 200, body = { status = "InProgress" } }
     t.is(run:poll(), "running", "statuses compared case-insensitively")
+    support.fault { path = "/runs/" .. run.id .. "$", method = "GET", times = 1,
+                    status = 200, body = { status = "COMPLETED" } }
+    t.is(run:poll(), "running", "status COMPLETED while the results are IN_PROGRESS: still running")
     run:wait()
     t.is(run.status, "completed", "and the run still completes")
   end

@@ -390,6 +390,10 @@ def test_futureagi(sb, t):
     t.ok(final and final["execution_id"] == ex["execution_id"] and seen[-1] == "completed"
          and "running" in seen and "evaluating" in seen and final["completed_calls"] == 4
          and final["failed_calls"] == 1, "execution: pending/running/evaluating -> completed", (seen, final))
+    before = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["futureagi"]
+    fi(sb, "GET", "/run-tests/%s/status/" % rt["id"])
+    after = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["futureagi"]
+    t.eq(after - before, 1, "a status poll after every execution was shown terminal is counted")
     r = fi(sb, "GET", "/test-executions/%s/?page=1&limit=2" % ex["execution_id"])
     page = r.json()
     t.ok(page["count"] == 5 and len(page["results"]) == 2 and page["total_pages"] == 3 and page["next"]
@@ -474,6 +478,10 @@ def test_kapso(sb, t):
         kapso(sb, "GET", "/test_runs/%s" % run["id"]).json()["data"]))
     t.ok(done and done["ended_at"] and 0 <= done["score"] <= 10 and done["feedback"] and done["error"] is None,
          "run finishes with a 0-10 score and feedback", done)
+    before = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["kapso"]
+    kapso(sb, "GET", "/test_runs/%s" % run["id"])
+    after = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["kapso"]
+    t.eq(after - before, 1, "a poll of a run already shown finished is counted")
     r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_ESCALATION, {"agent_test_run": {}})
     done = wait_for(lambda: (lambda d: d if d["execution_completed"] else None)(
         kapso(sb, "GET", "/test_runs/%s" % r.json()["data"]["id"]).json()["data"]))
