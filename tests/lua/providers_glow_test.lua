@@ -93,6 +93,14 @@ support.run(function()
     t.ok(type(rate) == "number", "pass rate of the service's grades")
     t.like(tostring(support.error_of(gl.grade_pending, gl, shootout)), "grader function expected",
       "a grader is required unless grade = true")
+
+    local buggy = gl:create(SUPPORT)
+    local err = support.error_of(gl.grade_pending, gl, buggy, function() error("grader bug") end,
+      { concurrency = 2 })
+    t.like(tostring(err), "grader bug", "a grader's error is raised")
+    local left = gl:results(buggy)
+    t.ok(left.cases[3].status == "queued" and #left:metrics("grade") == 0,
+      "and stops the loop: no further run replayed, nothing graded")
   end
 
   -- other operations ------------------------------------------------------------------------

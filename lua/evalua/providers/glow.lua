@@ -223,18 +223,28 @@ function Client:grade_pending(test_id, grader, opts)
   if not opts.grade and type(grader) ~= "function" then
     error("bad argument #2 to 'grade_pending' (grader function expected)", 2)
   end
-  local graded, seen, taken = {}, {}, 0
+  local graded, seen, taken, stopped = {}, {}, 0, false
+  local function grade_next()
+    taken = taken + 1
+    local run <close> = start_next(self, test_id) -- a replay not waited for is stopped
+    if not run then return false end
+    -- `next` keeps handing out a run until it is ended: never loop on one forever.
+    if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end
+    seen[run.id] = true
+    run:wait(opts.wait)
+    self:grade(run, opts.grade and { grade = true } or grader(run, run.cases[1]))
+    graded[#graded + 1] = run
+    return true
+  end
+  -- One worker's error (a grader bug, a timeout) stops the others at their next run.
   local function worker()
-    while not opts.limit or taken < opts.limit do
-      taken = taken + 1
-      local run <close> = start_next(self, test_id) -- a replay not waited for is stopped
-      if not run then return end
-      -- `next` keeps handing out a run until it is ended: never loop on one forever.
-      if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end
-      seen[run.id] = true
-      run:wait(opts.wait)
-      self:grade(run, opts.grade and { grade = true } or grader(run, run.cases[1]))
-      graded[#graded + 1] = run
+    while not stopped and (not opts.limit or taken < opts.limit) do
+      local ok, more = pcall(grade_next)
+      if not ok then
+        stopped = true
+        error(more, 0)
+      end
+      if not more then return end
     end
   end
   local workers = {}
