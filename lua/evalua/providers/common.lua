@@ -100,7 +100,9 @@ end
 local Client = {}
 Client.__index = Client
 
--- A client class for `provider`; `run_methods` are extra methods of its runs.
+-- A client class for `provider`; `run_methods` are extra methods of its runs. The
+-- provider adds `vendor_error(body) -> code, message` (its error envelope), poll_run,
+-- fetch_results and, when the service can, cancel_run.
 function common.client_class(provider, run_methods)
   local Run = setmetatable(run_methods or {}, { __index = common.Run })
   Run.__index, Run.__name = Run, "evalua.run"
@@ -108,7 +110,7 @@ function common.client_class(provider, run_methods)
   local C = setmetatable({ provider = provider, Run = Run, descriptor_fields = {},
                            results_options = {} },
     { __index = Client })
-  C.__index, C.__name = C, "evalua." .. provider
+  C.__index, C.__name, C.__tostring = C, "evalua." .. provider, Client.__tostring
   return C
 end
 
@@ -123,12 +125,6 @@ end
 -- Where `path` lives; Salesforce overrides this (its API sits on the instance URL).
 function Client:url(path)
   return self.base_url .. path
-end
-
--- The vendor's error code and message from a decoded error body; providers override.
-function Client.vendor_error(body)
-  if type(body) == "table" then return nil, body.message or body.detail or body.error end
-  return nil, nil
 end
 
 local function vendor_failure(self, resp, method, url)
