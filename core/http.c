@@ -267,13 +267,14 @@ static const char *classify(CURLcode rc) {
   }
 }
 
-/* Whether the request might have been processed by the server. */
+/* Whether the request might have been processed by the server: some of it was sent.
+ * (Connect time says nothing on a reused connection, where it is 0.) */
 static int may_have_reached_server(CURLcode rc, const Request *r) {
-  curl_off_t connect_us = 0;
+  long sent = 0;
   if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
     return 0;
-  curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-  return connect_us > 0;
+  curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
+  return sent > 0;
 }
 
 static int transient(CURLcode rc) {
@@ -521,6 +522,9 @@ static void setup_easy(Request *r, double timeout, double connect_timeout, int i
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  /* libcurl silently sends a request again when a reused connection turns out to be
+   * closed; for a request that must not run twice, use a connection of its own. */
+  if (!idempotent(r)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 /* core.http_send{method, url, headers = {"Name: value", ...}, body, timeout,

@@ -64,6 +64,17 @@ t.like(tostring(err), "closed the connection without responding", "dropped conne
 t.is(err.url, base .. "/_/drop", "error names the URL")
 ok, err = pcall(http.post, base .. "/_/drop", { retry = fast })
 t.ok(not ok and err.attempts == 1, "dropped connection: POST not retried")
+-- A POST whose connection drops after it was sent is never sent again, not even by
+-- libcurl's own resend on a reused keep-alive connection.
+http.get(base .. "/_/echo")
+local before = #sandbox.control("requests").requests
+sandbox.control("faults", { rules = { { path = "/_/echo$", method = "POST", times = 1, action = "drop" } } })
+ok, err = pcall(http.post, base .. "/_/echo", { json = { start = 1 }, retry = fast })
+local posts = 0
+for i, req in ipairs(sandbox.control("requests").requests) do
+  if i > before and req.method == "POST" and req.path == "/_/echo" then posts = posts + 1 end
+end
+t.ok(not ok and posts == 1, ("a POST dropped mid-way reaches the server once (%d)"):format(posts))
 ok, err = pcall(http.get, base .. "/_/delay/2", { timeout = "200ms", retry = false })
 t.ok(not ok and err.kind == "timeout", "slow response: timeout error")
 ok, err = pcall(http.get, "http://127.0.0.1:1/", { retry = fast })
