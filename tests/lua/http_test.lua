@@ -69,7 +69,7 @@ t.ok(not ok and err.attempts == 1, "dropped connection: POST not retried")
 http.get(base .. "/_/echo")
 local before = #sandbox.control("requests").requests
 sandbox.control("faults", { rules = { { path = "/_/echo$", method = "POST", times = 1, action = "drop" } } })
-ok, err = pcall(http.post, base .. "/_/echo", { json = { start = 1 }, retry = fast })
+ok = pcall(http.post, base .. "/_/echo", { json = { start = 1 }, retry = fast })
 local posts = 0
 for i, req in ipairs(sandbox.control("requests").requests) do
   if i > before and req.method == "POST" and req.path == "/_/echo" then posts = posts + 1 end

@@ -3,7 +3,7 @@
 -- server's, so stop() can signal it; --exit-with-parent covers a crashed test.
 local sandbox = {}
 
-local proc, pid, base, guard
+local proc, pid, base
 
 --- sandbox.start([extra_args]) -> base URL
 function sandbox.start(extra)
@@ -12,7 +12,7 @@ function sandbox.start(extra)
   proc = assert(io.popen(cmd, "r"))
   -- If the test dies before stop(), closing the pipe at exit would wait for the server
   -- forever. This guard, created after the pipe, is finalized first and kills it.
-  guard = setmetatable({}, { __gc = function() sandbox.stop() end })
+  sandbox.guard = setmetatable({}, { __gc = function() sandbox.stop() end })
   pid = proc:read("l")
   base = proc:read("l")
   if not (pid and base and base:match("^http://127%.0%.0%.1:%d+$")) then
@@ -34,7 +34,7 @@ function sandbox.stop()
   if not proc then return end
   os.execute("kill " .. pid .. " 2>/dev/null")
   proc:close()
-  proc, pid, base, guard = nil, nil, nil, nil
+  proc, pid, base, sandbox.guard = nil, nil, nil, nil
 end
 
 return sandbox
