@@ -101,6 +101,11 @@ int http_configure(lua_State *L); /* core.http_configure(opts) */
 void http_set_verbose(int on);
 const char *http_curl_version(void);
 
+/* ---- auth.c ---- */
+long base64url_decode(const char *in, size_t n, char *out, size_t cap);
+void auth_register(lua_State *L, int decode);
+void auth_shutdown(void);
+
 /* ---- json.c ---- */
 int luaopen_evalua_json(lua_State *L);
 

@@ -72,6 +72,7 @@ int main(int argc, char **argv) {
   lua_call(L, 0, 0);
   lua_close(L);
   redact_clear();
+  auth_shutdown();
   timer_shutdown();
   http_shutdown();
   return code;

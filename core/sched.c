@@ -319,5 +319,10 @@ int luaopen_evalua_core(lua_State *L) {
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, MARKER);
   lua_setfield(L, -2, "MARKER");
+  luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
+  lua_getfield(L, -1, "decode");
+  lua_pushvalue(L, -3);
+  auth_register(L, -2);
+  lua_pop(L, 3);
   return 1;
 }

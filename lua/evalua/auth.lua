@@ -5,7 +5,6 @@
 local core = require "evalua.core"
 local errors = require "evalua.errors"
 local redact = require "evalua.redact"
-local json = require "evalua.json"
 
 local auth = {}
 local argerror = errors.argerror
@@ -56,46 +55,12 @@ end
 ---------------------------------------------------------------------------
 -- OAuth 2.0 client credentials (Salesforce)
 
-local function b64url_decode(s)
-  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-  local map = {}
-  for i = 1, #alphabet do map[alphabet:byte(i)] = i - 1 end
-  s = s:gsub("[=%s]", ""):gsub("%+", "-"):gsub("/", "_")
-  local out, bits, nbits = {}, 0, 0
-  for i = 1, #s do
-    local v = map[s:byte(i)]
-    if v == nil then return nil end
-    bits = (bits << 6) | v
-    nbits = nbits + 6
-    if nbits >= 8 then
-      nbits = nbits - 8
-      out[#out + 1] = string.char((bits >> nbits) & 0xff)
-    end
-  end
-  return table.concat(out)
-end
-
 --- The `exp` claim of a JWT (epoch seconds), or nil when the token is not a JWT.
-function auth.jwt_expiry(token)
-  local payload = type(token) == "string" and token:match("^[%w_-]+%.([%w_-]+)%.[%w_-]*$")
-  if not payload then return nil end
-  local text = b64url_decode(payload)
-  local ok, claims = pcall(json.decode, text or "")
-  if ok and type(claims) == "table" and type(claims.exp) == "number" then return claims.exp end
-  return nil
-end
+auth.jwt_expiry = core.jwt_expiry
 
 --- Seconds from now until the token expires: `expires_in`, else the JWT's `exp`,
 -- else `issued_at` (epoch ms) + 30 minutes, else 30 minutes.
-function auth.token_lifetime(doc, now_epoch)
-  now_epoch = now_epoch or os.time()
-  if tonumber(doc.expires_in) then return tonumber(doc.expires_in) end
-  local exp = auth.jwt_expiry(doc.access_token)
-  if exp then return exp - now_epoch end
-  local issued = tonumber(doc.issued_at)
-  if issued then return issued / 1000 + 1800 - now_epoch end
-  return 1800
-end
+auth.token_lifetime = core.token_lifetime
 
 local ClientCredentials = {}
 ClientCredentials.__index = ClientCredentials
@@ -125,10 +90,8 @@ function ClientCredentials:fetch()
     errors.raise({ kind = "auth", url = self.token_url, status = res.status,
                    message = "token response has no access_token" }, 2)
   end
-  redact.register(doc.access_token)
-  self.token_value = doc.access_token
-  self.generation = self.generation + 1
-  self.expires_at = core.now() + auth.token_lifetime(doc)
+  self.lifetime = auth.token_lifetime(doc)
+  core.token_put(self.key, doc.access_token, self.lifetime)
   self.instance = doc.instance_url
   self.response = doc
   return doc.access_token
@@ -137,7 +100,11 @@ end
 --- provider:token() -> a valid access token, fetched or refreshed when needed.
 -- One fetch at a time: concurrent callers wait for it.
 function ClientCredentials:token()
-  if self.token_value and core.now() < self.expires_at - self.margin then return self.token_value end
+  -- Refresh `margin` early, but never so early that a short-lived token is refreshed
+  -- on every request.
+  local margin = math.min(self.margin, (self.lifetime or 0) / 4)
+  local cached, generation = core.token_get(self.key, margin)
+  if cached and self.instance then return cached, generation end
   local task = require "evalua.task"
   if not self.fetching then
     self.fetching = task.spawn(function() return self:fetch() end)
@@ -146,18 +113,19 @@ function ClientCredentials:token()
   local ok, result = pcall(task.wait, pending)
   if self.fetching == pending then self.fetching = nil end
   if not ok then error(result, 0) end
-  return result
+  return core.token_get(self.key, 0)
 end
 
 function ClientCredentials:apply(spec)
-  spec.headers.authorization = "Bearer " .. self:token()
-  spec.auth_generation = self.generation
+  local token, generation = self:token()
+  spec.headers.authorization = "Bearer " .. token
+  spec.auth_generation = generation
 end
 
 -- A 401 means the token died early (revoked, shorter admin policy): drop it so the
 -- replay fetches a new one -- unless another request already replaced it.
 function ClientCredentials:refresh(_, spec)
-  if spec.auth_generation == self.generation then self.token_value = nil end
+  core.token_drop(self.key, spec.auth_generation)
   return true
 end
 
@@ -184,7 +152,9 @@ function auth.client_credentials(opts)
   check_secret(opts.client_secret, 1, "client_credentials", "client_secret")
   return setmetatable({
     token_url = opts.token_url, client_id = opts.client_id, client_secret = opts.client_secret,
-    scope = opts.scope, margin = core.duration(opts.refresh_margin or 60), generation = 0,
+    scope = opts.scope, margin = core.duration(opts.refresh_margin or 60),
+    -- The token cache in the C core is shared by every client of the same org.
+    key = opts.token_url .. "\n" .. opts.client_id,
   }, ClientCredentials)
 end
 

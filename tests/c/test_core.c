@@ -115,12 +115,23 @@ static void test_timers(void) {
   timer_shutdown();
 }
 
+static void test_base64url(void) {
+  char out[64];
+  long n = base64url_decode("eyJleHAiOjF9", 12, out, sizeof out);
+  ok(n == 9 && memcmp(out, "{\"exp\":1}", 9) == 0, "base64url: decodes without padding");
+  n = base64url_decode("_-8", 3, out, sizeof out);
+  ok(n == 2 && (unsigned char)out[0] == 0xff && (unsigned char)out[1] == 0xef, "base64url: - and _ alphabet");
+  ok(base64url_decode("ab$d", 4, out, sizeof out) < 0, "base64url: invalid character refused");
+  ok(base64url_decode("QUFBQUFB", 8, out, 3) < 0, "base64url: output bound respected");
+}
+
 int main(void) {
   test_duration();
   test_backoff();
   test_retry_after();
   test_redact();
   test_timers();
+  test_base64url();
   printf("1..%d\n", count);
   return failures ? 1 : 0;
 }
