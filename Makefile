@@ -33,7 +33,8 @@ all: bin/evalua
 # pkg-config cannot find a library any more.
 $(BUILD)/.deps: scripts/install-deps
 	@mkdir -p $(BUILD)
-	@{ command -v pkg-config >/dev/null && pkg-config --exists lua5.4 libcurl libedit \
+	@{ command -v pkg-config >/dev/null && command -v luac5.4 >/dev/null \
+	   && pkg-config --exists lua5.4 libcurl libedit \
 	   && [ -f /usr/include/lua5.4/lua-cjson.h ]; } || scripts/install-deps build
 	@touch $@
 

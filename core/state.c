@@ -60,7 +60,7 @@ static int search_evalua(lua_State *L) {
   for (const EmbeddedModule *m = embedded_modules; m->name; m++) {
     if (strcmp(m->name, name) == 0) {
       const char *chunk = lua_pushfstring(L, "@%s", m->path);
-      if (luaL_loadbufferx(L, (const char *)m->source, m->size, chunk, "t") != LUA_OK)
+      if (luaL_loadbufferx(L, (const char *)m->source, m->size, chunk, "b") != LUA_OK)
         return lua_error(L);
       lua_pushstring(L, m->path);
       return 2;
