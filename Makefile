@@ -13,6 +13,8 @@ SANITIZE ?=
 comma    := ,
 VARIANT  := $(if $(SANITIZE),san-$(subst $(comma),-,$(SANITIZE)),release)
 BUILD    := build/$(VARIANT)
+# Where the binary goes; tests/sanitize.sh builds a sanitizer binary beside bin/evalua.
+EVALUA_BIN ?= bin/evalua
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE \
               $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -48,13 +50,13 @@ $(BUILD)/embedded.o: $(BUILD)/embedded.c core/evalua.h
 	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS) -Icore -c -o $@ $<
 
 # The binary records which variant it is, so switching SANITIZE relinks it.
-bin/evalua: $(CORE_OBJ) $(BUILD)/embedded.o FORCE
-	@mkdir -p bin
-	@if [ "$$(cat bin/.variant 2>/dev/null)" != "$(VARIANT)" ] || [ ! -f $@ ] \
+$(EVALUA_BIN): $(CORE_OBJ) $(BUILD)/embedded.o FORCE
+	@mkdir -p $(dir $@)
+	@if [ "$$(cat $@.variant 2>/dev/null)" != "$(VARIANT)" ] || [ ! -f $@ ] \
 	   || [ -n "$$(find $(CORE_OBJ) $(BUILD)/embedded.o -newer $@ 2>/dev/null)" ]; then \
 	  echo "LINK $@ ($(VARIANT))"; \
 	  $(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CORE_OBJ) $(BUILD)/embedded.o $(PKG_LIBS) && \
-	  echo $(VARIANT) > bin/.variant; \
+	  echo $(VARIANT) > $@.variant; \
 	fi
 FORCE:
 
