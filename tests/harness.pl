@@ -9,12 +9,38 @@
 # scans those logs and files for the credentials the suite used.
 use strict;
 use warnings;
-use File::Basename qw(basename);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use IO::Select;
 use POSIX qw(:sys_wait_h);
 use TAP::Harness;
+
+# An `rm` put first in the tests' PATH: what a test removes under the scan root's
+# tmp/ (its reports, journals, captured outputs) is moved to kept/ instead, so the
+# secrets scan still sees it. Anything else goes to the real rm.
+my $RM_SHIM = <<'SH';
+#!/bin/sh
+recursive=
+for a in "$@"; do
+  case $a in --) break ;; --recursive) recursive=1 ;; --*) ;; -*[rR]*) recursive=1 ;; esac
+done
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n - 1))
+  case $a in /*) p=$a ;; *) p=$PWD/$a ;; esac
+  case $p in
+    "$EVALUA_SCAN_ROOT"/tmp/?*)
+      if [ -e "$p" ] && { [ ! -d "$p" ] || [ -n "$recursive" ]; }; then
+        mv "$p" "$(mktemp -u "$EVALUA_SCAN_ROOT/kept/XXXXXXXX")" && continue
+      fi ;;
+  esac
+  set -- "$@" "$a"
+done
+for a in "$@"; do
+  case $a in -*) ;; *) exec "$EVALUA_REAL_RM" "$@" ;; esac
+done
+exit 0
+SH
 
 # --capture LOG TMPDIR -- COMMAND...: run COMMAND with TMPDIR set, its output passed
 # through and appended to LOG; exit as it did (or fail after the time limit).
@@ -22,6 +48,7 @@ sub capture {
   my ($log, $tmp, @cmd) = @_;
   make_path($tmp);
   $ENV{TMPDIR} = $tmp;
+  $ENV{PATH} = "$ENV{EVALUA_SCAN_ROOT}/bin:$ENV{PATH}" if $ENV{EVALUA_SCAN_ROOT};
   open(my $logfh, '>>', $log) or die "cannot write $log: $!\n";
   pipe(my $out_r, my $out_w) or die "pipe: $!\n";
   pipe(my $err_r, my $err_w) or die "pipe: $!\n";
@@ -60,7 +87,7 @@ sub capture {
       $timed_out = 1;
       my $msg = "# $cmd[-1]: killed after ${limit}s (EVALUA_TEST_TIMEOUT)\n";
       print $logfh $msg;
-      syswrite(\*STDOUT, $msg);
+      syswrite(\*STDERR, $msg);
       kill 'TERM', $pid;
       $deadline = time + 3;
     } elsif ($timed_out && !defined $status && time > $deadline) {
@@ -88,7 +115,13 @@ if (!$root) {
   $root = tempdir('evalua-check-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{KEEP});
   $ENV{EVALUA_SCAN_ROOT} = $root;
 }
-make_path("$root/logs", "$root/tmp");
+make_path("$root/logs", "$root/tmp", "$root/kept", "$root/bin");
+my ($real_rm) = grep { -x "$_/rm" } split /:/, $ENV{PATH};
+$ENV{EVALUA_REAL_RM} = $real_rm ? "$real_rm/rm" : '/bin/rm';
+open(my $shim, '>', "$root/bin/rm") or die "cannot write $root/bin/rm: $!\n";
+print $shim $RM_SHIM;
+close $shim;
+chmod 0755, "$root/bin/rm";
 
 # The repository's own .evalua/journal (scripts run in the checkout journal there):
 # what this session appends to it is scanned as well.

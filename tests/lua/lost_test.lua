@@ -65,6 +65,7 @@ for i = 1, tonumber(os.getenv("LOST_RUNS") or "100") do
     else run = fi:start("d2f8b4a6-9c1e-4f3a-8b7d-5e2c9a1f6b30") end
     run:wait({ timeout = "60s", interval = "200ms", max_interval = "1s" })
     run:results()
+    print(("%s %s: "):format(run.provider, run.id) .. string.rep("output ", 5000)) -- larger reports take longer to write
     expect(run.status):to_be_a("string")
   end)
 end
@@ -159,19 +160,26 @@ local TEST_ARGS = "test --jobs 100 -r json:r.json -r junit:r.xml -r html:r.html 
 -- Kill evalua (`when` decides the moment), check what it left, resume, check that
 -- every journalled run is accounted for.
 local function kill_and_resume(label, when)
-  sandbox.control("reset", { keep_config = true })
-  sh("cd " .. dir .. " && rm -f j r.* r.*.tmp-* resumed.*")
-  local pid = launch(TEST_ARGS)
-  local all_started = when(pid)
-  sh("kill -9 " .. pid)
-  t.is(exit_status(), 137, label .. ": evalua was killed")
+  local status, all_started
+  -- The moment may be missed (evalua already done): try again, three times at most.
+  for _ = 1, 3 do
+    sandbox.control("reset", { keep_config = true })
+    sh("cd " .. dir .. " && rm -f j r.* r.*.tmp-* resumed.*")
+    local pid = launch(TEST_ARGS)
+    all_started = when(pid)
+    sh("kill -9 " .. pid)
+    status = exit_status(90)
+    if status == 137 then break end
+    t.diag(label .. ": evalua ended before the kill (status " .. tostring(status) .. "), trying again")
+  end
+  t.is(status, 137, label .. ": evalua was killed")
 
   local n_sandbox = sandbox_started()
-  local lines, bad, torn_last, newline = journal_lines(dir .. "/j")
+  local _, bad, torn_last, newline = journal_lines(dir .. "/j")
   t.ok(torn_last, label .. ": every journal line decodes but at most a torn last one")
   if bad > 0 or not newline then t.diag(label .. ": the journal ends with a torn line") end
   local keys, _, finished = journal_keys(dir .. "/j")
-  t.ok(#keys <= n_sandbox and #keys >= 1, ("%s: the journal holds %d runs, the service created %d"):format(
+  t.ok(#keys <= n_sandbox, ("%s: the journal holds %d runs, the service created %d"):format(
     label, #keys, n_sandbox))
   if all_started then
     t.is(#keys, 100, label .. ": every one of the 100 runs is in the journal")
@@ -191,13 +199,14 @@ local function kill_and_resume(label, when)
     .. "-r junit:resumed.xml"):format(dir, ENV, ROOT), 90)
   if #pending == 0 then
     t.ok(code == 0 and out:find("nothing to resume", 1, true), label .. ": resume has nothing to wait for")
-    t.is(#keys, 100, label .. ": all 100 runs were journalled and finished")
+    if all_started then t.is(#keys, 100, label .. ": all 100 runs were journalled and finished") end
     -- Results of runs that finished before the kill live only in the reports the kill
     -- interrupted: resume cannot rebuild them (the journal keeps no results).
     return
   end
   t.ok(code == 0 or code == 1, ("%s: resume exits 0 or 1 (runs with failing cases), got %s"):format(label, tostring(code)))
   if not (code == 0 or code == 1) then t.diag(out) end
+  if bad > 0 then t.like(out, "skipped 1 unreadable journal line", label .. ": resume says it skipped the torn line") end
   local data = cjson.decode(read(dir .. "/resumed.json") or "")
   t.ok(data ~= nil, label .. ": resume wrote its JSON report")
   data = data or { tests = {} }
@@ -229,13 +238,12 @@ local function kill_and_resume(label, when)
   t.is(terminal, created, label .. ": every run the service created has ended")
   local _, bad_after = journal_lines(dir .. "/j")
   t.is(bad_after, bad, label .. ": resume's appends leave the journal readable")
-  return lines
 end
 
 local function body()
   -- 1. Right after the start: a random moment while the 100 starts are going out.
   kill_and_resume("kill right after start", function()
-    task.sleep(0.03 + math.random() * 0.25)
+    task.sleep(0.02 + math.random() * 0.08)
     return false
   end)
 
@@ -252,7 +260,7 @@ local function body()
 
   -- 3. While the reports are written: kill as soon as the temporary file of a
   --    randomly chosen report appears (the reports are written one after another).
-  local which = ({ "r.json", "r.xml", "r.html", "r.tap" })[math.random(1, 4)]
+  local which = REPORTS[math.random(1, #REPORTS)]
   kill_and_resume("kill while writing " .. which, function(pid)
     local tmp = dir .. "/" .. which .. ".tmp-" .. pid
     local out = sh(('i=0; while [ ! -e %s ] && [ -e /proc/%s ] && [ $i -lt 3000000 ]; do i=$((i+1)); done; echo $i')
@@ -280,14 +288,15 @@ local function body()
   sh("kill -9 " .. pid)
   exit_status()
   local created = sandbox_started()
-  local keys = journal_keys(dir .. "/j")
+  local keys, _, finished = journal_keys(dir .. "/j")
+  local done = 0
+  for _ in pairs(finished) do done = done + 1 end
   t.is(created, 10, "in-flight start: the service created 10 runs")
-  sandbox.control("faults", {}) -- (no new rule; the slow one has fired)
   local out = sh(("cd %s && env %s %s/bin/evalua resume -t 60s --journal j -r json:resumed.json"):format(dir, ENV, ROOT), 90)
   local data = cjson.decode(read(dir .. "/resumed.json") or "") or { tests = {} }
-  t.is(#data.tests, created, ("in-flight start: resume accounts for every run the service created (journal has %d)")
-    :format(#keys))
-  if #data.tests ~= created then t.diag(out) end
+  t.is(#data.tests, created - done, ("in-flight start: resume accounts for every unfinished run the service created "
+    .. "(the journal has %d of %d)"):format(#keys, created))
+  if #data.tests ~= created - done then t.diag(out) end
 end
 
 -- A torn journal: the last line cut by a crash (half a line, or a whole line without its
@@ -346,10 +355,7 @@ test("writes a lot", function() print(string.rep("x", 400000)) end)
   local _, mounted = sh("mount -t tmpfs -o size=256k evalua-full " .. mnt)
   if mounted then
     local ok, err = pcall(function()
-      local _, made = sh(("cd %s && %s/bin/evalua test -r json:%s/report.json big_test.lua >/dev/null 2>&1; "
-        .. "test -s %s/report.json"):format(dir, ROOT, mnt, mnt))
-      -- The first report may not fit either: fall back to a small one.
-      if not made then write(mnt .. "/report.json", '{"old":true}\n') end
+      write(mnt .. "/report.json", '{"old":true}\n')
       local old = read(mnt .. "/report.json")
       sh("dd if=/dev/zero of=" .. mnt .. "/filler bs=4k 2>/dev/null; true")
       local out, _, code = sh(("cd %s && %s/bin/evalua test --journal %s/jd -r json:%s/report.json big_test.lua")
@@ -364,7 +370,7 @@ test("writes a lot", function() print(string.rep("x", 400000)) end)
         :format(dir, ENV .. " LOST_RUNS=1", ROOT, mnt))
       t.ok(code ~= 0 and out:find(mnt .. "/journal", 1, true) and out:find("No space left on device", 1, true),
         "full disk: a journal that cannot record a run is an error naming it")
-      if not (code ~= 0) then t.diag(out) end
+      if code == 0 then t.diag(out) end
     end)
     sh("umount " .. mnt)
     if not ok then error(err, 0) end
