@@ -55,6 +55,8 @@ void redact_add(const char *secret);
 /* Returns a malloc'd copy of text with every registered secret replaced by "***". */
 char *redact_dup(const char *text, size_t len, size_t *outlen);
 void redact_clear(void);
+/* redact_dup for URLs: also masks user:password@ and credential query parameters. */
+char *redact_url(const char *url);
 int luaopen_evalua_redact(lua_State *L);
 
 /* ---- timer.c: a min-heap of deadlines ---- */

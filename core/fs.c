@@ -30,20 +30,37 @@ static int write_all(int fd, const char *data, size_t len) {
   return 0;
 }
 
-/* fs.append_line(path, line): append line + "\n" and fsync before returning, so a
- * crash right after never loses it. Created mode 0600: the journal holds run data. */
+/* fs.append_line(path, line): append line + "\n" in one write and fsync before
+ * returning, so a crash right after never loses it. A file whose last line was cut
+ * short by an earlier crash gets a newline first, so the torn line stays alone and
+ * this one stays readable. Created mode 0600: the journal holds run data. */
 static int l_append_line(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
   const char *line = luaL_checklstring(L, 2, &len);
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  struct stat st;
+  char last = '\n', *buf;
+  size_t n = 0;
   int err;
   if (fd < 0) return fail(L, "cannot open", path, errno);
-  if (write_all(fd, line, len) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+  if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
+  buf = malloc(len + 2);
+  if (buf == NULL) {
+    close(fd);
+    return luaL_error(L, "out of memory");
+  }
+  if (last != '\n') buf[n++] = '\n';
+  memcpy(buf + n, line, len);
+  n += len;
+  buf[n++] = '\n';
+  if (write_all(fd, buf, n) != 0 || fsync(fd) != 0) {
     err = errno;
+    free(buf);
     close(fd);
     return fail(L, "cannot write", path, err);
   }
+  free(buf);
   close(fd);
   return 0;
 }

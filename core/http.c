@@ -108,8 +108,10 @@ static void trace_header(const char *prefix, const char *line, size_t len) {
 
 static void trace_request(Request *r) {
   char head[64];
+  char *url = redact_url(r->url);
   snprintf(head, sizeof head, "> %s ", r->method);
-  trace_line(head, r->url, strlen(r->url));
+  fprintf(stderr, "%s%s\n", head, url);
+  free(url);
   for (struct curl_slist *h = r->headers; h; h = h->next) trace_header("> ", h->data, strlen(h->data));
   if (r->body_len) fprintf(stderr, "> (%zu bytes of body)\n", r->body_len);
 }
@@ -240,7 +242,7 @@ static int schedule_retry(Request *r, const char *why, double retry_after) {
     delay = retry_after;
   }
   if (verbose) {
-    char *url = redact_dup(r->url, strlen(r->url), NULL);
+    char *url = redact_url(r->url);
     fprintf(stderr, "* %s %s: %s; retrying in %.2fs (attempt %d of %d)\n",
             r->method, url, why, delay, r->attempt + 1, r->retry.attempts);
     free(url);
@@ -308,7 +310,7 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
 }
 
 static void push_url(lua_State *L, const char *url) {
-  char *safe = redact_dup(url, strlen(url), NULL);
+  char *safe = redact_url(url);
   lua_pushstring(L, safe);
   free(safe);
 }
@@ -383,7 +385,7 @@ static void on_done(CURL *easy, CURLcode rc) {
   if (rc == CURLE_OK) {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (verbose) {
-      char *url = redact_dup(r->url, strlen(r->url), NULL);
+      char *url = redact_url(r->url);
       fprintf(stderr, "* %s %s -> %ld in %.0f ms (%zu bytes)\n", r->method, url, status,
               (clock_now() - r->started) * 1000, r->resp_body.len);
       free(url);
@@ -402,7 +404,7 @@ static void on_done(CURL *easy, CURLcode rc) {
   } else {
     int retryable = transient(rc) && (!may_have_reached_server(rc, r) || idempotent(r));
     if (verbose) {
-      char *url = redact_dup(r->url, strlen(r->url), NULL);
+      char *url = redact_url(r->url);
       const char *msg = describe(rc, r);
       fprintf(stderr, "* %s %s failed: %s\n", r->method, url, msg ? msg : "response body too large");
       free(url);

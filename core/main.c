@@ -24,6 +24,9 @@ static void install_signals(void) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Past a file-size limit, write() should fail with EFBIG (a clear error naming the
+   * report) rather than the signal killing evalua without a word. */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 static int traceback(lua_State *L) {

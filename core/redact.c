@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "evalua.h"
 
@@ -70,6 +71,70 @@ char *redact_dup(const char *text, size_t len, size_t *outlen) {
   return out;
 }
 
+/* Query parameters whose values are credentials whether or not they were registered. */
+static const char *const secret_params[] = {
+  "password", "passwd", "pass", "secret", "client_secret", "access_token", "refresh_token",
+  "id_token", "token", "api_key", "apikey", "key", "signature", "sig",
+};
+
+static int secret_param(const char *name, size_t n) {
+  for (size_t i = 0; i < sizeof secret_params / sizeof secret_params[0]; i++)
+    if (strlen(secret_params[i]) == n && strncasecmp(name, secret_params[i], n) == 0) return 1;
+  return 0;
+}
+
+char *redact_url(const char *url) {
+  size_t len;
+  char *masked = redact_dup(url, strlen(url), &len);
+  /* Every mask replaces at least one character, so three times the length is plenty. */
+  char *out = malloc(3 * len + 4);
+  const char *p = masked, *end = masked + len, *auth = strstr(masked, "://");
+  size_t o = 0;
+  if (out == NULL) abort();
+  if (auth) {
+    const char *host = auth + 3, *stop = host, *at = NULL, *colon;
+    while (stop < end && *stop != '/' && *stop != '?' && *stop != '#') {
+      if (*stop == '@') at = stop;
+      stop++;
+    }
+    colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+    if (colon) {                                   /* scheme://user:password@host */
+      memcpy(out, masked, (size_t)(colon + 1 - masked));
+      o = (size_t)(colon + 1 - masked);
+      memcpy(out + o, MASK, sizeof MASK - 1);
+      o += sizeof MASK - 1;
+      p = at;
+    }
+  }
+  while (p < end) {
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    size_t upto = q ? (size_t)(q + 1 - p) : (size_t)(end - p);
+    memcpy(out + o, p, upto);
+    o += upto;
+    p += upto;
+    if (!q) break;
+    while (p < end && *p != '#') {                 /* name=value pairs up to the fragment */
+      const char *amp = p, *eq;
+      while (amp < end && *amp != '&' && *amp != '#') amp++;
+      eq = memchr(p, '=', (size_t)(amp - p));
+      if (eq && secret_param(p, (size_t)(eq - p))) {
+        memcpy(out + o, p, (size_t)(eq + 1 - p));
+        o += (size_t)(eq + 1 - p);
+        memcpy(out + o, MASK, sizeof MASK - 1);
+        o += sizeof MASK - 1;
+      } else {
+        memcpy(out + o, p, (size_t)(amp - p));
+        o += (size_t)(amp - p);
+      }
+      p = amp;
+      if (p < end && *p == '&') out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
+  free(masked);
+  return out;
+}
+
 /* evalua.redact(text) -> text with secrets masked */
 static int l_redact(lua_State *L) {
   size_t len, outlen;
@@ -81,6 +146,14 @@ static int l_redact(lua_State *L) {
 }
 
 /* register_secret(value): from now on `value` is masked everywhere */
+/* redact_url(url) -> the URL with secrets, user:password and credential parameters masked */
+static int l_redact_url(lua_State *L) {
+  char *out = redact_url(luaL_checkstring(L, 1));
+  lua_pushstring(L, out);
+  free(out);
+  return 1;
+}
+
 static int l_register(lua_State *L) {
   redact_add(luaL_checkstring(L, 1));
   return 0;
@@ -88,7 +161,7 @@ static int l_register(lua_State *L) {
 
 int luaopen_evalua_redact(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"redact", l_redact}, {"register", l_register}, {NULL, NULL},
+    {"redact", l_redact}, {"redact_url", l_redact_url}, {"register", l_register}, {NULL, NULL},
   };
   luaL_newlib(L, funcs);
   return 1;

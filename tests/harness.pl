@@ -48,6 +48,9 @@ sub capture {
   my ($log, $tmp, @cmd) = @_;
   make_path($tmp);
   $ENV{TMPDIR} = $tmp;
+  # Runs that test scripts start are journalled in the test's own directory (scanned
+  # for secrets with the rest), not in the checkout.
+  $ENV{EVALUA_JOURNAL} = "$tmp/journal" unless $ENV{EVALUA_JOURNAL};
   $ENV{PATH} = "$ENV{EVALUA_SCAN_ROOT}/bin:$ENV{PATH}" if $ENV{EVALUA_SCAN_ROOT};
   open(my $logfh, '>>', $log) or die "cannot write $log: $!\n";
   pipe(my $out_r, my $out_w) or die "pipe: $!\n";

@@ -124,6 +124,8 @@ function boot.print_error(err, tb)
     msg = tostring(err)
     local where = err.where or first_user_frame(tb or err.traceback)
     if where and where ~= "" then msg = where:gsub(":?%s*$", "") .. ": " .. msg end
+  elseif type(err) == "table" and not (getmetatable(err) or {}).__tostring then
+    msg = "error object: " .. require("evalua.inspect").inspect(err)
   else
     msg = tostring(err)
   end

@@ -124,16 +124,19 @@ local function normalize_retry(retry)
   return r
 end
 
+local redact_url = require("evalua.redact").redact_url
+
 local function check_url(url)
   if type(url) ~= "string" then argerror(1, "request", "url must be a string, got " .. type(url)) end
+  local shown = redact_url(url)
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then argerror(1, "request", ("malformed URL %q (expected http://host/...)"):format(url)) end
+  if not scheme then argerror(1, "request", ("malformed URL %q (expected http://host/...)"):format(shown)) end
   scheme = scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then
-    argerror(1, "request", ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, url))
+    argerror(1, "request", ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, shown))
   end
   if host == "" or host:find("%s") then
-    argerror(1, "request", ("malformed URL %q (no host)"):format(url))
+    argerror(1, "request", ("malformed URL %q (no host)"):format(shown))
   end
 end
 

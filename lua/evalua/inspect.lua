@@ -1,5 +1,7 @@
 --- inspect: values as readable text (the REPL's printer): tables as indented
 -- JSON-like text with sorted keys, cycles shown as <cycle>, long arrays shortened.
+local redact = require("evalua.redact").redact
+
 local inspect = {}
 
 local MAX_ITEMS = 200
@@ -57,11 +59,11 @@ local function render(v, indent, seen, out)
   seen[v] = nil
 end
 
---- inspect(value) -> string
+--- inspect(value) -> string, with secrets masked like everything evalua prints
 function inspect.inspect(v)
   local out = {}
   render(v, 0, {}, out)
-  return table.concat(out)
+  return redact(table.concat(out))
 end
 
 return setmetatable(inspect, { __call = function(_, v) return inspect.inspect(v) end })

@@ -9,7 +9,8 @@ local redact = require("evalua.redact").redact
 
 local journal = {}
 
-journal.DEFAULT = ".evalua/journal"
+-- EVALUA_JOURNAL moves the default (CI workspaces, test suites).
+journal.DEFAULT = os.getenv("EVALUA_JOURNAL") or ".evalua/journal"
 
 local Journal = {}
 Journal.__index = Journal
@@ -47,7 +48,20 @@ end
 function Journal:started(run, where)
   where = where or {}
   self:append({ event = "started", key = key(run), run = descriptor(run), time = now(),
+                test = where.test, file = where.file, start = run.start_token })
+end
+
+-- A start request about to be sent: if no `started` (or `start_failed`) follows, a run
+-- may exist on the service that evalua never heard of, and resume says so.
+function Journal:starting(info, where)
+  where = where or {}
+  self:append({ event = "starting", key = "start:" .. info.token, time = now(),
+                run = { provider = info.provider, target = info.target, base_url = info.base_url },
                 test = where.test, file = where.file })
+end
+
+function Journal:resolve_start(token, event)
+  self:append({ event = event, key = "start:" .. token, time = now() })
 end
 
 function Journal:finish(run)
@@ -60,11 +74,14 @@ end
 -- Record runs as providers announce them; `locate()` names the starting test.
 -- Returns a function that stops listening.
 function Journal:listen(locate)
-  local off_start = hooks.on("run_started", function(run) self:started(run, locate and locate()) end)
-  local off_finish = hooks.on("run_finished", function(run) self:finish(run) end)
+  local offs = {
+    hooks.on("run_starting", function(info) self:starting(info, locate and locate()) end),
+    hooks.on("run_start_failed", function(token) self:resolve_start(token, "start_failed") end),
+    hooks.on("run_started", function(run) self:started(run, locate and locate()) end),
+    hooks.on("run_finished", function(run) self:finish(run) end),
+  }
   return function()
-    off_start()
-    off_finish()
+    for _, off in ipairs(offs) do off() end
   end
 end
 
@@ -79,11 +96,15 @@ function journal.read(path)
     local ok, e = pcall(json.decode, line)
     if not ok or type(e) ~= "table" or type(e.key) ~= "string" then
       if line:match("%S") then bad = bad + 1 end
-    elseif e.event == "started" and not by[e.key] then
-      local entry = { key = e.key, run = e.run, test = e.test, file = e.file, time = e.time }
+    elseif (e.event == "started" or e.event == "starting") and not by[e.key] then
+      local entry = { key = e.key, run = e.run, test = e.test, file = e.file, time = e.time,
+                      pending_start = e.event == "starting" or nil }
       by[e.key] = entry
       list[#list + 1] = entry
-    elseif e.event == "finished" and by[e.key] then
+      -- the start this run came from is resolved
+      local begun = e.start and by["start:" .. e.start]
+      if begun then begun.finished = true end
+    elseif (e.event == "finished" or e.event == "start_failed" or e.event == "start_reported") and by[e.key] then
       by[e.key].finished, by[e.key].status = true, e.status
     end
   end

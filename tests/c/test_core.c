@@ -91,6 +91,16 @@ static void test_redact(void) {
   out = redact_dup("nothing here", 12, &n);
   ok(strcmp(out, "nothing here") == 0 && n == 12, "redact: text without secrets unchanged");
   free(out);
+  out = redact_url("https://bob:hunter2@example.com:8443/p?q=1&api_key=abc&Token=xyz#frag");
+  ok(strcmp(out, "https://bob:***@example.com:8443/p?q=1&api_key=***&Token=***#frag") == 0,
+     "redact_url: password and credential parameters masked");
+  free(out);
+  out = redact_url("http://host/a?keyword=x&s3cr3t-value-longer");
+  ok(strcmp(out, "http://host/a?keyword=x&***") == 0, "redact_url: other parameters kept, secrets masked");
+  free(out);
+  out = redact_url("http://u@host/x");
+  ok(strcmp(out, "http://u@host/x") == 0, "redact_url: a user without password is kept");
+  free(out);
   redact_clear();
 }
 

@@ -220,7 +220,6 @@ support.run(function()
     ok, err = pcall(get_case)
     n = gets() - before
     http.configure { max_body = 64 * 1024 * 1024 }
-    support.control("faults", nil)
     http.request { method = "DELETE", url = base .. "/_control/faults", retry = false }
     t.ok(not ok and err.kind == "protocol" and n == 1, "a body larger than max_body: protocol error, not retried")
     names(err, "too large", nil, "larger than the limit of 4096 bytes %(max_body%)")

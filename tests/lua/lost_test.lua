@@ -118,6 +118,15 @@ local function journal_lines(path)
 end
 
 -- Journal keys: started ones, and which of those are finished.
+-- Resume entries for starts that were in flight at the kill (no run id to attach to).
+local function lost_starts(data)
+  local n = 0
+  for _, e in ipairs(data and data.tests or {}) do
+    if e.error and e.error.kind == "unknown" then n = n + 1 end
+  end
+  return n
+end
+
 local function journal_keys(path)
   local started, finished, order = {}, {}, {}
   for _, e in ipairs((journal_lines(path))) do
@@ -198,16 +207,21 @@ local function kill_and_resume(label, when)
   local out, _, code = sh(("cd %s && env %s %s/bin/evalua resume -t 60s --journal j -r json:resumed.json "
     .. "-r junit:resumed.xml"):format(dir, ENV, ROOT), 90)
   if #pending == 0 then
-    t.ok(code == 0 and out:find("nothing to resume", 1, true), label .. ": resume has nothing to wait for")
+    local lost = lost_starts(cjson.decode(read(dir .. "/resumed.json") or ""))
+    t.ok((code == 0 and out:find("nothing to resume", 1, true)) or (code == 4 and lost > 0),
+      label .. ": resume has no run to wait for (only starts that were in flight, if any)")
     if all_started then t.is(#keys, 100, label .. ": all 100 runs were journalled and finished") end
     -- Results of runs that finished before the kill live only in the reports the kill
     -- interrupted: resume cannot rebuild them (the journal keeps no results).
     return
   end
-  t.ok(code == 0 or code == 1, ("%s: resume exits 0 or 1 (runs with failing cases), got %s"):format(label, tostring(code)))
-  if not (code == 0 or code == 1) then t.diag(out) end
-  if bad > 0 then t.like(out, "skipped 1 unreadable journal line", label .. ": resume says it skipped the torn line") end
   local data = cjson.decode(read(dir .. "/resumed.json") or "")
+  -- A start whose answer never arrived is reported as infra (a run may exist unseen).
+  local lost = lost_starts(data)
+  t.ok(code == 0 or code == 1 or (code == 4 and lost > 0),
+    ("%s: resume exits 0 or 1 (4 with %d start(s) in flight), got %s"):format(label, lost, tostring(code)))
+  if not (code == 0 or code == 1 or (code == 4 and lost > 0)) then t.diag(out) end
+  if bad > 0 then t.like(out, "skipped 1 unreadable journal line", label .. ": resume says it skipped the torn line") end
   t.ok(data ~= nil, label .. ": resume wrote its JSON report")
   data = data or { tests = {} }
   local seen, complete = {}, 0
@@ -271,11 +285,8 @@ local function body()
 
   -- 4. A start whose answer is in flight at the kill: the service created the run, the
   --    answer trickles in (sandbox `slow` fault), evalua is killed before it arrived.
-  -- BUG: such a run is never journalled, so `evalua resume` does not know it exists and
-  -- it is lost (nothing says a start was in flight). Expected: the journal records the
-  -- start before sending it (provider, target, a local id) and resume accounts for it —
-  -- at least as an entry saying a run may have been created (lua/evalua/providers/
-  -- common.lua Client:started is the first journalled moment; lua/evalua/journal.lua).
+  --    The journal records each start before it is sent; resume reports a start that got
+  --    no answer as a run that may exist on the service.
   sandbox.control("reset", { keep_config = true })
   sh("cd " .. dir .. " && rm -f j r.* r.*.tmp-* resumed.*")
   sandbox.control("faults", { rules = { { path = "/test_runs$", method = "POST", action = "slow", delay = 6, chunks = 6 } } })
@@ -324,18 +335,16 @@ local function torn_journal()
     local n_before = #journal_keys(dir .. "/j")
     local out, _, code = sh(("cd %s && env %s %s/bin/evalua resume -t 60s --journal j -r json:resumed.json")
       :format(dir, ENV, ROOT), 90)
-    t.ok(code == 0 or code == 1, variant .. ": resume copes with a torn last journal line")
+    local resumed = cjson.decode(read(dir .. "/resumed.json") or "") or { tests = {} }
+    local lost = lost_starts(resumed)
+    t.ok(code == 0 or code == 1 or (code == 4 and lost > 0), variant .. ": resume copes with a torn last journal line")
     if variant == "half a line" then
       t.like(out, "skipped 1 unreadable journal line%(s%) in j", variant .. ": and says it skipped it")
     end
-    local data = cjson.decode(read(dir .. "/resumed.json") or "") or { tests = {} }
-    t.is(#data.tests, n_before, variant .. ": every readable unfinished run is resumed")
-    -- BUG: fs.append_line (core/fs.c l_append_line) appends after a last line that has
-    -- no newline, so resume's first "finished" record is glued to the torn line: both
-    -- become one unreadable line, that run's finish is lost and the next resume waits
-    -- for it again (with "no final newline", the run of the glued line vanishes too).
-    -- Expected: a torn tail is terminated before appending (and line + "\n" written in
-    -- one write), so every record resume appends is its own readable line.
+    -- (a torn `started` line leaves its start unresolved: reported on top of the runs)
+    t.is(#resumed.tests - lost, n_before, variant .. ": every readable unfinished run is resumed")
+    -- fs.append_line ends a torn tail before appending, so resume's own records stay
+    -- readable lines.
     local list = require("evalua.journal").unfinished(dir .. "/j")
     t.is(#list, 0, variant .. ": after resume nothing is left unfinished")
     local _, bad = journal_lines(dir .. "/j")

@@ -60,8 +60,20 @@ local function judge(entry, run)
   entry.outcome = #entry.failures > 0 and "failed" or "passed"
 end
 
+-- A start that was on its way when evalua stopped: no id came back, so nothing can be
+-- attached; say what may exist on the service, once.
+local function report_lost_start(e, entry, j)
+  local d = e.run or {}
+  entry.outcome = "infra"
+  entry.error = { kind = "unknown", message = ("a start of %s %s was in flight when evalua stopped (%s): "
+    .. "the service may have created a run evalua never saw; look for it there"):format(
+    tostring(d.provider), tostring(d.target), tostring(e.time)) }
+  j:append({ event = "start_reported", key = e.key })
+end
+
 -- Attach, wait, fetch results; fills `entry`.
 local function resume_one(e, entry, timeout, j)
+  if e.pending_start then return report_lost_start(e, entry, j) end
   local d = e.run
   local t0 = task.now()
   local ok, err = pcall(function()

@@ -110,12 +110,15 @@ function Client:start(definition)
   if type(definition) ~= "string" or definition == "" then
     error("bad argument #1 to 'start' (test definition name expected)", 2)
   end
-  local body = try_start(self, definition)
-    or poll.wait(function() return try_start(self, definition) end, {
-      interval = self.queue_interval, timeout = self.queue_timeout,
-      what = "a free test slot to start " .. definition,
-    })
+  local token, body = self:tracked_start(definition, function()
+    return try_start(self, definition)
+      or poll.wait(function() return try_start(self, definition) end, {
+        interval = self.queue_interval, timeout = self.queue_timeout,
+        what = "a free test slot to start " .. definition,
+      })
+  end)
   local run = self:new_run {
+    start_token = token,
     id = body.runId,
     status = model.normalize("agentforce", body.status),
     raw_status = body.status,

@@ -171,6 +171,31 @@ function Client:new_run(fields)
   return run
 end
 
+-- Whether a failed start may still have created a run: the request was sent and no
+-- answer came back (a timeout, a dropped connection).
+local function start_outcome_unknown(err)
+  return errors.is(err) and err.status == nil and (err.kind == "timeout" or err.kind == "protocol")
+end
+
+local start_count = 0
+
+-- Send a start request (`send(token)`) journalled as such: listeners hear `run_starting`
+-- before it goes out, so a crash while the answer is on its way still leaves a trace
+-- that a run may exist; `run_start_failed` when it certainly created nothing.
+-- Returns the start's token (put it in the Run as start_token) and send's results.
+function Client:tracked_start(target, send)
+  start_count = start_count + 1
+  local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
+  hooks.emit("run_starting", { provider = self.provider, target = tostring(target),
+                               base_url = self.base_url, token = token })
+  local r = table.pack(pcall(send, token))
+  if not r[1] then
+    if not start_outcome_unknown(r[2]) then hooks.emit("run_start_failed", token) end
+    error(r[2], 0)
+  end
+  return token, table.unpack(r, 2, r.n)
+end
+
 -- Tell the listeners (journal, runner) about a run that now exists on the service.
 function Client:started(run)
   common.trace("started %s run %s", self.provider, tostring(run.id))

@@ -160,10 +160,13 @@ function Client:start(target, opts)
   local id = target
   if type(target) == "table" then id = self:create(target).id end
   path_id("start", id)
-  local body = post(self, "/simulate/run-tests/" .. id .. "/execute/", {
-    scenario_ids = opts.scenario_ids, simulator_id = opts.simulator_id,
-  })
+  local token, body = self:tracked_start(id, function()
+    return post(self, "/simulate/run-tests/" .. id .. "/execute/", {
+      scenario_ids = opts.scenario_ids, simulator_id = opts.simulator_id,
+    })
+  end)
   local run = self:new_run {
+    start_token = token,
     id = body.execution_id,
     run_test_id = body.run_test_id or id,
     status = model.normalize("futureagi", body.status),

@@ -137,12 +137,15 @@ end
 -- The next pending run of a test, replayed; returns a Run.
 function Client:start(test_id)
   id_arg("start", test_id)
-  local nxt = one_at_a_time(self, test_id, function()
-    local n = op(self, "next", { test_id = test_id })
-    op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id })
-    return n
+  local token, nxt = self:tracked_start(test_id, function()
+    return one_at_a_time(self, test_id, function()
+      local n = op(self, "next", { test_id = test_id })
+      op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id })
+      return n
+    end)
   end)
   local run = self:new_run {
+    start_token = token,
     id = nxt.run_id, test_id = test_id, invocation_id = nxt.invocation_id,
     current_run = nxt.current_run, total_runs = nxt.total_runs,
     status = "queued", raw = nxt,

@@ -106,9 +106,11 @@ end
 function Client:start(test_case_id, opts)
   opts = common.check_options("start", opts, common.set { "pass_score" })
   local path = "/test_cases/" .. id_arg("start", test_case_id) .. "/test_runs"
-  local doc = post(self, path, { agent_test_run = {}, run_now = true })
+  local token, doc = self:tracked_start(test_case_id, function()
+    return post(self, path, { agent_test_run = {}, run_now = true })
+  end)
   local pass_score = opts.pass_score or self.pass_score
-  local run = self:new_run { pass_score = pass_score }
+  local run = self:new_run { pass_score = pass_score, start_token = token }
   common.apply(run, model.from.kapso(doc, { pass_score = pass_score }))
   run.test_case_id = run.test_case_id or test_case_id
   return self:started(run)

@@ -2,6 +2,11 @@
 -- rendering of any value, for matcher messages and reports.
 local null = require("cjson").null
 
+-- Secrets are masked before a value is cut or escaped: a cut or escaped secret would no
+-- longer match the redaction applied to reports. (Plain lua5.4 test runs have no host.)
+local ok_redact, redact_mod = pcall(require, "evalua.redact")
+local redact = ok_redact and redact_mod.redact or function(s) return s end
+
 local diff = {}
 
 local MAX_STRING, MAX_TEXT, MAX_DEPTH = 200, 400, 4
@@ -64,6 +69,7 @@ end
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
 local function quote(s)
+  s = redact(s)
   local more = #s - MAX_STRING
   if more > 0 then s = s:sub(1, MAX_STRING) end
   s = '"' .. s:gsub('[%c"\\]', function(c) return escapes[c] or ("\\%03d"):format(c:byte()) end) .. '"'
@@ -85,9 +91,9 @@ local function render(v, depth, seen)
   if tv == "number" then
     return math.type(v) == "integer" and tostring(v) or ("%.14g"):format(v)
   end
-  if tv ~= "table" then return tostring(v) end
+  if tv ~= "table" then return redact(tostring(v)) end
   local mt = getmetatable(v)
-  if mt and mt.__tostring then return tostring(v) end
+  if mt and mt.__tostring then return redact(tostring(v)) end
   if seen[v] then return "<cycle>" end
   if depth >= MAX_DEPTH then return "{…}" end
   seen[v] = true
