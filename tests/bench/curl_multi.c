@@ -4,7 +4,11 @@
  * with the same lua-cjson decoder evalua uses (a bare Lua state holding only cjson),
  * so that the ratio against evalua measures evalua's own machinery, not JSON.
  *
- *   curl_multi URL N CONCURRENCY    prints "rps <requests per second>"
+ *   curl_multi URL N CONCURRENCY [evalua-options]    prints "rps <requests per second>"
+ *
+ * With "evalua-options" every easy handle also gets the options core/http.c sets on each
+ * request (compression, user agent, accept header, timeouts, redirects, HTTP/2 wish, ...):
+ * what libcurl itself charges for them, apart from evalua's Lua and scheduling.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -49,6 +53,30 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   return len;
 }
 
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+  (void)data;
+  (void)ud;
+  return size * n;
+}
+
+/* The per-request options of core/http.c's setup_easy, for a GET. */
+static void evalua_options(CURL *e, struct curl_slist *headers) {
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "evalua/0.1.0");
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)64 * 1024 * 1024);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+}
+
 /* cjson.decode(body).status must be a string, as a status poll would read it. */
 static void decode(lua_State *L, const Slot *s) {
   lua_pushvalue(L, 1);
@@ -62,9 +90,13 @@ int main(int argc, char **argv) {
   long total, conc, started = 0, done = 0;
   CURLM *multi;
   Slot *slots;
+  struct curl_slist *headers = NULL;
+  int with_options;
   lua_State *L;
   double t0;
-  if (argc != 4) die("usage: curl_multi URL N CONCURRENCY");
+  if (argc < 4 || argc > 5) die("usage: curl_multi URL N CONCURRENCY [evalua-options]");
+  with_options = argc == 5 && strcmp(argv[4], "evalua-options") == 0;
+  if (argc == 5 && !with_options) die("the fourth argument can only be evalua-options");
   total = atol(argv[2]);
   conc = atol(argv[3]);
   if (total < 1 || conc < 1) die("N and CONCURRENCY must be positive");
@@ -88,6 +120,10 @@ int main(int argc, char **argv) {
     curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    if (with_options) {
+      if (headers == NULL) headers = curl_slist_append(NULL, "accept: application/json");
+      evalua_options(s->easy, headers);
+    }
     curl_multi_add_handle(multi, s->easy);
     started++;
   }
@@ -120,6 +156,7 @@ int main(int argc, char **argv) {
     free(slots[i].body);
   }
   free(slots);
+  curl_slist_free_all(headers);
   curl_multi_cleanup(multi);
   curl_global_cleanup();
   lua_close(L);

@@ -2,7 +2,7 @@
 -- medians with min-max, ratios, and each target's verdict. The hand-written analysis
 -- (tests/bench/analysis.md) is appended as it is.
 --   lua5.4 tests/bench/report.lua MEASUREMENTS > RESULTS.md
---   lua5.4 tests/bench/report.lua --hyperfine EXPORT.json    (-> "startup.NAME.seconds T" lines)
+--   lua5.4 tests/bench/report.lua --hyperfine EXPORT.json    (-> "startup.NAME.seconds MEDIAN" lines)
 local cjson = require "cjson"
 
 local function read_file(path)
@@ -14,7 +14,7 @@ end
 
 if arg[1] == "--hyperfine" then
   for _, r in ipairs(cjson.decode(read_file(arg[2])).results) do
-    for _, t in ipairs(r.times) do print(("startup.%s.seconds %.6f"):format(r.command, t)) end
+    print(("startup.%s.seconds %.6f"):format(r.command, r.median))
   end
   return
 end
@@ -90,7 +90,8 @@ end
 
 -- 1. throughput
 local tp = {}
-for _, c in ipairs { "evalua", "c", "node", "curl_loop" } do tp[c] = samples["throughput." .. c .. ".rps"] end
+local tp_clients = { "evalua", "c", "c_options", "node", "curl_loop" }
+for _, c in ipairs(tp_clients) do tp[c] = samples["throughput." .. c .. ".rps"] end
 local tp_ratio = paired(tp.evalua, tp.c)
 verdict("HTTP throughput, evalua / plain C libcurl", stat(tp_ratio, 1, 3) .. "×", "≥ 0.85×",
   tp_ratio and median(tp_ratio) >= 0.85)
@@ -101,7 +102,7 @@ for _, c in ipairs { "evalua", "evalua_installed", "c_baseline", "lua54", "node"
   st[c] = samples["startup." .. c .. ".seconds"]
 end
 local function st_ratio(name)
-  return st[name] and st.c_baseline and median(st[name]) / median(st.c_baseline)
+  return median(paired(st[name], st.c_baseline))
 end
 verdict("Start-up, `bin/evalua -e ''` / C libcurl+Lua", num(st_ratio("evalua"), 3) .. "×", "≤ 1.2×",
   st_ratio("evalua") and st_ratio("evalua") <= 1.2)
@@ -160,6 +161,7 @@ row("---", "---")
 row("CPUs", info.nproc or "?")
 row("CPU", info.cpu or "?")
 row("kernel", info.kernel or "?")
+row("load average at start / end (other work on the machine)", ("%s / %s"):format(info.load_start or "?", info.load_end or "?"))
 for _, k in ipairs { "evalua", "lua", "curl", "nginx", "node", "python", "hyperfine", "cc" } do
   row(k, (info[k] or "?"):gsub("|", "/"), nil)
 end
@@ -176,24 +178,26 @@ say("")
 say("GETs of a 92-byte JSON status body from nginx (1 worker, keep-alive) on 127.0.0.1, each")
 say("body decoded, %s in flight over as many connections; %s requests per client per round",
   info.concurrency or "?", info.tp_requests or "?")
-say("(the curl loop: %s, one process each); %s rounds.", info.curl_requests or "?", info.rounds or "?")
+say("(the curl loop: %s, one process each); rounds: %s.", info.curl_requests or "?", info.rounds or "?")
 say("")
 row("client", "requests/s", "÷ plain C")
 row("---", "---:", "---:")
 local names = {
   evalua = "evalua: 64 tasks, `http.get(url):json()` (`tests/bench/throughput.lua`)",
   c = "plain C: libcurl multi, 64 easy handles, lua-cjson decode (`curl_multi.c`)",
+  c_options = "the same C program with the curl options evalua sets on every request (`curl_multi.c … evalua-options`)",
   node = "Node " .. (info.node or "") .. ": `fetch` + `res.json()`, 64 in flight (`fetch.mjs`)",
   curl_loop = "`curl` command in a shell loop, body not decoded (`curl_loop.sh`)",
 }
-for _, c in ipairs { "evalua", "c", "node", "curl_loop" } do
+for _, c in ipairs(tp_clients) do
   row(names[c], stat(tp[c]), stat(paired(tp[c], tp.c), 1, 3))
 end
 
 say("")
 say("## 2. Start-up")
 say("")
-say("hyperfine, no shell, warm cache; wall time of the whole process.")
+say("hyperfine, no shell, warm cache, %s runs of each command per round; wall time of the whole", info.hf_runs or "?")
+say("process. Figures are the median (min–max) of the rounds' medians; ratios per round.")
 say("")
 row("command", "ms", "÷ C baseline")
 row("---", "---:", "---:")
@@ -204,7 +208,7 @@ local st_names = {
   lua54 = "`lua5.4 -e ''`", node = "`node -e 0`", python3 = "`python3 -c pass`",
 }
 for _, c in ipairs { "evalua", "evalua_installed", "c_baseline", "lua54", "node", "python3" } do
-  row(st_names[c], stat(st[c], 1000, 2), num(st_ratio(c), 3))
+  row(st_names[c], stat(st[c], 1000, 2), stat(paired(st[c], st.c_baseline), 1, 3))
 end
 
 say("")
@@ -215,6 +219,7 @@ say("generatedData and three testResults each) served by nginx. evalua times `ht
 say("(wall clock, transfer included) and then `model.from.agentforce(doc)`; the baseline is")
 say("`lua5.4` reading the file and `cjson.decode` (CPU time; page cache). Peak RSS is the")
 say("process's VmHWM (everything it ever held, the Lua state and libraries included).")
+say("Growth is peak RSS minus the RSS when the script started (libraries, Lua state).")
 say("MB/s counts 10^6 bytes; RSS is in MiB.")
 for _, label in ipairs(doc_labels) do
   local p = "docs." .. label .. "."
@@ -222,12 +227,12 @@ for _, label in ipairs(doc_labels) do
   say("")
   say("### %s: %s bytes, %s test cases", label, num(size, 0), num(one(p .. "generated.cases"), 0))
   say("")
-  row("step", "MB/s", "÷ cjson", "seconds", "peak RSS MiB", "÷ document")
-  row("---", "---:", "---:", "---:", "---:", "---:")
-  local function rss_x(list)
+  row("step", "MB/s", "÷ cjson", "seconds", "peak RSS MiB", "÷ document", "growth ÷ document")
+  row("---", "---:", "---:", "---:", "---:", "---:", "---:")
+  local function rss_x(list, start)
     if not list then return "n/a" end
     local l = {}
-    for i, v in ipairs(list) do l[i] = v * 1024 / size end
+    for i, v in ipairs(list) do l[i] = (v - (start and start[i] or 0)) * 1024 / size end
     return stat(l, 1, 2)
   end
   for _, m in ipairs { "evalua", "model", "cjson" } do
@@ -235,7 +240,7 @@ for _, label in ipairs(doc_labels) do
                      cjson = "lua5.4 read + cjson.decode" })[m]
     row(title, stat(samples[p .. m .. ".mbps"]), stat(paired(samples[p .. m .. ".mbps"], samples[p .. "cjson.mbps"]), 1, 3),
       stat(samples[p .. m .. ".seconds"], 1, 3), stat(samples[p .. m .. ".peak_rss_kb"], 1 / 1024, 1),
-      rss_x(samples[p .. m .. ".peak_rss_kb"]))
+      rss_x(samples[p .. m .. ".peak_rss_kb"]), rss_x(samples[p .. m .. ".peak_rss_kb"], samples[p .. m .. ".start_rss_kb"]))
   end
   if samples[p .. "model.model_seconds"] then
     say("")
@@ -261,6 +266,7 @@ if runs then
   row("---", "---:")
   local function f(k) return one("scale." .. k) end
   row("runs completed with correct results", ("%s of %s"):format(num(f("completed_correctly"), 0), num(runs, 0)))
+  row("runs whose start failed", num(f("start_errors"), 0))
   row("wall time, all runs (s)", num(f("seconds"), 1))
   row("time until every run was started (s)", num(f("start_seconds"), 1))
   row("requests to the sandbox", num(f("requests"), 0))
@@ -271,6 +277,8 @@ if runs then
     num(f("min_requests_per_run"), 2))
   row("evalua CPU, total (s)", num(f("cpu_seconds"), 2))
   row("evalua CPU per request (µs)", num(f("cpu_us_per_request"), 1))
+  row("… while every run was being started / afterwards, while polling (µs)",
+    ("%s / %s"):format(num(f("start_cpu_us_per_request"), 1), num(f("polling_cpu_us_per_request"), 1)))
   row("peak RSS (MiB)", num(f("peak_rss_kb") / 1024, 1))
   row("polls after a terminal status", num(f("polls_after_terminal"), 0))
   row("most connections open at once (sandbox's count) / per-host cap",

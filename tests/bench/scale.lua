@@ -88,12 +88,15 @@ for i = 1, runs do handles[i] = task.spawn(one, i) end
 local deadline = task.now() + 120
 while started + start_errors < runs and task.now() < deadline do task.sleep(0.05) end
 local rss_waiting = status_kb("VmRSS")
+local start_seconds, start_cpu = task.now() - t0, os.clock() - cpu0
+local start_requests = control("stats").requests
 collectgarbage()
 local lua_waiting = collectgarbage("count")
-local start_seconds = task.now() - t0
+local cpu1 = os.clock()
 
 task.all(handles)
 local cpu, seconds = os.clock() - cpu0, task.now() - t0
+local polling_cpu = os.clock() - cpu1
 local stats = control("stats")
 for _, f in ipairs(failures) do io.stderr:write("scale: ", f, "\n") end
 
@@ -108,6 +111,9 @@ print(("requests_per_run %.2f"):format(requests / runs))
 print(("min_requests_per_run %.2f"):format(minimum / math.max(correct, 1)))
 print(("cpu_seconds %.3f"):format(cpu))
 print(("cpu_us_per_request %.2f"):format(cpu * 1e6 / requests))
+-- The start phase (every run started at once) and the polling that follows, apart.
+print(("start_cpu_us_per_request %.2f"):format(start_cpu * 1e6 / start_requests))
+print(("polling_cpu_us_per_request %.2f"):format(polling_cpu * 1e6 / (requests - start_requests)))
 print(("peak_rss_kb %d"):format(status_kb("VmHWM")))
 print(("rss_per_waiting_run_bytes %.0f"):format((rss_waiting - rss0) * 1024 / runs))
 print(("lua_heap_per_waiting_run_bytes %.0f"):format((lua_waiting - lua0) * 1024 / runs))

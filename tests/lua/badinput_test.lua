@@ -36,7 +36,7 @@ end
 
 -- `evalua ARGS` in `cwd` (default the repository): output and exit code.
 local function cli(args, cwd, envs)
-  return sh(("cd %s && env -u SF_MY_DOMAIN -u KAPSO_API_KEY -u GLOW_TOKEN %s %s %s")
+  return sh(("cd %s && env -u EVALUA_JOURNAL -u SF_MY_DOMAIN -u KAPSO_API_KEY -u GLOW_TOKEN %s %s %s")
     :format(cwd or root, envs or "", EVALUA, args))
 end
 
@@ -379,7 +379,7 @@ support.run(function()
   local bench = "b3e1a7c0-0000-4000-8000-000000000001"
   local function grade(grader)
     local path = dir .. "/" .. grader
-    return sh(("cd %s && env %s %s run %s/scripts/glow-grade.lua --benchmark %s --grader %s --wait 20s")
+    return sh(("cd %s && env -u EVALUA_JOURNAL %s %s run %s/scripts/glow-grade.lua --benchmark %s --grader %s --wait 20s")
       :format(dir, envs, EVALUA, root, bench, path))
   end
 
