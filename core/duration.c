@@ -66,6 +66,33 @@ double duration_check(lua_State *L, int idx) {
   return luaL_typeerror(L, idx, "duration (number or string)");
 }
 
+/* core.parse_duration(v) -> seconds, or nil and what is wrong (never raises): Lua
+ * callers word the bad-argument error with their own function's name. */
+int duration_lua_parse(lua_State *L) {
+  double v;
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    v = lua_tonumber(L, 1);
+    if (v >= 0 && isfinite(v)) {
+      lua_pushnumber(L, v);
+      return 1;
+    }
+    lua_pushnil(L);
+    lua_pushliteral(L, "duration must be a non-negative number");
+    return 2;
+  }
+  if (lua_type(L, 1) == LUA_TSTRING && duration_parse(lua_tostring(L, 1), &v) == 0) {
+    lua_pushnumber(L, v);
+    return 1;
+  }
+  lua_pushnil(L);
+  if (lua_type(L, 1) == LUA_TSTRING)
+    lua_pushfstring(L, "invalid duration '%s' (use seconds or e.g. \"500ms\", \"30s\", \"10m\", \"1h\")",
+                    lua_tostring(L, 1));
+  else
+    lua_pushfstring(L, "duration (number or string) expected, got %s", luaL_typename(L, 1));
+  return 2;
+}
+
 double duration_opt(lua_State *L, int idx, double def) {
   return lua_isnoneornil(L, idx) ? def : duration_check(L, idx);
 }

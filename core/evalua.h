@@ -28,6 +28,7 @@ int duration_parse(const char *text, double *seconds);
 /* Lua: accept a number or duration string at index idx; raise a bad-argument error otherwise. */
 double duration_check(lua_State *L, int idx);
 double duration_opt(lua_State *L, int idx, double def);
+int duration_lua_parse(lua_State *L);
 
 /* ---- retry.c: backoff arithmetic and Retry-After ---- */
 typedef struct RetryPolicy {

@@ -220,6 +220,9 @@ static void attach(Request *r) {
 
 static void retry_fire(Timer *t) {
   Request *r = (Request *)((char *)t - offsetof(Request, retry_timer));
+  /* A retry goes out on a new connection: on a reused one that died, libcurl would
+   * resend it once more on its own, an attempt nobody counted. */
+  curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
   attach(r);
 }
 

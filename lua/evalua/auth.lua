@@ -67,10 +67,20 @@ ClientCredentials.__index = ClientCredentials
 ClientCredentials.__name = "evalua.auth"
 ClientCredentials.__tostring = function(p) return "auth provider (client credentials for " .. p.token_url .. ")" end
 
+-- The endpoint's own words: OAuth's {error, error_description}, Salesforce's REST list
+-- [{errorCode, message}], or the start of a plain-text body.
 local function token_error(res, url)
   local ok, doc = pcall(res.json, res)
-  local code = ok and type(doc) == "table" and doc.error or nil
-  local text = ok and type(doc) == "table" and (doc.error_description or doc.error) or nil
+  local code, text
+  if ok and type(doc) == "table" then
+    local first = type(doc[1]) == "table" and doc[1] or doc
+    code = first.error or first.errorCode
+    text = first.error_description or first.message or first.error
+  elseif res.body:match("%S") then
+    text = res.body:sub(1, 200):gsub("<[^>]*>", " "):gsub("%s+", " ")
+  end
+  code = type(code) == "string" and code or nil
+  text = text ~= nil and tostring(text) or nil
   errors.raise({
     kind = "auth", status = res.status, url = url, method = "POST",
     vendor_code = code, vendor_message = text,

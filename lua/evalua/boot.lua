@@ -39,17 +39,21 @@ See `man evalua` and docs/lua-api.md.
 ---------------------------------------------------------------------------
 -- Globals
 
-local function env(name, default)
-  if type(name) ~= "string" then errors.argerror(1, "env", "string expected, got " .. type(name)) end
+local function lookup(fname, name, default)
+  if type(name) ~= "string" then errors.argerror(1, fname, "string expected, got " .. type(name)) end
   local v = os.getenv(name)
   if v ~= nil and v ~= "" then return v end
   if default ~= nil then return default end
   errors.raise({ kind = "config", message = ("environment variable %s is not set"):format(name),
-                 where = errors.where() }, 2)
+                 where = errors.where():gsub(":%s*$", "") }, 3)
+end
+
+local function env(name, default)
+  return lookup("env", name, default)
 end
 
 local function secret(name, default)
-  local v = env(name, default)
+  local v = lookup("secret", name, default)
   if type(v) == "string" then redact.register(v) end
   return v
 end
@@ -101,12 +105,6 @@ end
 ---------------------------------------------------------------------------
 -- Errors and exit codes
 
-local function first_user_frame(tb)
-  for line in (tb or ""):gmatch("[^\n]+") do
-    local where = line:match("^%s*([^%s:][^:]*:%d+):")
-    if where and not errors.internal_source("@" .. where) then return where end
-  end
-end
 
 --- The exit code an error stands for.
 function boot.exit_code(err)
@@ -122,7 +120,7 @@ function boot.print_error(err, tb)
   local msg
   if errors.is(err) then
     msg = tostring(err)
-    local where = err.where or first_user_frame(tb or err.traceback)
+    local where = err.where or errors.first_user_frame(tb or err.traceback)
     if where and where ~= "" then msg = where:gsub(":?%s*$", "") .. ": " .. msg end
   elseif type(err) == "table" and not (getmetatable(err) or {}).__tostring then
     msg = "error object: " .. require("evalua.inspect").inspect(err)
@@ -279,13 +277,17 @@ function boot.main(argv)
   if #chunks > 0 then return run_chunks(chunks, argv, i - 1) end
   local cmd = argv[i]
   if cmd == nil then
-    if require("evalua.readline").isatty(0) then return require("evalua.repl").main() end
+    if require("evalua.readline").isatty(0) then
+      journal_runs()
+      return require("evalua.repl").main()
+    end
     return run_file("-", argv, i - 1)
   end
   if cmd == "run" then
     if not argv[i + 1] then return usage_error("run needs a script: evalua run FILE [args...]") end
     return run_file(argv[i + 1], argv, i + 1)
   elseif cmd == "repl" then
+    journal_runs()
     return require("evalua.repl").main()
   elseif commands[cmd] then
     local args = {}

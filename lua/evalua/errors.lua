@@ -67,6 +67,14 @@ function errors.user_traceback(tb)
   return "stack traceback:\n" .. table.concat(out, "\n")
 end
 
+--- The first "file:line" of a traceback that is the user's, or nil.
+function errors.first_user_frame(tb)
+  for line in (tb or ""):gmatch("[^\n]+") do
+    local where = line:match("^%s*([^%s:][^:]*:%d+):")
+    if where and not internal("@" .. where) then return where end
+  end
+end
+
 --- errors.where() -> "file:line: " of the first caller outside evalua, or ""
 function errors.where()
   for level = 3, 60 do

@@ -5,6 +5,7 @@ local core = require "evalua.core"
 local json = require "evalua.json"
 local errors = require "evalua.errors"
 local task = require "evalua.task"
+local check = require "evalua.check"
 
 local http = {}
 
@@ -107,17 +108,26 @@ http.Response = Response
 ---------------------------------------------------------------------------
 -- Requests
 
-local function normalize_retry(retry)
-  if retry == nil then return defaults.retry end
+-- Where a request's arguments stand, for messages: http.request(opts) has the URL and
+-- the options in #1; http.get(url, opts) has them in #1 and #2.
+local function site(fname, url_arg, opts_arg)
+  return { fname = fname, url = url_arg, opts = opts_arg }
+end
+
+local function normalize_retry(retry, at)
+  if retry == nil or retry == true then return defaults.retry end
   if retry == false then return false end
-  if retry == true then return defaults.retry end
-  if type(retry) ~= "table" then argerror(1, "request", "retry must be false or a table") end
+  if type(retry) ~= "table" then argerror(at.opts, at.fname, "retry must be false or a table, got " .. type(retry)) end
   local r = {}
   for k, v in pairs(defaults.retry) do r[k] = v end
   for k, v in pairs(retry) do
-    if k == "backoff" or k == "max_backoff" then v = core.duration(v)
-    elseif k ~= "attempts" and k ~= "statuses" and k ~= "idempotent" then
-      argerror(1, "request", "unknown retry option '" .. tostring(k) .. "'")
+    if k == "backoff" or k == "max_backoff" then v = check.duration(v, at.opts, at.fname, "retry." .. k)
+    elseif k == "attempts" then v = check.count(v, at.opts, at.fname, "retry.attempts")
+    elseif k == "statuses" then
+      if type(v) ~= "table" then argerror(at.opts, at.fname, "retry.statuses must be a list of status codes") end
+      for _, code in ipairs(v) do check.count(code, at.opts, at.fname, "retry.statuses", 100) end
+    elseif k ~= "idempotent" then
+      argerror(at.opts, at.fname, "unknown retry option '" .. tostring(k) .. "'")
     end
     r[k] = v
   end
@@ -126,67 +136,74 @@ end
 
 local redact_url = require("evalua.redact").redact_url
 
-local function check_url(url)
-  if type(url) ~= "string" then argerror(1, "request", "url must be a string, got " .. type(url)) end
+local function check_url(url, at)
+  if type(url) ~= "string" then argerror(at.url, at.fname, "url must be a string, got " .. type(url)) end
   local shown = redact_url(url)
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then argerror(1, "request", ("malformed URL %q (expected http://host/...)"):format(shown)) end
+  if not scheme then argerror(at.url, at.fname, ("malformed URL %q (expected http://host/...)"):format(shown)) end
   scheme = scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then
-    argerror(1, "request", ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, shown))
+    argerror(at.url, at.fname, ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, shown))
   end
   if host == "" or host:find("%s") then
-    argerror(1, "request", ("malformed URL %q (no host)"):format(shown))
+    argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(shown))
   end
 end
 
+-- A JSON body that cannot be encoded is the caller's mistake: blame their line.
+local function encode_body(value)
+  local ok, body = pcall(json.encode, value, { sort_keys = true })   -- same table, same bytes
+  if not ok then error(errors.where() .. tostring(body):gsub("^[^\n]-:%d+: ", ""), 0) end
+  return body
+end
+
 -- Build the spec core.http_send takes; header names are sent lowercase.
-local function prepare(opts)
+local function prepare(opts, at)
+  local function bad(msg) argerror(at.opts, at.fname, msg) end
   for k in pairs(opts) do
-    if not known_options[k] then argerror(1, "request", "unknown option '" .. tostring(k) .. "'") end
+    if not known_options[k] then bad("unknown option '" .. tostring(k) .. "'") end
   end
   local method = (opts.method or "GET")
-  if type(method) ~= "string" or not methods[method:upper()] then
-    argerror(1, "request", "unknown method " .. tostring(method))
-  end
+  if type(method) ~= "string" or not methods[method:upper()] then bad("unknown method " .. tostring(method)) end
   method = method:upper()
-  check_url(opts.url)
+  check_url(opts.url, at)
   local url = opts.url
   if opts.query ~= nil then
-    if type(opts.query) ~= "table" then argerror(1, "request", "query must be a table") end
+    if type(opts.query) ~= "table" then bad("query must be a table") end
     local q = encode_pairs(opts.query)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
   local headers = {}
   if opts.headers ~= nil then
-    if type(opts.headers) ~= "table" then argerror(1, "request", "headers must be a table") end
+    if type(opts.headers) ~= "table" then bad("headers must be a table") end
     for k, v in pairs(opts.headers) do
       if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
-        argerror(1, "request", "headers must map names to strings")
+        bad("headers must map names to strings")
       end
       headers[k:lower()] = tostring(v)
     end
   end
   local nbodies = (opts.body ~= nil and 1 or 0) + (opts.json ~= nil and 1 or 0) + (opts.form ~= nil and 1 or 0)
-  if nbodies > 1 then argerror(1, "request", "give only one of body, json and form") end
+  if nbodies > 1 then bad("give only one of body, json and form") end
   local body = opts.body
-  if body ~= nil and type(body) ~= "string" then argerror(1, "request", "body must be a string") end
+  if body ~= nil and type(body) ~= "string" then bad("body must be a string") end
   if opts.json ~= nil then
-    body = json.encode(opts.json, { sort_keys = true })   -- same table, same bytes
+    body = encode_body(opts.json)
     headers["content-type"] = headers["content-type"] or "application/json"
   elseif opts.form ~= nil then
-    if type(opts.form) ~= "table" then argerror(1, "request", "form must be a table") end
+    if type(opts.form) ~= "table" then bad("form must be a table") end
     body = encode_pairs(opts.form)
     headers["content-type"] = headers["content-type"] or "application/x-www-form-urlencoded"
   end
   if headers["accept"] == nil then headers["accept"] = "application/json" end
   return {
     method = method, url = url, headers = headers, body = body,
-    timeout = opts.timeout ~= nil and core.duration(opts.timeout) or defaults.timeout,
-    connect_timeout = opts.connect_timeout ~= nil and core.duration(opts.connect_timeout) or defaults.connect_timeout,
-    max_body = opts.max_body or defaults.max_body,
+    timeout = opts.timeout ~= nil and check.duration(opts.timeout, at.opts, at.fname, "timeout") or defaults.timeout,
+    connect_timeout = opts.connect_timeout ~= nil
+      and check.duration(opts.connect_timeout, at.opts, at.fname, "connect_timeout") or defaults.connect_timeout,
+    max_body = opts.max_body ~= nil and check.count(opts.max_body, at.opts, at.fname, "max_body") or defaults.max_body,
     insecure = opts.insecure == true or defaults.insecure,
-    retry = normalize_retry(opts.retry),
+    retry = normalize_retry(opts.retry, at),
   }
 end
 
@@ -216,13 +233,12 @@ local function send(spec)
   return setmetatable(res, Response)
 end
 
-local function request(opts)
-  if type(opts) ~= "table" then argerror(1, "request", "table expected, got " .. type(opts)) end
-  local spec = prepare(opts)
+local function request(opts, at)
+  local spec = prepare(opts, at)
   local auth = opts.auth
   if auth == nil then return send(spec) end
   if type(auth) ~= "table" or type(auth.apply) ~= "function" then
-    argerror(1, "request", "auth must be an auth provider (auth.api_key, auth.bearer, auth.client_credentials)")
+    argerror(at.opts, at.fname, "auth must be an auth provider (auth.api_key, auth.bearer, auth.client_credentials)")
   end
   auth:apply(spec)
   local res = send(spec)
@@ -236,19 +252,20 @@ end
 
 --- http.request(opts) -> response
 function http.request(opts)
-  return request(opts)
+  if type(opts) ~= "table" then argerror(1, "request", "table expected, got " .. type(opts)) end
+  return request(opts, site("request", 1, 1))
 end
 
 local function shorthand(method)
+  local fname = method:lower()
+  local at = site(fname, 1, 2)
   return function(url, opts)
-    if opts ~= nil and type(opts) ~= "table" then
-      argerror(2, method:lower(), "table expected, got " .. type(opts))
-    end
+    if type(url) ~= "string" then argerror(1, fname, "string expected, got " .. type(url)) end
+    if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table expected, got " .. type(opts)) end
     local o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
     o.method, o.url = method, url
-    if type(url) ~= "string" then argerror(1, method:lower(), "string expected, got " .. type(url)) end
-    return request(o)
+    return request(o, at)
   end
 end
 
@@ -262,12 +279,17 @@ http.delete = shorthand("DELETE")
 --- http.configure{retry, timeout, connect_timeout, max_body, max_host_connections, user_agent, insecure}
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
+  local at = site("configure", 1, 1)
   for k, v in pairs(opts) do
-    if k == "timeout" or k == "connect_timeout" then defaults[k] = core.duration(v)
-    elseif k == "max_body" then defaults.max_body = v
-    elseif k == "retry" then defaults.retry = normalize_retry(v) or { attempts = 1 }
+    if k == "timeout" or k == "connect_timeout" then defaults[k] = check.duration(v, 1, "configure", k)
+    elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")
+    elseif k == "retry" then defaults.retry = normalize_retry(v, at) or { attempts = 1 }
     elseif k == "insecure" then defaults.insecure = v == true
-    elseif k == "max_host_connections" or k == "user_agent" then core.http_configure { [k] = v }
+    elseif k == "max_host_connections" then
+      core.http_configure { max_host_connections = check.count(v, 1, "configure", "max_host_connections") }
+    elseif k == "user_agent" then
+      if type(v) ~= "string" then argerror(1, "configure", "user_agent must be a string") end
+      core.http_configure { user_agent = v }
     else argerror(1, "configure", "unknown option '" .. tostring(k) .. "'") end
   end
 end

@@ -1,6 +1,7 @@
 --- poll: wait for a condition with backoff, bounded by a timeout.
 local core = require "evalua.core"
 local errors = require "evalua.errors"
+local check = require "evalua.check"
 local task = require "evalua.task"
 
 local poll = {}
@@ -16,23 +17,23 @@ poll.format_duration = format_duration
 local known = { interval = true, max_interval = true, factor = true, jitter = true, timeout = true, what = true }
 
 --- poll.wait(check, opts) -> check's first truthy result (and the values after it)
-function poll.wait(check, opts)
-  if type(check) ~= "function" then errors.argerror(1, "wait", "function expected, got " .. type(check)) end
+function poll.wait(condition, opts)
+  if type(condition) ~= "function" then errors.argerror(1, "wait", "function expected, got " .. type(condition)) end
   if opts ~= nil and type(opts) ~= "table" then errors.argerror(2, "wait", "table expected, got " .. type(opts)) end
   opts = opts or {}
   for k in pairs(opts) do
     if not known[k] then errors.argerror(2, "wait", "unknown option '" .. tostring(k) .. "'") end
   end
-  local interval = core.duration(opts.interval or 1)
-  local max_interval = core.duration(opts.max_interval or 30)
-  local factor = opts.factor or 1.5
-  local jitter = opts.jitter or 0.1
-  local timeout = core.duration(opts.timeout or 300)
+  local interval = check.duration(opts.interval or 1, 2, "wait", "interval")
+  local max_interval = check.duration(opts.max_interval or 30, 2, "wait", "max_interval")
+  local factor = check.number(opts.factor or 1.5, 2, "wait", "factor", 1)
+  local jitter = check.number(opts.jitter or 0.1, 2, "wait", "jitter", 0, 1)
+  local timeout = check.duration(opts.timeout or 300, 2, "wait", "timeout")
   local started = core.now()
   local deadline = started + timeout
   local last
   while true do
-    local r = table.pack(check())
+    local r = table.pack(condition())
     if r[1] then return table.unpack(r, 1, r.n) end
     if r.n >= 2 then last = r[2] end
     local remaining = deadline - core.now()

@@ -3,6 +3,7 @@
 -- `evalua.core` (spawn a coroutine, suspend it, wake it, arm its timer).
 local core = require "evalua.core"
 local errors = require "evalua.errors"
+local check = require "evalua.check"
 
 local task = {}
 
@@ -134,6 +135,12 @@ local function outcome(h)
   unobserved[h] = nil
   if h.ok then return unpack(h.results, 1, h.results.n) end
   local err = h.err
+  -- An error from a task that ran only evalua's code (a token fetch) or ended in a tail
+  -- call has no line of the user's: blame the line that waited for it.
+  if errors.is(err) and not rawget(err, "where") and not errors.first_user_frame(rawget(err, "traceback")) then
+    local where = errors.where():gsub(":%s*$", "")
+    if where ~= "" then rawset(err, "where", where) end
+  end
   local tb = type(err) == "string" and errors.user_traceback(h.traceback)
   if tb then err = err .. "\n(in task " .. h.id .. ") " .. tb end
   error(err, 0)
@@ -167,7 +174,7 @@ end
 
 --- task.sleep(duration)
 function task.sleep(d)
-  core.timer(d)
+  core.timer(check.duration(d, 1, "sleep"))
   block()
 end
 
@@ -197,7 +204,7 @@ end
 
 --- task.timeout(duration, fn, ...) -> fn's results; a `timeout` error when too slow
 function task.timeout(d, fn, ...)
-  local secs = core.duration(d)
+  local secs = check.duration(d, 1, "timeout")
   check_callable(fn, 2, "timeout")
   local h = task.spawn(fn, ...)
   local ok, finished = pcall(join, h, core.now() + secs)
