@@ -4,6 +4,7 @@
 #   make check SANITIZE=address,undefined
 #   make demo            the main job against the local sandbox
 #   make bench           benchmarks -> tests/bench/RESULTS.md
+#   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
@@ -28,7 +29,7 @@ CORE_OBJ  := $(patsubst core/%.c,$(BUILD)/%.o,$(CORE_SRC))
 LIB_OBJ   := $(filter-out $(BUILD)/main.o,$(CORE_OBJ))
 LUA_SRC   := $(shell find lua -name '*.lua' 2>/dev/null)
 
-.PHONY: all deps check check-c check-lua lint demo bench install clean
+.PHONY: all check lint demo bench fuzz install clean
 all: bin/evalua
 
 # Installs what is missing (apt-get; sudo when not root) the first time, or when
@@ -70,6 +71,12 @@ check: bin/evalua bin/test_core
 
 lint:
 	luacheck -q lua tests/lua scripts
+
+# Every libFuzzer target for FUZZ_SECONDS each (make check runs them for 5 s).
+FUZZ_SECONDS ?= 60
+fuzz: bin/evalua
+	@scripts/install-deps check
+	@tests/fuzz/run $(FUZZ_SECONDS)
 
 demo: bin/evalua
 	@scripts/demo
