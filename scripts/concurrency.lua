@@ -1,7 +1,21 @@
 -- Concurrency and HTTP in one script: many requests in flight from one process.
--- Usage: evalua run scripts/concurrency.lua BASE_URL [COUNT]
-local base = arg[1] or env("SANDBOX_URL")
-local count = tonumber(arg[2]) or 500
+--   evalua run scripts/concurrency.lua --base-url http://127.0.0.1:8080 --count 500
+local script = require "evalua.script"
+
+local flags = script.flags(arg, {
+  { "base-url", meta = "URL", help = "sandbox server (default $SANDBOX_URL)" },
+  { "count", number = true, default = 500, meta = "N", help = "requests in flight at once" },
+}, "Start N tasks that each do a 0.25 s request and a 0.25 s sleep, then retry a flaky endpoint.")
+local base = flags.base_url or os.getenv("SANDBOX_URL")
+if not base or base == "" then
+  io.stderr:write("concurrency.lua: give --base-url URL or set SANDBOX_URL (see --help)\n")
+  return 2
+end
+local count = math.tointeger(flags.count)
+if not count or count < 1 then
+  io.stderr:write(("concurrency.lua: --count needs a positive whole number, got '%s'\n"):format(tostring(flags.count)))
+  return 2
+end
 
 local started = task.now()
 local handles = {}

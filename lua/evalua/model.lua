@@ -3,6 +3,7 @@
 -- so assertions, reports and graders never depend on which service ran the test.
 -- Pure Lua: it needs no host global, only cjson for JSON that services nest inside strings.
 local cjson = require "cjson.safe"
+local errors = require "evalua.errors"
 
 local model = {}
 local null = cjson.null
@@ -165,13 +166,40 @@ function model.terminal(status)
 end
 
 ---------------------------------------------------------------------------------------
+-- Argument checks: a wrong argument is blamed on the user's line, naming the function.
+
+local function kind_of(v)
+  return v == nil and "no value" or type(v)
+end
+
+local function need_table(v, argn, fname, what)
+  if type(v) ~= "table" then
+    errors.argerror(argn, fname, ("%s expected, got %s"):format(what or "table", kind_of(v)))
+  end
+  return v
+end
+
+local function maybe_table(v, argn, fname)
+  if v ~= nil then need_table(v, argn, fname) end
+  return v or {}
+end
+
+local function need_name(v, argn, fname, what)
+  if type(v) ~= "string" then
+    errors.argerror(argn, fname, ("%s expected, got %s"):format(what, kind_of(v)))
+  end
+  return v
+end
+
+---------------------------------------------------------------------------------------
 -- Constructors
 
 function model.metric(fields)
-  return setmetatable(fields, Metric)
+  return setmetatable(need_table(fields, 1, "metric", "table of fields"), Metric)
 end
 
 function model.case(fields)
+  need_table(fields, 1, "case", "table of fields")
   fields.inputs = fields.inputs or {}
   fields.outputs = fields.outputs or {}
   fields.metrics = fields.metrics or {}
@@ -179,6 +207,7 @@ function model.case(fields)
 end
 
 function model.run(fields)
+  need_table(fields, 1, "run", "table of fields")
   fields.cases = fields.cases or {}
   return setmetatable(fields, Run)
 end
@@ -196,6 +225,7 @@ end
 
 -- The first metric called `name`.
 function Case:metric(name)
+  need_name(name, 1, "metric", "metric name (string)")
   for _, m in ipairs(self.metrics) do
     if m.name == name then return m end
   end
@@ -235,6 +265,7 @@ end
 -- A case by name, or by position when `key` is a number.
 function Run:case(key)
   if type(key) == "number" then return self.cases[key] end
+  need_name(key, 1, "case", "case name (string) or position (number)")
   for _, c in ipairs(self.cases) do
     if c.name == key then return c end
   end
@@ -253,6 +284,7 @@ end
 -- Returns rate, passed, judged; the rate is nil when nothing was judged, so that a
 -- threshold check cannot pass on an empty run.
 function Run:pass_rate(metric)
+  if metric ~= nil then need_name(metric, 1, "pass_rate", "metric name (string)") end
   local passed, judged = 0, 0
   local function count(v)
     if v ~= nil then
@@ -304,6 +336,7 @@ end
 
 -- Every metric called `name`, across cases (for distributions).
 function Run:metrics(name)
+  need_name(name, 1, "metrics", "metric name (string)")
   local out = {}
   for _, c in ipairs(self.cases) do
     for _, m in ipairs(c.metrics) do
@@ -315,6 +348,7 @@ end
 
 -- The numeric scores of the metrics called `name`.
 function Run:scores(name)
+  need_name(name, 1, "scores", "metric name (string)")
   local out = {}
   for _, m in ipairs(self:metrics(name)) do
     if m.score then out[#out + 1] = m.score end
@@ -440,7 +474,8 @@ end
 
 -- A Salesforce results document (ai-evaluations or ai-testing), or a status document.
 function model.from.agentforce(doc, opts)
-  opts = opts or {}
+  need_table(doc, 1, "from.agentforce", "results or status document (table)")
+  opts = maybe_table(opts, 2, "from.agentforce")
   local status = model.normalize("agentforce", doc.status)
   local run = model.run {
     provider = "agentforce",
@@ -550,9 +585,9 @@ end
 -- Future AGI: the run-test status document (for the execution) and its per-call results.
 -- `opts`: id, run_test_id, eval_names ({[eval_config_id] = name}).
 function model.from.futureagi(status_doc, calls, opts)
-  opts = opts or {}
-  calls = calls or {}
-  status_doc = status_doc or {}
+  status_doc = maybe_table(status_doc, 1, "from.futureagi")
+  calls = maybe_table(calls, 2, "from.futureagi")
+  opts = maybe_table(opts, 3, "from.futureagi")
   local run = model.run {
     provider = "futureagi",
     id = opts.id or text(status_doc.execution_id),
@@ -575,7 +610,11 @@ end
 -- A Kapso test run. Kapso gives a score and feedback but no verdict: `passed` is set only
 -- when the script chose a threshold (`opts.pass_score`).
 function model.from.kapso(doc, opts)
-  opts = opts or {}
+  need_table(doc, 1, "from.kapso", "test run document (table)")
+  opts = maybe_table(opts, 2, "from.kapso")
+  if opts.pass_score ~= nil and type(opts.pass_score) ~= "number" then
+    errors.argerror(2, "from.kapso", "pass_score must be a number, got " .. kind_of(opts.pass_score))
+  end
   local err = error_text(doc.error)
   local finished = val(doc.execution_completed) == true and val(doc.ended_at) ~= nil
   local status = err and "error" or finished and "completed"
@@ -655,7 +694,8 @@ end
 -- A Glow `get` document. With `opts.run_id` the Run is that one replay; without it, the
 -- whole test, one case per run item.
 function model.from.glow(doc, opts)
-  opts = opts or {}
+  need_table(doc, 1, "from.glow", "test document (table)")
+  opts = maybe_table(opts, 2, "from.glow")
   local invocations = {}
   for _, inv in ipairs(val(doc.invocations) or {}) do
     invocations[text(inv.invocation_id) or ""] = inv

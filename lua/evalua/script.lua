@@ -52,8 +52,8 @@ function script.flags(args, spec, about)
       if not n then fail(("--%s needs a number, got '%s'"):format(key, value)) end
       value = n
     elseif f.duration then
-      local ok, secs = pcall(core.duration, value)
-      if not ok then fail(("--%s needs a duration like 30s or 10m, got '%s'"):format(key, value)) end
+      local secs = core.parse_duration(value)
+      if not secs then fail(("--%s needs a duration like 30s or 10m, got '%s'"):format(key, value)) end
       value = secs
     end
     out[key:gsub("-", "_")] = value

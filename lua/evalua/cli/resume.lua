@@ -101,8 +101,8 @@ function cli.main(argv)
     return 0
   end
   if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
-  local ok, timeout = pcall(require("evalua.core").duration, tonumber(o.timeout) or o.timeout or "30m")
-  if not ok then return usage_error("--timeout: " .. tostring(timeout)) end
+  local timeout, terr = args.duration(o.timeout or "30m", "--timeout")
+  if not timeout then return usage_error(terr) end
   local reporters, rerr = report.parse_all(o.reporter)
   if not reporters then return usage_error(rerr) end
   local path = o.journal or journal.DEFAULT

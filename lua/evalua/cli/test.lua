@@ -1,6 +1,5 @@
 -- `evalua test [options] [PATH...]`: find *_test.lua files, run them, report, and
 -- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0).
-local core = require "evalua.core"
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
 local context = require "evalua.runner.context"
@@ -68,9 +67,8 @@ local function configure(argv)
   if not cfg.jobs then return nil, err end
   cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
   if not cfg.repeat_count then return nil, err end
-  local ok, secs = pcall(core.duration, tonumber(o.timeout) or o.timeout or "10m")
-  if not ok then return nil, "--timeout: " .. tostring(secs) end
-  cfg.timeout = secs
+  cfg.timeout, err = args.duration(o.timeout or "10m", "--timeout")
+  if not cfg.timeout then return nil, err end
   if o.filter and not pcall(string.find, "", o.filter) then
     return nil, ("--filter: '%s' is not a valid Lua pattern"):format(o.filter)
   end

@@ -17,12 +17,12 @@ local settings = {
   { "base_url", env = { "SF_MY_DOMAIN" }, required = true },
   { "client_id", env = { "SF_CLIENT_ID" }, required = true },
   { "client_secret", env = { "SF_CLIENT_SECRET" }, required = true, secret = true },
-  { "api_version", default = "63.0" },
+  { "api_version", default = "63.0", kind = "version" },
   { "api", default = "ai-evaluations" },
   -- A start refused because the org already runs its maximum of tests is retried
   -- until a slot frees up, for at most queue_timeout.
-  { "queue_timeout", default = "10m" },
-  { "queue_interval", default = "15s" },
+  { "queue_timeout", default = "10m", kind = "duration" },
+  { "queue_interval", default = "15s", kind = "duration" },
 }
 
 local Client = common.client_class("agentforce")
@@ -32,8 +32,8 @@ agentforce.Client = Client
 function agentforce.connect(opts)
   local s = common.settings("agentforce.connect", opts, settings)
   if not start_field[s.api] then
-    error(("bad argument #1 to 'agentforce.connect' (api must be 'ai-evaluations' or "
-      .. "'ai-testing', got '%s')"):format(tostring(s.api)), 2)
+    errors.argerror(1, "agentforce.connect", ("api must be 'ai-evaluations' or 'ai-testing', got '%s'")
+      :format(tostring(s.api)))
   end
   s.api_version = tostring(s.api_version):gsub("^v", "")
   s.auth = auth.client_credentials {
@@ -92,6 +92,7 @@ local function try_start(self, definition)
   local ok, res = pcall(self.call, self, "POST", "/runs", {
     json = { [start_field[self.api]] = definition },
     retry = { idempotent = false }, -- a start that may have reached Salesforce is never repeated
+    expect = { "runId" },
   })
   if ok then return res end
   if org_queue_full(res) then
@@ -107,9 +108,7 @@ end
 
 -- Start a run of the test definition `definition`; returns a Run.
 function Client:start(definition)
-  if type(definition) ~= "string" or definition == "" then
-    error("bad argument #1 to 'start' (test definition name expected)", 2)
-  end
+  common.check_id(definition, 1, "start", "test definition name")
   local token, body = self:tracked_start(definition, function()
     return try_start(self, definition)
       or poll.wait(function() return try_start(self, definition) end, {
@@ -178,7 +177,7 @@ function Client:fetch_results(run)
 end
 
 function Client:cancel_run(run)
-  self:call("POST", "/runs/" .. run.id .. "/cancel", { retry = { idempotent = true } })
+  self:call("POST", "/runs/" .. run.id .. "/cancel", { retry = { idempotent = true }, optional = true })
 end
 
 return agentforce

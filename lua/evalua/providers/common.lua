@@ -3,12 +3,15 @@
 -- and the live Run (poll, wait, results, cancel, to-be-closed, descriptor/attach, hooks).
 -- A provider supplies URLs, bodies and mappers; the lifecycle rules live here once.
 local cjson = require "cjson.safe"
+local check = require "evalua.check"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local model = require "evalua.model"
+local redact = require "evalua.redact"
 
 local common = {}
 local terminal = model.terminal
+local argerror = errors.argerror
 
 function common.trace(fmt, ...)
   if evalua and evalua.verbose then io.stderr:write("evalua: ", fmt:format(...), "\n") end
@@ -25,61 +28,164 @@ local function set(list)
 end
 common.set = set
 
--- Reject unknown options, naming the first: a typo in `client_secret` must not silently
--- fall back to the environment. `level` (default 3) blames the caller of the public
--- function that called this one.
-function common.check_options(fname, opts, known, level)
-  level = level or 3
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(opts)), level)
+-- Text quoted in a one-line message: tags stripped, whitespace collapsed, at most `max`
+-- bytes (cut on a character boundary). A proxy's HTML page becomes its words.
+function common.snippet(text, max)
+  max = max or 200
+  text = tostring(text)
+  text = text:gsub("<!%-%-.-%-%->", " "):gsub("<[sS][cCtT][rRyY][iIlL][pPeE].->.-</[sS][cCtT][rRyY][iIlL][pPeE]%s*>", " ")
+  text = model.unescape(text:gsub("<[^>]*>", " "))
+  text = text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+  if #text <= max then return text end
+  local cut = max
+  while cut > 0 and (text:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+  return text:sub(1, cut) .. "..."
+end
+
+-- What a value is, for a message (never the value of a string: it may be a credential).
+local function got(v)
+  if v == nil then return "no value" end
+  if type(v) == "string" then return v == "" and "an empty string" or "a string" end
+  return type(v)
+end
+common.got = got
+
+---------------------------------------------------------------------------------------
+-- Argument and option checks: each names the user's function, argument and line.
+
+-- A base URL: "x" and "https://x/" become "https://x"; nil and why when it is not an
+-- http(s) URL with a host.
+local function base_url(url)
+  if type(url) ~= "string" or url == "" then return nil, "a URL string expected, got " .. got(url) end
+  local cleaned = url
+  if not cleaned:match("^%a[%w+.-]*://") then cleaned = "https://" .. cleaned end
+  cleaned = cleaned:gsub("/+$", "")
+  local scheme, host = cleaned:match("^(%a[%w+.-]*)://([^/?#]*)")
+  local hostname = host and host:gsub("^[^@]*@", ""):gsub(":%d+$", "")
+  local ok = scheme and (scheme:lower() == "http" or scheme:lower() == "https")
+    and not cleaned:find("%s")
+    and (hostname:match("^[%w][%w._-]*$") or hostname:match("^%[[%x:.]+%]$"))
+  if not ok then
+    return nil, ("malformed URL %q (expected http(s)://host/...)"):format(redact.redact_url(url))
   end
-  for k in pairs(opts) do
-    if not known[k] then
-      error(("bad argument #1 to '%s' (unknown option '%s')"):format(fname, tostring(k)), level)
-    end
+  return cleaned
+end
+
+-- Option kinds: a checker(v, argn, fname, what) per kind; `true` accepts anything.
+local kinds
+local wait_kinds = { timeout = "duration", interval = "duration", max_interval = "duration",
+                     factor = "factor", jitter = "fraction" }
+common.wait_kinds = wait_kinds
+
+-- Check a table of options against `known` ({name = kind}); `prefix` names a nested table.
+local function check_table(opts, known, argn, fname, prefix)
+  if type(opts) ~= "table" then
+    argerror(argn, fname, (prefix and (prefix .. ": ") or "") .. "table expected, got " .. got(opts))
+  end
+  for k, v in pairs(opts) do
+    local name = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
+    local kind = known[k]
+    if not kind then argerror(argn, fname, ("unknown option '%s'"):format(name)) end
+    if kinds[kind] then kinds[kind](v, argn, fname, name) end
   end
   return opts
 end
 
--- An option, else the first environment variable set among `names`; credentials go
--- through `secret` so that they are redacted wherever evalua prints.
+kinds = {
+  string = function(v, n, f, what)
+    if type(v) ~= "string" or v == "" then
+      argerror(n, f, ("%s must be a non-empty string, got %s"):format(what, got(v)))
+    end
+  end,
+  version = function(v, n, f, what)
+    if type(v) ~= "number" and (type(v) ~= "string" or v == "") then
+      argerror(n, f, ("%s must be a version string like \"63.0\", got %s"):format(what, got(v)))
+    end
+  end,
+  url = function(v, n, f, what)
+    local ok, why = base_url(v)
+    if not ok then argerror(n, f, what .. ": " .. why) end
+  end,
+  number = function(v, n, f, what) check.number(v, n, f, what) end,
+  factor = function(v, n, f, what) check.number(v, n, f, what, 1) end,
+  fraction = function(v, n, f, what) check.number(v, n, f, what, 0, 1) end,
+  count = function(v, n, f, what) check.count(v, n, f, what) end,
+  duration = function(v, n, f, what) check.duration(v, n, f, what) end,
+  boolean = function(v, n, f, what)
+    if type(v) ~= "boolean" then argerror(n, f, ("%s must be true or false, got %s"):format(what, got(v))) end
+  end,
+  table = function(v, n, f, what)
+    if type(v) ~= "table" then argerror(n, f, ("%s must be a table, got %s"):format(what, got(v))) end
+  end,
+  wait = function(v, n, f, what) check_table(v, wait_kinds, n, f, what) end,
+}
+
+-- Options of a public function, argument `argn` (default 1) of `fname`: nil is `{}`, an
+-- unknown option is an error naming it (a typo in `client_secret` must not silently fall
+-- back to the environment), a value of the wrong kind an error naming the option.
+-- `known` maps each option to its kind ("string", "duration", "count", ...) or true.
+function common.check_options(fname, opts, known, argn)
+  if opts == nil then return {} end
+  return check_table(opts, known, argn or 1, fname)
+end
+
+-- A non-empty string argument (an id, a name).
+function common.check_id(v, argn, fname, what)
+  if type(v) ~= "string" or v == "" then
+    argerror(argn, fname, ("%s expected, got %s"):format(what or "id string", got(v)))
+  end
+  return v
+end
+
+-- A table argument (fields, filters).
+function common.check_table(v, argn, fname, what)
+  if type(v) ~= "table" then
+    argerror(argn, fname, ("%s expected, got %s"):format(what or "table", got(v)))
+  end
+  return v
+end
+
+-- A configuration error (exit 2) at the user's line.
+local function config_error(message)
+  errors.raise({ kind = "config", message = message, where = errors.where():gsub(":%s*$", "") }, 3)
+end
+
+-- An option, else the first environment variable set among `names` (and that name);
+-- credentials go through `secret` so that they are redacted wherever evalua prints.
 local function from_env(names, is_secret)
   for _, name in ipairs(names or {}) do
-    if env(name, false) then return is_secret and secret(name) or env(name) end
+    if env(name, false) then return is_secret and secret(name) or env(name), name end
   end
   return nil
 end
 
--- "https://x/" and "x" both become "https://x".
-local function clean_url(url)
-  if not url:match("^%a[%w+.-]*://") then url = "https://" .. url end
-  return (url:gsub("/+$", ""))
-end
-
--- Options every client takes besides its own settings.
-local shared_options = { "timeout", "wait" }
-
--- Resolve a provider's `settings` spec ({name, env = {...}, default, required, secret})
--- from `opts` and the environment. A missing credential is a configuration error.
+-- Resolve a provider's `settings` spec ({name, env = {...}, default, required, secret,
+-- kind}) from `opts` and the environment; `kind` (default "string") is checked as
+-- check_options does, and `base_url` must be an http(s) URL with a host. A missing
+-- credential, or a malformed URL from the environment, is a configuration error.
 function common.settings(fname, opts, spec)
-  local names = {}
-  for _, s in ipairs(spec) do names[#names + 1] = s[1] end
-  table.move(shared_options, 1, #shared_options, #names + 1, names)
-  opts = common.check_options(fname, opts, set(names), 4)
-  local out = { timeout = opts.timeout, wait = opts.wait }
+  local known = { timeout = "duration", wait = "wait" }
+  for _, s in ipairs(spec) do known[s[1]] = s.kind or (s[1] == "base_url" and "url") or "string" end
+  opts = common.check_options(fname, opts, known)
+  local out, source = { timeout = opts.timeout, wait = opts.wait }, {}
   for _, s in ipairs(spec) do
     local v = opts[s[1]]
-    if v == nil then v = from_env(s.env, s.secret) end
+    if v == nil then v, source[s[1]] = from_env(s.env, s.secret) end
     if v == nil then v = s.default end
     if v == nil and s.required then
       local hint = s.env and (" or set " .. table.concat(s.env, " or ")) or ""
-      errors.raise({ kind = "config",
-        message = ("%s: %s is required (pass %s = ...%s)"):format(fname, s[1], s[1], hint) }, 3)
+      config_error(("%s: %s is required (pass %s = ...%s)"):format(fname, s[1], s[1], hint))
     end
     out[s[1]] = v
   end
-  if out.base_url then out.base_url = clean_url(out.base_url) end
+  if out.base_url then
+    local url, why = base_url(out.base_url)
+    if not url then -- an option was checked above: this came from the environment
+      config_error(("%s: %s is not a usable base URL: %s"):format(fname,
+        source.base_url or "base_url", why))
+    end
+    out.base_url = url
+  end
   return out
 end
 
@@ -131,7 +237,7 @@ local function vendor_failure(self, resp, method, url)
   local body = cjson.decode(resp.body or "")
   local code, message = self.vendor_error(body)
   if message == nil and body == nil and resp.body and resp.body:match("%S") then
-    message = resp.body:sub(1, 200) -- not JSON (a proxy's HTML page): quote its start
+    message = common.snippet(resp.body) -- not JSON (a proxy's HTML page): its words, on one line
   end
   local status = resp.status
   errors.raise({
@@ -145,9 +251,28 @@ local function vendor_failure(self, resp, method, url)
   })
 end
 
+-- A 2xx answer evalua cannot use: a `protocol` error naming the request.
+local function unusable(resp, method, url, message)
+  errors.raise({ kind = "protocol", method = method, url = url, status = resp.status,
+                 message = message, attempts = resp.attempts }, 3)
+end
+
+-- The value at a dotted `path` ("data.id") of a decoded body, JSON null as nil.
+local function field(body, path)
+  local v = body
+  for key in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = model.value(v[key])
+  end
+  return v
+end
+
 -- One request: a non-2xx answer raises an `http` (or `auth`) error quoting the vendor's
--- envelope. Returns the decoded body (nil when empty) and the response.
--- opts: json, query, headers, retry.
+-- envelope. Returns the decoded body and the response.
+-- opts: json, query, headers, retry; `optional`: the answer may be empty (nil is
+-- returned) or any JSON value, else it must be a JSON object; `expect`: dotted paths of
+-- fields the answer must carry ({"runId"}, {"data.id"}). An answer that breaks these
+-- rules is a `protocol` error naming the URL and status.
 function Client:call(method, path, opts)
   opts = opts or {}
   local url = self:url(path)
@@ -156,8 +281,22 @@ function Client:call(method, path, opts)
     json = opts.json, query = opts.query, headers = opts.headers, retry = opts.retry,
   }
   if resp.status < 200 or resp.status > 299 then vendor_failure(self, resp, method, url) end
-  if resp.body == nil or not resp.body:match("%S") then return nil, resp end
-  return resp:json(), resp
+  if resp.body == nil or not resp.body:match("%S") then
+    if opts.optional then return nil, resp end
+    unusable(resp, method, url, "empty response body where JSON was expected")
+  end
+  local body = resp:json()
+  if opts.optional then return body, resp end
+  if type(body) ~= "table" then
+    unusable(resp, method, url, ("a JSON object was expected, got %s"):format(common.snippet(resp.body, 100)))
+  end
+  for _, path_ in ipairs(opts.expect or {}) do
+    local v = field(body, path_)
+    if v == nil or v == "" then
+      unusable(resp, method, url, ("the answer has no %s: %s"):format(path_, common.snippet(resp.body, 200)))
+    end
+  end
+  return body, resp
 end
 
 -- Per-run state kept off the run table, so a Run prints and encodes as plain data.
@@ -172,9 +311,13 @@ function Client:new_run(fields)
 end
 
 -- Whether a failed start may still have created a run: the request was sent and no
--- answer came back (a timeout, a dropped connection).
+-- answer came back (a timeout, a dropped connection), or a 2xx answer came back that
+-- evalua cannot use (empty, not JSON, no run id). A provider marks `start_not_sent` an
+-- error raised before its start request went out.
 local function start_outcome_unknown(err)
-  return errors.is(err) and err.status == nil and (err.kind == "timeout" or err.kind == "protocol")
+  if not errors.is(err) or err.start_not_sent then return false end
+  if err.kind == "timeout" then return err.status == nil end
+  return err.kind == "protocol" and (err.status == nil or (err.status >= 200 and err.status <= 299))
 end
 
 local start_count = 0
@@ -207,15 +350,15 @@ end
 -- Re-attach to a run from its descriptor (e.g. after a crash).
 function Client:attach(desc)
   if type(desc) ~= "table" or desc.id == nil then
-    error("bad argument #1 to 'attach' (run descriptor expected)", 2)
+    argerror(1, "attach", "run descriptor expected, got " .. got(desc))
   end
   if desc.provider ~= self.provider then
-    error(("bad argument #1 to 'attach' (a %s run cannot be attached by a %s client)")
-      :format(tostring(desc.provider), self.provider), 2)
+    argerror(1, "attach", ("a %s run cannot be attached by a %s client")
+      :format(tostring(desc.provider), self.provider))
   end
   if desc.base_url and desc.base_url ~= self.base_url then
-    error(("bad argument #1 to 'attach' (run %s belongs to %s, this client talks to %s)")
-      :format(tostring(desc.id), desc.base_url, self.base_url), 2)
+    argerror(1, "attach", ("run %s belongs to %s, this client talks to %s")
+      :format(tostring(desc.id), desc.base_url, self.base_url))
   end
   local fields = { id = desc.id, status = desc.status or "queued" }
   for _, k in ipairs(self.descriptor_fields) do fields[k] = desc[k] end
@@ -256,23 +399,32 @@ local Run = setmetatable({}, { __index = model.Run })
 Run.__index, Run.__name, Run.__tostring = Run, "evalua.run", model.Run.__tostring
 common.Run = Run
 
+-- The run a method was called on: `run.wait()` (a '.' for a ':') is an error saying so.
+local function live(run, fname)
+  if state[run] == nil then
+    argerror(1, fname, ("run expected, got %s (use run:%s(...), with a colon)"):format(got(run), fname))
+  end
+  return state[run]
+end
+common.live = live
+
 -- One poll; returns the normalized status. A terminal status is final: no request.
 function Run:poll()
+  local st = live(self, "poll")
   if terminal(self.status) then return self.status end
-  state[self].client:poll_run(self)
+  st.client:poll_run(self)
   common.observed(self)
   return self.status
 end
 
-local wait_options = set { "timeout", "interval", "max_interval", "factor", "jitter" }
-
 -- Poll with backoff until the run is terminal; returns the run. Raises a `timeout` error
 -- (its `last` field is the run) when `timeout` passes first.
 function Run:wait(opts)
-  opts = common.check_options("wait", opts, wait_options)
+  local st = live(self, "wait")
+  opts = common.check_options("wait", opts, wait_kinds)
   if terminal(self.status) then return self end
   local popts = { what = ("%s run %s"):format(self.provider, tostring(self.id)) }
-  for k, v in pairs(state[self].client.wait or {}) do popts[k] = v end
+  for k, v in pairs(st.client.wait or {}) do popts[k] = v end
   for k, v in pairs(opts) do popts[k] = v end
   poll.wait(function()
     if terminal(self:poll()) then return self end
@@ -284,7 +436,7 @@ end
 -- Fetch the per-case results (partial while the run is unfinished); returns the run.
 -- Options are the provider's `results_options` (Kapso: pass_score).
 function Run:results(opts)
-  local client = state[self].client
+  local client = live(self, "results").client
   opts = common.check_options("results", opts, client.results_options)
   client:fetch_results(self, opts)
   common.observed(self, true)
@@ -293,9 +445,10 @@ end
 
 -- Ask the service to stop the run; false when it had already finished.
 function Run:cancel()
-  local st = state[self]
+  local st = live(self, "cancel")
   if not st.client.cancel_run then
-    error(("%s runs cannot be cancelled: the service has no cancel call"):format(self.provider), 2)
+    error(("%s%s runs cannot be cancelled: the service has no cancel call")
+      :format(errors.where(), self.provider), 0)
   end
   if terminal(self.status) then return false end
   st.client:cancel_run(self)
@@ -320,7 +473,7 @@ end
 
 -- Plain, JSON-safe data to re-attach to this run later (no credentials).
 function Run:descriptor()
-  local client = state[self].client
+  local client = live(self, "descriptor").client
   local d = { provider = self.provider, id = self.id, status = self.status,
               base_url = client.base_url }
   for _, k in ipairs(client.descriptor_fields) do d[k] = self[k] end

@@ -92,16 +92,13 @@ local function snake(t)
 end
 
 local function path_id(fname, id)
-  if type(id) ~= "string" or id == "" then
-    error(("bad argument #1 to '%s' (id string expected)"):format(fname), 3)
-  end
-  return id
+  return common.check_id(id, 1, fname)
 end
 
 -- Create a run test: name, agent_definition_id, scenario_ids (required) and the optional
 -- fields of the API. Returns the RunTest object.
 function Client:create(spec)
-  if type(spec) ~= "table" then error("bad argument #1 to 'create' (table expected)", 2) end
+  common.check_table(spec, 1, "create", "run test spec (table)")
   local body = snake(spec)
   if type(body.evaluations_config) == "table" then
     local configs = {}
@@ -113,7 +110,7 @@ end
 
 -- Every run test (all pages), newest first; opts.search filters by name.
 function Client:list(opts)
-  opts = common.check_options("list", opts, common.set { "search", "limit" })
+  opts = common.check_options("list", opts, { search = "string", limit = "count" })
   return pages(self, "/simulate/run-tests/", opts)
 end
 
@@ -122,47 +119,51 @@ function Client:get(id)
 end
 
 function Client:update(id, fields)
-  return self:call("PATCH", "/simulate/run-tests/" .. path_id("update", id) .. "/",
-    { json = snake(fields or {}) })
+  path_id("update", id)
+  common.check_table(fields, 2, "update", "table of fields")
+  return self:call("PATCH", "/simulate/run-tests/" .. id .. "/", { json = snake(fields) })
 end
 
 function Client:delete(id)
-  return self:call("DELETE", "/simulate/run-tests/" .. path_id("delete", id) .. "/")
+  return self:call("DELETE", "/simulate/run-tests/" .. path_id("delete", id) .. "/", { optional = true })
 end
 
 -- Every execution of a run test (all pages); opts.status filters.
 function Client:executions(id, opts)
-  opts = common.check_options("executions", opts, common.set { "status", "limit" })
-  return pages(self, "/simulate/run-tests/" .. path_id("executions", id) .. "/executions/", opts)
+  path_id("executions", id)
+  opts = common.check_options("executions", opts, { status = "string", limit = "count" }, 2)
+  return pages(self, "/simulate/run-tests/" .. id .. "/executions/", opts)
 end
 
 -- Every call of an execution (all pages), with transcripts and eval outputs.
 -- opts.filters: a table of call fields to match (sent as JSON).
 function Client:calls(execution_id, opts)
-  opts = common.check_options("calls", opts, common.set { "search", "filters", "limit" })
+  path_id("calls", execution_id)
+  opts = common.check_options("calls", opts, { search = "string", filters = true, limit = "count" }, 2)
   local query = { search = opts.search, limit = opts.limit or 100, filters = opts.filters }
   if type(query.filters) == "table" then query.filters = json.encode(query.filters) end
-  local path = "/simulate/test-executions/" .. path_id("calls", execution_id) .. "/"
+  local path = "/simulate/test-executions/" .. execution_id .. "/"
   return pages(self, path, query)
 end
 
 -- Aggregated eval results of an execution (the `result` list of the envelope).
 function Client:eval_summary(id, execution_id)
   local body = self:call("GET", "/simulate/run-tests/" .. path_id("eval_summary", id)
-    .. "/eval-summary/", { query = { execution_id = execution_id } })
+    .. "/eval-summary/", { query = { execution_id = execution_id }, optional = true })
   return body and body.result
 end
 
 -- Execute a run test (an id, or a create spec that is created first); returns a Run.
 -- opts: scenario_ids (default: all scenarios), simulator_id.
 function Client:start(target, opts)
-  opts = common.check_options("start", opts, common.set { "scenario_ids", "simulator_id" })
+  if type(target) ~= "table" then common.check_id(target, 1, "start", "run test id or create spec") end
+  opts = common.check_options("start", opts, { scenario_ids = "table", simulator_id = "string" }, 2)
   local id = target
   if type(target) == "table" then id = self:create(target).id end
-  path_id("start", id)
   local token, body = self:tracked_start(id, function()
-    return post(self, "/simulate/run-tests/" .. id .. "/execute/", {
-      scenario_ids = opts.scenario_ids, simulator_id = opts.simulator_id,
+    return self:call("POST", "/simulate/run-tests/" .. id .. "/execute/", {
+      json = { scenario_ids = opts.scenario_ids, simulator_id = opts.simulator_id },
+      retry = { idempotent = false }, expect = { "execution_id" },
     })
   end)
   local run = self:new_run {
@@ -204,7 +205,7 @@ end
 
 function Client:cancel_run(run)
   self:call("POST", "/simulate/test-executions/" .. run.id .. "/cancel/",
-    { retry = { idempotent = true } })
+    { retry = { idempotent = true }, optional = true })
 end
 
 return futureagi

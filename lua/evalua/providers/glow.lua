@@ -14,10 +14,14 @@ local settings = {
   { "api_key", env = { "GLOW_API_KEY" }, secret = true },
 }
 
+local check_verdict -- (below)
+
 local Client = common.client_class("glow", {
   -- Submit this replay's grade: {score, passed, feedback} or {grade = true}.
   grade = function(run, verdict)
-    return common.state(run).client:grade(run, verdict)
+    local st = common.live(run, "grade")
+    check_verdict(verdict, 1, "grade")
+    return st.client:grade(run, verdict)
   end,
 })
 Client.descriptor_fields = { "test_id", "invocation_id" }
@@ -52,29 +56,31 @@ function Client.vendor_error(body)
 end
 
 -- Every operation is a POST; `safe` ones (reads) may be retried after a timeout.
-local function op(self, name, body, safe, headers)
-  return self:call("POST", "/api/v5/artifacts/test/" .. name,
-    { json = body or {}, retry = { idempotent = safe == true }, headers = headers })
+-- `call` adds Client:call options (expect, optional, headers).
+local function op(self, name, body, safe, call)
+  call = call or {}
+  return self:call("POST", "/api/v5/artifacts/test/" .. name, {
+    json = body or {}, retry = { idempotent = safe == true }, headers = call.headers,
+    expect = call.expect, optional = call.optional,
+  })
 end
 
 local function id_arg(fname, id, n)
-  if type(id) ~= "string" or id == "" then
-    error(("bad argument #%d to '%s' (id string expected)"):format(n or 1, fname), 3)
-  end
-  return id
+  return common.check_id(id, n or 1, fname)
 end
 
 -- Create a test of a benchmark; returns its test_id.
 function Client:create(benchmark_id, opts)
-  opts = common.check_options("create", opts, common.set { "infinite_mode" })
-  return op(self, "start", { benchmark_id = id_arg("create", benchmark_id),
-                             infinite_mode = opts.infinite_mode }).test_id
+  id_arg("create", benchmark_id)
+  opts = common.check_options("create", opts, { infinite_mode = "boolean" }, 2)
+  return op(self, "start", { benchmark_id = benchmark_id, infinite_mode = opts.infinite_mode },
+    false, { expect = { "test_id" } }).test_id
 end
 
 -- The test document. Always bypasses Glow's 300-second response cache: a cached answer
 -- would hide progress from a poller.
 function Client:get(test_id)
-  return op(self, "get", { test_id = id_arg("get", test_id) }, true, { ["x-bypass-cache"] = "1" })
+  return op(self, "get", { test_id = id_arg("get", test_id) }, true, { headers = { ["x-bypass-cache"] = "1" } })
 end
 
 -- The whole test as a model Run (one case per run, with grades).
@@ -86,7 +92,7 @@ end
 -- eval_search, department_search). Without page_size/page_offset: every page, as a list;
 -- with them: that one page's document.
 function Client:search(filters)
-  filters = filters or {}
+  filters = filters == nil and {} or common.check_table(filters, 1, "search", "table of filters")
   if filters.page_size or filters.page_offset then return op(self, "search", filters, true) end
   local all = {}
   repeat
@@ -101,7 +107,7 @@ function Client:search(filters)
 end
 
 function Client:archive(test_ids, archived)
-  if type(test_ids) ~= "table" then error("bad argument #1 to 'archive' (list of test ids expected)", 2) end
+  common.check_table(test_ids, 1, "archive", "list of test ids")
   return op(self, "archive", { test_ids = test_ids, archived = archived ~= false }).updated_count
 end
 
@@ -110,12 +116,12 @@ function Client:export(test_id)
 end
 
 function Client:stop(invocation_id)
-  return op(self, "stop", { invocation_id = id_arg("stop", invocation_id) })
+  return op(self, "stop", { invocation_id = id_arg("stop", invocation_id) }, false, { optional = true })
 end
 
 -- Any other operation (`refresh`, `docs`, ...) with its raw body.
 function Client:op(name, body)
-  return op(self, id_arg("op", name), body)
+  return op(self, id_arg("op", name), body, false, { optional = true })
 end
 
 -- `next` hands the same pending run to every caller until its replay starts, so tasks
@@ -134,13 +140,52 @@ local function one_at_a_time(self, key, fn)
   return task.wait(holder)
 end
 
+-- A replay's view of a `get` answer (the test's whole document).
+local function apply_doc(run, doc)
+  common.apply(run, model.from.glow(doc, { run_id = run.id, id = run.id, test_id = run.test_id }))
+  common.state(run).graded = false
+end
+
+-- `get` answers for every replay of a test at once, so a client shares its answers among
+-- the replays it polls: one `get` per test in flight (a poll that finds one on its way
+-- waits for that answer instead of sending another), and the latest answer is kept, so
+-- that a replay it already shows finished is not asked about again (poll_run).
+-- Returns the document; each poller raises the get's error from its own line.
+local function shared_get(self, test_id)
+  self.gets, self.docs = self.gets or {}, self.docs or {}
+  local flight = self.gets[test_id]
+  if not flight then
+    flight = task.spawn(function()
+      local ok, doc = pcall(self.get, self, test_id)
+      self.gets[test_id] = nil
+      if ok then self.docs[test_id] = doc end
+      return ok, doc
+    end)
+    self.gets[test_id] = flight
+  end
+  local ok, doc = task.wait(flight)
+  if ok then return doc end
+  if type(doc) == "table" then
+    local copy = {}
+    for k, v in pairs(doc) do copy[k] = v end
+    doc = setmetatable(copy, getmetatable(doc))
+  end
+  error(doc, 0)
+end
+
 -- The next pending run of a test, replayed; returns a Run.
 function Client:start(test_id)
   id_arg("start", test_id)
   local token, nxt = self:tracked_start(test_id, function()
     return one_at_a_time(self, test_id, function()
-      local n = op(self, "next", { test_id = test_id })
-      op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id })
+      local ok, n = pcall(op, self, "next", { test_id = test_id }, false,
+        { expect = { "run_id", "invocation_id" } })
+      if not ok then
+        if errors.is(n) then n.start_not_sent = true end -- `next` only hands out a run
+        error(n, 0)
+      end
+      op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id },
+        false, { optional = true })
       return n
     end)
   end)
@@ -153,16 +198,25 @@ function Client:start(test_id)
   return self:started(run)
 end
 
+-- One poll: the latest `get` answer this client holds for the test when it already shows
+-- the replay finished (another replay's poll read it), else a new (shared) one.
 function Client:poll_run(run)
-  common.apply(run, model.from.glow(self:get(run.test_id),
-    { run_id = run.id, id = run.id, test_id = run.test_id }))
-  common.state(run).graded = false
+  local last = self.docs and self.docs[run.test_id]
+  if last then
+    local parsed = model.from.glow(last, { run_id = run.id, id = run.id, test_id = run.test_id })
+    if model.terminal(parsed.status) then
+      common.apply(run, parsed)
+      common.state(run).graded = false
+      return
+    end
+  end
+  apply_doc(run, shared_get(self, run.test_id))
 end
 
 -- A finished replay changes only when it is graded: read it again after `end`, not before.
 function Client:fetch_results(run)
   if model.terminal(run.status) and common.state(run).graded == false then return end
-  self:poll_run(run)
+  apply_doc(run, shared_get(self, run.test_id))
 end
 
 function Client:cancel_run(run)
@@ -171,34 +225,43 @@ end
 
 local verdict_types = { score = "number", passed = "boolean", feedback = "string", grade = "boolean" }
 
-local function check_verdict(v, what)
+-- What is wrong with a verdict, or nil.
+local function verdict_problem(v)
   if type(v) ~= "table" then
-    error(("%s: verdict table expected ({score, passed, feedback} or {grade = true}), got %s")
-      :format(what, type(v)), 3)
+    return ("verdict table expected ({score, passed, feedback} or {grade = true}), got %s")
+      :format(common.got(v))
   end
   for k, val in pairs(v) do
-    if verdict_types[k] == nil then error(("%s: unknown verdict field '%s'"):format(what, tostring(k)), 3) end
+    if verdict_types[k] == nil then return ("unknown verdict field '%s'"):format(tostring(k)) end
     if type(val) ~= verdict_types[k] then
-      error(("%s: verdict field '%s' must be a %s"):format(what, k, verdict_types[k]), 3)
+      return ("verdict field '%s' must be a %s, got %s"):format(k, verdict_types[k], common.got(val))
     end
   end
   if not v.grade and v.score == nil and v.passed == nil then
-    error(what .. ": a verdict needs score, passed, or grade = true", 3)
+    return "a verdict needs score, passed, or grade = true"
   end
+end
+
+function check_verdict(v, argn, fname)
+  local problem = verdict_problem(v)
+  if problem then errors.argerror(argn, fname, problem) end
 end
 
 -- Grade a replay through `end`: the script's {score, passed, feedback}, or {grade = true}
 -- to let the service grade. `target` is a Run or {test_id, invocation_id, run_id}.
 function Client:grade(target, verdict)
+  if type(target) ~= "table" or (target.run_id or target.id) == nil then
+    errors.argerror(1, "grade", "run or {test_id, invocation_id, run_id} expected, got " .. common.got(target))
+  end
+  check_verdict(verdict, 2, "grade")
   local run_id = target.run_id or target.id
-  check_verdict(verdict, "grade run " .. tostring(run_id))
   local res = op(self, "end", {
     test_id = target.test_id, test_invocation_id = target.invocation_id, run_id = run_id,
     grade = verdict.grade, score = verdict.score, passed = verdict.passed, feedback = verdict.feedback,
-  })
+  }, false, { optional = true })
   local case = getmetatable(target) == Client.Run and target.cases[1]
   if getmetatable(target) == Client.Run then common.state(target).graded = true end
-  if case and res then
+  if case and type(res) == "table" then
     case.metrics = { model.metric { name = "grade", score = model.value(res.score),
       passed = model.value(res.passed), reason = model.value(res.feedback), status = "completed" } }
   end
@@ -220,11 +283,11 @@ end
 -- (replays at once, default 1), wait (run:wait options), grade (true: the service grades,
 -- no grader needed). Returns the graded runs.
 function Client:grade_pending(test_id, grader, opts)
-  opts = common.check_options("grade_pending", opts,
-    common.set { "limit", "concurrency", "wait", "grade" })
   id_arg("grade_pending", test_id)
+  opts = common.check_options("grade_pending", opts,
+    { limit = "count", concurrency = "count", wait = "wait", grade = "boolean" }, 3)
   if not opts.grade and type(grader) ~= "function" then
-    error("bad argument #2 to 'grade_pending' (grader function expected)", 2)
+    errors.argerror(2, "grade_pending", "grader function expected, got " .. common.got(grader))
   end
   local graded, seen, taken, stopped = {}, {}, 0, false
   local function grade_next()
@@ -235,7 +298,17 @@ function Client:grade_pending(test_id, grader, opts)
     if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end
     seen[run.id] = true
     run:wait(opts.wait)
-    self:grade(run, opts.grade and { grade = true } or grader(run, run.cases[1]))
+    local verdict = { grade = true }
+    if not opts.grade then
+      verdict = grader(run, run.cases[1])
+      local problem = verdict_problem(verdict)
+      if problem then -- the grader's mistake: name the grader, not this loop
+        local def = debug.getinfo(grader, "S")
+        error(("%s:%d: the grader returned a malformed verdict for run %s: %s")
+          :format(def.short_src, def.linedefined, tostring(run.id), problem), 0)
+      end
+    end
+    self:grade(run, verdict)
     graded[#graded + 1] = run
     return true
   end

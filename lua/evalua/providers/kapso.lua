@@ -3,6 +3,7 @@
 -- Kapso scores a run but defines no pass mark: `passed` stays nil unless the script sets
 -- `pass_score` (on connect, start or results).
 local common = require "evalua.providers.common"
+local errors = require "evalua.errors"
 local model = require "evalua.model"
 
 local kapso = {}
@@ -10,12 +11,12 @@ local kapso = {}
 local settings = {
   { "base_url", env = { "KAPSO_BASE_URL" }, default = "https://app.kapso.ai/api/v1" },
   { "api_key", env = { "KAPSO_API_KEY" }, required = true, secret = true },
-  { "pass_score" },
+  { "pass_score", kind = "number" },
 }
 
 local Client = common.client_class("kapso")
 Client.descriptor_fields = { "test_case_id", "pass_score" }
-Client.results_options = common.set { "pass_score" }
+Client.results_options = { pass_score = "number" }
 kapso.Client = Client
 
 function kapso.connect(opts)
@@ -36,10 +37,7 @@ local function data(body)
 end
 
 local function id_arg(fname, id)
-  if type(id) ~= "string" or id == "" then
-    error(("bad argument #1 to '%s' (id string expected)"):format(fname), 3)
-  end
-  return id
+  return common.check_id(id, 1, fname)
 end
 
 local function post(self, path, body)
@@ -48,8 +46,8 @@ end
 
 -- Every test suite of an agent (all pages of `?page=&per_page=`, meta.total_pages).
 function Client:suites(agent_id, opts)
-  opts = common.check_options("suites", opts, common.set { "per_page" })
   local path = "/agents/" .. id_arg("suites", agent_id) .. "/test_suites"
+  opts = common.check_options("suites", opts, { per_page = "count" }, 2)
   return common.all_pages(function(page)
     local body = self:call("GET", path, { query = { page = page, per_page = opts.per_page or 100 } })
     local meta = body.meta or {}
@@ -58,12 +56,14 @@ function Client:suites(agent_id, opts)
 end
 
 function Client:create_suite(fields)
+  common.check_table(fields, 1, "create_suite", "table of fields")
   return post(self, "/test_suites", { test_suite = fields })
 end
 
 function Client:create_case(suite_id, fields)
-  return post(self, "/test_suites/" .. id_arg("create_case", suite_id) .. "/test_cases",
-    { test_case = fields })
+  id_arg("create_case", suite_id)
+  common.check_table(fields, 2, "create_case", "table of fields")
+  return post(self, "/test_suites/" .. suite_id .. "/test_cases", { test_case = fields })
 end
 
 function Client:get_case(id)
@@ -71,15 +71,17 @@ function Client:get_case(id)
 end
 
 function Client:update_case(id, fields)
-  return data(self:call("PATCH", "/test_cases/" .. id_arg("update_case", id),
-    { json = { test_case = fields } }))
+  id_arg("update_case", id)
+  common.check_table(fields, 2, "update_case", "table of fields")
+  return data(self:call("PATCH", "/test_cases/" .. id, { json = { test_case = fields } }))
 end
 
 -- Send a message to an agent (or an agent snapshot) in a test chat; `chat_id` continues
 -- one. Returns the chat; `wait_chat` waits for the agent's answer.
 function Client:chat(opts)
-  opts = common.check_options("chat", opts, common.set { "agent_id", "snapshot_id", "message", "chat_id" })
-  if type(opts.message) ~= "string" then error("bad argument #1 to 'chat' (message expected)", 2) end
+  opts = common.check_options("chat", common.check_table(opts, 1, "chat"),
+    { agent_id = "string", snapshot_id = "string", message = "string", chat_id = "string" })
+  if opts.message == nil then errors.argerror(1, "chat", "message expected") end
   local path = opts.snapshot_id and ("/agent_snapshots/" .. opts.snapshot_id .. "/test_chats")
     or ("/agents/" .. id_arg("chat", opts.agent_id) .. "/test_chats")
   return post(self, path, { message = opts.message, agent_test_chat_id = opts.chat_id })
@@ -92,9 +94,11 @@ end
 -- Poll a test chat until it is no longer "processing"; returns the chat.
 -- opts: as for run:wait.
 function Client:wait_chat(id, opts)
-  local popts = { what = "kapso test chat " .. tostring(id) }
+  id_arg("wait_chat", id)
+  opts = common.check_options("wait_chat", opts, common.wait_kinds, 2)
+  local popts = { what = "kapso test chat " .. id }
   for k, v in pairs(self.wait or {}) do popts[k] = v end
-  for k, v in pairs(opts or {}) do popts[k] = v end
+  for k, v in pairs(opts) do popts[k] = v end
   return poll.wait(function()
     local chat = self:get_chat(id)
     if chat.status ~= "processing" then return chat end
@@ -104,11 +108,13 @@ end
 
 -- Run a test case now; returns a Run. opts.pass_score: this run's pass mark.
 function Client:start(test_case_id, opts)
-  opts = common.check_options("start", opts, common.set { "pass_score" })
   local path = "/test_cases/" .. id_arg("start", test_case_id) .. "/test_runs"
-  local token, doc = self:tracked_start(test_case_id, function()
-    return post(self, path, { agent_test_run = {}, run_now = true })
+  opts = common.check_options("start", opts, { pass_score = "number" }, 2)
+  local token, body = self:tracked_start(test_case_id, function()
+    return self:call("POST", path, { json = { agent_test_run = {}, run_now = true },
+                                     retry = { idempotent = false }, expect = { "data.id" } })
   end)
+  local doc = data(body)
   local pass_score = opts.pass_score or self.pass_score
   local run = self:new_run { pass_score = pass_score, start_token = token }
   common.apply(run, model.from.kapso(doc, { pass_score = pass_score }))
@@ -117,7 +123,7 @@ function Client:start(test_case_id, opts)
 end
 
 function Client:poll_run(run)
-  local doc = data(self:call("GET", "/test_runs/" .. run.id))
+  local doc = data(self:call("GET", "/test_runs/" .. run.id, { expect = { "data" } }))
   common.apply(run, model.from.kapso(doc, { id = run.id, pass_score = run.pass_score }))
 end
 

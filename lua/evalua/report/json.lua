@@ -1,5 +1,6 @@
 -- The whole session as JSON (tests, outcomes, output, runs, cases, metrics): the input
 -- of `evalua report merge` and of other tools.
+local markup = require "evalua.report.markup"
 local session = require "evalua.runner.session"
 
 local json_report = {}
@@ -7,7 +8,9 @@ local json_report = {}
 function json_report.new(sink)
   return {
     name = "json",
-    finish = function(_, data) sink.write(session.encode(data)) end,
+    -- JSON copies a string's bytes: text that is not UTF-8 (a service's answer, a
+    -- test's output) is made valid, so that other tools can read the report.
+    finish = function(_, data) sink.write(markup.utf8(session.encode(data))) end,
   }
 end
 

@@ -203,7 +203,7 @@ function Pretty:finish(data)
   end
   local out = {}
   self:section(out, "Failures", "red", by.failed, false)
-  self:section(out, "Errors (bugs in tests or evalua)", "magenta", by.error, true)
+  self:section(out, "Errors (bugs in tests or evalua, or configuration)", "magenta", by.error, true)
   self:section(out, "Infrastructure (not the agent's fault)", "yellow", by.infra, true)
   local metrics = stats.by_metric(all_runs(data))
   if #metrics > 0 then

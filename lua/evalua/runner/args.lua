@@ -1,6 +1,8 @@
 -- Options of the evalua sub-commands: `--name VALUE`, `--name=VALUE`, `-x VALUE`,
 -- repeatable options, flags, and `--` to end the options. Declared once per command
 -- so that parsing and --help come from the same table.
+local core = require "evalua.core"
+
 local args = {}
 
 local function key_of(long) return (long:gsub("^%-%-", ""):gsub("%-", "_")) end
@@ -68,6 +70,14 @@ function args.count(value, name)
   local n = math.tointeger(tonumber(value))
   if not n or n < 1 then return nil, ("%s expects a positive whole number, got '%s'"):format(name, value) end
   return n
+end
+
+-- A duration option in seconds, or nil and a message naming the option (never the
+-- internal function that parsed it).
+function args.duration(value, name)
+  local secs = core.parse_duration(value)
+  if not secs then return nil, ("%s: invalid duration '%s' (use e.g. 30s, 10m)"):format(name, tostring(value)) end
+  return secs
 end
 
 return args

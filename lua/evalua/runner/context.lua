@@ -1,6 +1,7 @@
 -- Who owns the running code. Test bodies, hooks and file chunks run in tasks bound to
 -- an owner (a test job or a file); tasks they spawn inherit it through the parent
 -- chain, so print() output, soft checks and started runs land with the right test.
+local errors = require "evalua.errors"
 local task = require "evalua.task"
 
 local context = {}
@@ -34,6 +35,21 @@ function context.capture_print()
     owner.output[#owner.output + 1] = table.concat(parts, "\t", 1, parts.n)
   end
   return function() _G.print = original end
+end
+
+-- Replace os.exit with one that, inside a test (or a test file's top level, a hook or a
+-- task they spawn), raises an error instead of ending the process: the test is an error,
+-- the others still run and the reports are written. Returns a function restoring it.
+function context.trap_exit()
+  -- luacheck: push ignore 122 (replacing a standard library field is the point here)
+  local original = os.exit
+  os.exit = function(code, ...)
+    if not context.owner() then return original(code, ...) end
+    error(("%sos.exit(%s) called in a test: a test cannot end the evalua process "
+      .. "(raise an error or use expect instead)"):format(errors.where(), code == nil and "" or tostring(code)), 0)
+  end
+  return function() os.exit = original end
+  -- luacheck: pop
 end
 
 return context

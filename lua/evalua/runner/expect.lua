@@ -78,11 +78,25 @@ end
 compare("to_be_at_least", function(a, n) return a >= n end, "to be at least")
 compare("to_be_at_most", function(a, n) return a <= n end, "to be at most")
 
+-- Whether `s` matches the Lua pattern argument #n of `fname`; a malformed pattern is a
+-- bad argument (Lua only notices it while matching, so it is tried on `s` itself).
+local function find_pattern(s, pattern, n, fname)
+  check_type(pattern, "string", n, fname)
+  local ok, found = pcall(string.find, s, pattern)
+  if not ok then
+    check_arg(false, n, fname, tostring(found):gsub("^[^\n]-:%d+: ", ""))
+  end
+  return found ~= nil
+end
+
 function matchers.to_match(actual, pattern)
   check_type(pattern, "string", 1, "to_match")
   local text = "to match " .. show(pattern)
-  if type(actual) ~= "string" then return false, { text = text, detail = "  not a string: " .. type(actual) } end
-  return actual:find(pattern) ~= nil, { text = text, expected = "matching " .. show(pattern) }
+  if type(actual) ~= "string" then
+    find_pattern("", pattern, 1, "to_match")
+    return false, { text = text, detail = "  not a string: " .. type(actual) }
+  end
+  return find_pattern(actual, pattern, 1, "to_match"), { text = text, expected = "matching " .. show(pattern) }
 end
 
 function matchers.to_contain(actual, item)
@@ -126,10 +140,11 @@ end
 
 function matchers.to_raise(actual, pattern)
   check_type(actual, "function", 0, "expect")
+  if pattern ~= nil then find_pattern("", pattern, 1, "to_raise") end
   local text = "to raise an error" .. (pattern and (" matching " .. show(pattern)) or "")
   local ok, err = pcall(actual)
   if ok then return false, { text = text, actual = "no error" } end
-  return pattern == nil or tostring(err):find(pattern) ~= nil,
+  return pattern == nil or find_pattern(tostring(err), pattern, 1, "to_raise"),
     { text = text, actual = "error " .. show(tostring(err)) }
 end
 
@@ -173,8 +188,11 @@ end
 local MAX_LISTED = 10
 
 -- A matcher from a per-case predicate; on a run it must hold for every case.
-local function case_matcher(fname, text_of, pred)
+-- `check_args(...)` checks the matcher's arguments once, whatever the subject (a run
+-- without cases included).
+local function case_matcher(fname, text_of, pred, check_args)
   matchers[fname] = function(actual, ...)
+    if check_args then check_args(...) end
     local text = text_of(...)
     local function result(ok, desc)
       desc.subject = subject(actual)
@@ -221,30 +239,34 @@ case_matcher("to_pass", function() return "to pass every metric" end, function(c
   return false, table.concat(failing, "; ")
 end)
 
+-- The argument check of a matcher taking a metric name first.
+local function metric_name_arg(fname)
+  return function(name) check_type(name, "string", 1, fname) end
+end
+
 case_matcher("to_have_metric", function(name) return "to have metric " .. show(name) end,
   function(case, name)
-    check_type(name, "string", 1, "to_have_metric")
     local m, why = find_metric(case, name)
     return m ~= nil, why
-  end)
+  end, metric_name_arg("to_have_metric"))
 
 case_matcher("to_pass_metric", function(name) return "to pass metric " .. show(name) end,
   function(case, name)
-    check_type(name, "string", 1, "to_pass_metric")
     local m, why = find_metric(case, name)
     if not m then return false, why end
     return stats.flag(m.passed) == true, describe_metric(m)
-  end)
+  end, metric_name_arg("to_pass_metric"))
 
 case_matcher("to_score_at_least", function(name, n)
   return ("to score at least %s on %s"):format(show(n), show(name))
 end, function(case, name, n)
-  check_type(name, "string", 1, "to_score_at_least")
-  check_type(n, "number", 2, "to_score_at_least")
   local m, why = find_metric(case, name)
   if not m then return false, why end
   local score = stats.number(m.score)
   return score ~= nil and score >= n, describe_metric(m)
+end, function(name, n)
+  check_type(name, "string", 1, "to_score_at_least")
+  check_type(n, "number", 2, "to_score_at_least")
 end)
 
 function matchers.to_be_completed(actual)

@@ -41,17 +41,26 @@ local function call_all(list)
   end
 end
 
-local function message_of(err)
+-- The error as text; a structured error is prefixed with the user's file:line that
+-- raised it (its `where`, else the first user frame of its traceback), as `evalua run`
+-- prints it. A string error already carries its position.
+local function message_of(err, tb)
   if type(err) == "string" then return err end
+  if errors.is(err) then
+    local at = err.where or errors.first_user_frame(tb or rawget(err, "traceback"))
+    if at and at ~= "" then return at:gsub(":?%s*$", "") .. ": " .. tostring(err) end
+  end
   if type(err) == "table" and not getmetatable(err) then return diff.show(err) end
   return tostring(err)
 end
 
--- The entry fields for an error: outcome "infra" when the outside world failed.
+-- The entry fields for an error: outcome "infra" when the outside world failed. The
+-- kind is kept, so that a configuration error makes the session exit 2. An infra error
+-- keeps its bare message, so that one outage hitting many tests is summed up once.
 local function error_fields(err, tb, prefix)
   local infra = errors.is(err) and errors.infra_kinds[err.kind]
   return infra and "infra" or "error", {
-    message = (prefix or "") .. message_of(err),
+    message = (prefix or "") .. (infra and tostring(err) or message_of(err, tb)),
     kind = errors.is(err) and err.kind or nil,
     traceback = tb,
   }
@@ -375,6 +384,7 @@ end
 function Runner:run()
   self.t0 = task.now()
   local restore_print = context.capture_print()
+  local restore_exit = context.trap_exit()
   local unlisten = self:listen()
   local ok, err = pcall(function()
     self.report:start(self.data)
@@ -383,6 +393,7 @@ function Runner:run()
     self:work()
   end)
   restore_print()
+  restore_exit()
   unlisten()
   if not ok then
     pcall(self.finish, self) -- still write what is known, and stop live reporters

@@ -87,8 +87,21 @@ function session.sort(tests)
   end)
 end
 
--- The exit code for a summary: 3 any error, 4 any infra, 1 any failure, else 0.
-function session.exit_code(summary)
+-- Error kinds that mean the command line or the environment is wrong (exit 2), as for
+-- `evalua run` (boot.exit_code).
+local USAGE_KINDS = { config = true, usage = true }
+
+-- Whether an entry ended on a configuration or usage error (a missing variable, ...).
+local function usage_error(e)
+  return e.outcome == "error" and type(e.error) == "table" and USAGE_KINDS[e.error.kind] == true
+end
+
+-- The exit code for a summary: 2 any configuration error (among `tests`, when given),
+-- 3 any error, 4 any infra, 1 any failure, else 0.
+function session.exit_code(summary, tests)
+  for _, e in ipairs(tests or {}) do
+    if usage_error(e) then return 2 end
+  end
   if summary.error > 0 then return 3 end
   if summary.infra > 0 then return 4 end
   if summary.failed > 0 then return 1 end
@@ -103,7 +116,7 @@ function session.summarize(data)
     s[t.outcome] = (s[t.outcome] or 0) + 1
   end
   data.summary = s
-  data.exit_code = session.exit_code(s)
+  data.exit_code = session.exit_code(s, data.tests)
   return data
 end
 
