@@ -109,7 +109,7 @@ end
 --- The exit code an error stands for.
 function boot.exit_code(err)
   if errors.is(err) then
-    if err.kind == "config" or err.kind == "usage" then return EXIT.usage end
+    if errors.usage_kinds[err.kind] then return EXIT.usage end
     if errors.infra_kinds[err.kind] then return EXIT.infra end
   end
   return EXIT.script

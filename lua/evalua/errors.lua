@@ -12,6 +12,9 @@ errors.infra_kinds = {
   http = true, auth = true, protocol = true,
 }
 
+-- Kinds that mean the user's configuration or command line is wrong (exit code 2).
+errors.usage_kinds = { config = true, usage = true }
+
 function Error.__tostring(e)
   local parts = { (e.kind or "error") .. " error" }
   local where = e.method and e.url and (e.method .. " " .. e.url) or e.url

@@ -1,5 +1,6 @@
 -- The session as plain data: what every reporter reads, what the JSON report holds and
 -- what `evalua report merge` combines. Outcome counts and the exit code derive from it.
+local errors = require "evalua.errors"
 local json = require "evalua.json"
 local threshold = require "evalua.runner.threshold"
 
@@ -87,13 +88,10 @@ function session.sort(tests)
   end)
 end
 
--- Error kinds that mean the command line or the environment is wrong (exit 2), as for
--- `evalua run` (boot.exit_code).
-local USAGE_KINDS = { config = true, usage = true }
 
 -- Whether an entry ended on a configuration or usage error (a missing variable, ...).
 local function usage_error(e)
-  return e.outcome == "error" and type(e.error) == "table" and USAGE_KINDS[e.error.kind] == true
+  return e.outcome == "error" and type(e.error) == "table" and errors.usage_kinds[e.error.kind] == true
 end
 
 -- The exit code for a summary: 2 any configuration error (among `tests`, when given),
