@@ -140,9 +140,13 @@ local function one_at_a_time(self, key, fn)
   return task.wait(holder)
 end
 
--- A replay's view of a `get` answer (the test's whole document).
-local function apply_doc(run, doc)
-  common.apply(run, model.from.glow(doc, { run_id = run.id, id = run.id, test_id = run.test_id }))
+-- A replay's view of a `get` answer (the test's whole document), and its application.
+local function view(run, doc)
+  return model.from.glow(doc, { run_id = run.id, id = run.id, test_id = run.test_id })
+end
+
+local function apply_view(run, parsed)
+  common.apply(run, parsed)
   common.state(run).graded = false
 end
 
@@ -202,21 +206,15 @@ end
 -- the replay finished (another replay's poll read it), else a new (shared) one.
 function Client:poll_run(run)
   local last = self.docs and self.docs[run.test_id]
-  if last then
-    local parsed = model.from.glow(last, { run_id = run.id, id = run.id, test_id = run.test_id })
-    if model.terminal(parsed.status) then
-      common.apply(run, parsed)
-      common.state(run).graded = false
-      return
-    end
-  end
-  apply_doc(run, shared_get(self, run.test_id))
+  local parsed = last and view(run, last)
+  if not (parsed and model.terminal(parsed.status)) then parsed = view(run, shared_get(self, run.test_id)) end
+  apply_view(run, parsed)
 end
 
 -- A finished replay changes only when it is graded: read it again after `end`, not before.
 function Client:fetch_results(run)
   if model.terminal(run.status) and common.state(run).graded == false then return end
-  apply_doc(run, shared_get(self, run.test_id))
+  apply_view(run, view(run, shared_get(self, run.test_id)))
 end
 
 function Client:cancel_run(run)
