@@ -45,7 +45,7 @@ int duration_parse(const char *text, double *seconds) {
     parts++;
   }
   while (isspace((unsigned char)*p)) p++;
-  if (*p != '\0' || total < 0) return -1;
+  if (*p != '\0' || total < 0 || !isfinite(total)) return -1;      /* "1e308d" overflows */
   *seconds = total;
   return 0;
 }

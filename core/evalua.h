@@ -101,7 +101,9 @@ void http_wakeup(void);
 void http_cancel(struct Request *r);
 int http_send(lua_State *L);      /* core.http_send(spec) */
 int http_configure(lua_State *L); /* core.http_configure(opts) */
+int http_url_check(lua_State *L);  /* core.url_check(url) */
 void http_set_verbose(int on);
+int http_find_header(const char *head, size_t len, const char *name, char *out, size_t outlen);
 const char *http_curl_version(void);
 
 /* ---- auth.c ---- */

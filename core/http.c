@@ -7,6 +7,7 @@
  * (true, response) or (false, error) and Lua builds the rest (lua/evalua/http.lua).
  */
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,10 +144,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   return buf_append(&r->resp_head, data, len) == 0 ? len : 0;
 }
 
-/* The value of a response header (first occurrence), copied into out. */
-static int find_header(const Buf *head, const char *name, char *out, size_t outlen) {
+/* The value of a response header (first occurrence) in a raw header block, copied
+ * into out; 0 when absent. */
+int http_find_header(const char *head, size_t len, const char *name, char *out, size_t outlen) {
   size_t n = strlen(name);
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head, *end = head + len;
+  if (len == 0) return 0;
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     size_t linelen = eol ? (size_t)(eol - p) : (size_t)(end - p);
@@ -398,7 +401,7 @@ static void on_done(CURL *easy, CURLcode rc) {
         (status == 429 || status == 503 || idempotent(r))) {
       char value[128], why[64];
       double after = -1;
-      if (find_header(&r->resp_head, "retry-after", value, sizeof value))
+      if (http_find_header(r->resp_head.data, r->resp_head.len, "retry-after", value, sizeof value))
         after = retry_after_parse(value, (double)time(NULL));
       snprintf(why, sizeof why, "HTTP %ld", status);
       if (schedule_retry(r, why, after)) return;
@@ -458,7 +461,7 @@ static void read_retry(lua_State *L, int idx, RetryPolicy *p) {
   lua_getfield(L, idx, "retry");
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
-    p->attempts = (int)field_num(L, t, "attempts", p->attempts);
+    p->attempts = (int)fmin(fmax(field_num(L, t, "attempts", p->attempts), 1), 100);
     p->backoff = field_num(L, t, "backoff", p->backoff);
     p->max_backoff = field_num(L, t, "max_backoff", p->max_backoff);
     lua_getfield(L, t, "idempotent");
@@ -495,6 +498,12 @@ static void read_headers(lua_State *L, int idx, Request *r) {
   lua_pop(L, 1);
 }
 
+/* Seconds as curl's milliseconds, clamped: a cast of an out-of-range double is undefined. */
+static long millis(double seconds) {
+  if (!(seconds > 0)) return 0;
+  return seconds >= 86400.0 * 365 ? 86400L * 365 * 1000 : (long)(seconds * 1000);
+}
+
 static void setup_easy(Request *r, double timeout, double connect_timeout, int insecure) {
   CURL *e = r->easy;
   curl_easy_setopt(e, CURLOPT_URL, r->url);
@@ -505,8 +514,8 @@ static void setup_easy(Request *r, double timeout, double connect_timeout, int i
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, millis(timeout));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, millis(connect_timeout));
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -562,7 +571,7 @@ int http_send(lua_State *L) {
   read_headers(L, 1, r);
   /* Large bodies would wait a second for "100 Continue" first: skip that round trip. */
   if (r->body_len > 1024) r->headers = curl_slist_append(r->headers, "Expect:");
-  r->max_body = (size_t)field_num(L, 1, "max_body", 64.0 * 1024 * 1024);
+  r->max_body = (size_t)fmin(fmax(field_num(L, 1, "max_body", 64.0 * 1024 * 1024), 0), 1e15);
   r->easy = easy_get();
   if (r->easy == NULL) {
     request_free(r);
@@ -592,6 +601,24 @@ int http_configure(lua_State *L) {
   if (lua_isstring(L, -1)) snprintf(user_agent, sizeof user_agent, "%s", lua_tostring(L, -1));
   lua_pop(L, 1);
   return 0;
+}
+
+/* core.url_check(url) -> true, or nil and why libcurl's own parser refuses it: a URL that
+ * passes here is one curl will send, so a bad one is the caller's error, not the network's. */
+int http_url_check(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  CURLU *h = curl_url();
+  CURLUcode rc;
+  if (h == NULL) return luaL_error(L, "out of memory");
+  rc = curl_url_set(h, CURLUPART_URL, url, 0);
+  curl_url_cleanup(h);
+  if (rc == CURLUE_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, curl_url_strerror(rc));
+  return 2;
 }
 
 int http_active(void) { return active; }

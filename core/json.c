@@ -102,7 +102,6 @@ static int put_number(Encoder *e, int idx) {
       n = snprintf(num, sizeof num, "%.*g", prec, d);
       if (strtod(num, NULL) == d) break;
     }
-    if (d == floor(d) && fabs(d) < 1e15 && !strpbrk(num, ".e")) n += snprintf(num + n, sizeof num - (size_t)n, ".0");
   }
   return put(e, num, (size_t)n);
 }
@@ -152,12 +151,15 @@ static int encode_array(Encoder *e, int idx, lua_Integer n) {
 }
 
 typedef struct Key {
-  const char *text;        /* the key as written in JSON */
+  const char *text;        /* the key as written in JSON (may hold NUL bytes) */
+  size_t len;
   lua_Integer slot;        /* where the original key sits in the side table */
 } Key;
 
 static int compare_keys(const void *a, const void *b) {
-  return strcmp(((const Key *)a)->text, ((const Key *)b)->text);
+  const Key *x = a, *y = b;
+  int c = memcmp(x->text, y->text, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
 static int encode_object(Encoder *e, int idx) {
@@ -190,7 +192,7 @@ static int encode_object(Encoder *e, int idx) {
   }
   for (lua_Integer i = 0; i < n; i++) {
     lua_rawgeti(L, keytab, 2 * i + 2);
-    keys[i].text = lua_tostring(L, -1);
+    keys[i].text = lua_tolstring(L, -1, &keys[i].len);
     keys[i].slot = 2 * i + 1;
     lua_pop(L, 1);
   }
@@ -198,7 +200,7 @@ static int encode_object(Encoder *e, int idx) {
   if (PUTS(e, "{")) goto fail;
   e->depth++;
   for (lua_Integer i = 0; i < n; i++) {
-    if ((i > 0 && PUTS(e, ",")) || newline(e) || put_string(e, keys[i].text, strlen(keys[i].text)) ||
+    if ((i > 0 && PUTS(e, ",")) || newline(e) || put_string(e, keys[i].text, keys[i].len) ||
         PUTS(e, ":") || (e->indent && PUTS(e, " ")))
       goto fail;
     e->path[e->depth].key = keys[i].text;

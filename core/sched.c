@@ -311,7 +311,7 @@ int luaopen_evalua_core(lua_State *L) {
     {"wake", l_wake}, {"cancel_wait", l_cancel_wait}, {"current", l_current},
     {"now", l_now}, {"run", l_run}, {"stats", l_stats}, {"duration", l_duration}, {"parse_duration", duration_lua_parse},
     {"versions", l_versions}, {"set_verbose", l_set_verbose},
-    {"http_send", http_send}, {"http_configure", http_configure},
+    {"http_send", http_send}, {"http_configure", http_configure}, {"url_check", http_url_check},
     {"shutdown", l_shutdown}, {"take_interrupt", l_take_interrupt},
     {"set_interactive", l_set_interactive}, {NULL, NULL},
   };

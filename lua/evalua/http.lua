@@ -58,8 +58,10 @@ Response.__name = "evalua.response"
 local function parse_headers(raw)
   local headers = {}
   for line in raw:gmatch("[^\r\n]+") do
-    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    -- Two anchored matches, not "(.-)%s*$": that one is quadratic on a long padded value.
+    local name, value = line:match("^([^:%s]+):%s*(.*)$")
     if name then
+      value = value:match("^(.*%S)") or ""
       name = name:lower()
       headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
     end
@@ -148,6 +150,8 @@ local function check_url(url, at)
   if host == "" or host:find("%s") then
     argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(shown))
   end
+  local ok, why = core.url_check(url)
+  if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(shown, why)) end
 end
 
 -- A JSON body that cannot be encoded is the caller's mistake: blame their line.

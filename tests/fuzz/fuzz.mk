@@ -12,8 +12,6 @@ FUZZ_COVER   := $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 
 FUZZ_TARGETS := fuzz_duration fuzz_retry_after fuzz_headers fuzz_url fuzz_json fuzz_token
 FUZZ_CORE    := $(patsubst core/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out core/main.c,$(wildcard core/*.c)))
-# fuzz_headers compiles core/http.c into itself (find_header is static).
-FUZZ_NOHTTP  := $(filter-out $(FUZZ_BUILD)/obj/http.o,$(FUZZ_CORE))
 FUZZ_SUPPORT := $(FUZZ_BUILD)/obj/fuzz_lua.o $(FUZZ_BUILD)/obj/embedded.o
 FUZZ_LUA_SRC := $(shell find lua -name '*.lua')
 
@@ -35,9 +33,6 @@ $(FUZZ_BUILD)/embedded.c: $(FUZZ_LUA_SRC) scripts/embed-lua
 $(FUZZ_BUILD)/obj/embedded.o: $(FUZZ_BUILD)/embedded.c core/evalua.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
-
-$(FUZZ_BUILD)/fuzz_headers: tests/fuzz/fuzz_headers.c core/http.c tests/fuzz/fuzz_lua.h $(FUZZ_NOHTTP) $(FUZZ_SUPPORT)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_NOHTTP) $(FUZZ_SUPPORT) $(FUZZ_LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_lua.h $(FUZZ_CORE) $(FUZZ_SUPPORT)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_SUPPORT) $(FUZZ_LIBS)
