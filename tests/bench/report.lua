@@ -266,7 +266,7 @@ if runs then
   say("`Billing_Agent_Regressions`, 4 cases of which 2 fail) started at once from one process")
   say("through the provider client (`agentforce.connect`, `sf:start`, `run:wait` with poll.wait's")
   say("default backoff: 1 s, ×1.5, at most 30 s, ±10% jitter), against the sandbox with runs of")
-  say("%s s simulated duration; the journal is written (to `tests/bench/work/scale/`). One round:",
+  say("%s s simulated duration; the journal is written (to `tests/bench/work/scale-full/`). One round:",
   info.scale_seconds or "?")
   say("the run takes minutes. `tests/bench/scale.lua`.")
   say("")

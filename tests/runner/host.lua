@@ -60,6 +60,12 @@ local function install_core()
   function core.current() return current and current.co end
   function core.now() return clock end
   core.duration = parse_duration
+  -- The C core's non-raising twin: seconds, or nil and the reason.
+  function core.parse_duration(d)
+    local ok, v = pcall(parse_duration, d)
+    if ok then return v end
+    return nil, (tostring(v):gsub("^.-:%d+: ", ""))
+  end
 
   local function resume(rec)
     current, rec.state = rec, "running"

@@ -88,7 +88,7 @@ function Client:chat(opts)
 end
 
 function Client:get_chat(id)
-  return data(self:call("GET", "/test_chats/" .. id_arg("get_chat", id)))
+  return data(self:call("GET", "/test_chats/" .. id_arg("get_chat", id), { expect = { "data" } }))
 end
 
 -- Poll a test chat until it is no longer "processing"; returns the chat.
