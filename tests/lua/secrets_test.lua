@@ -160,7 +160,7 @@ end)
   t.ok(stdout:find("a failure quoting secrets", 1, true) and stderr:find("> GET ", 1, true),
     "the pretty report and the verbose trace were produced")
   t.ok(stdout:find("***", 1, true) ~= nil, "and redacted values show as ***")
-  -- BUG: a failure's expected/actual and an error object are rendered by
+  -- Regression test (fixed): a failure's expected/actual and an error object are rendered by
   -- lua/evalua/runner/diff.lua (quote: cut at MAX_STRING, escaped; show: cut at
   -- MAX_TEXT) before the reports redact them, so a secret longer than the cut (the
   -- Salesforce access token here) is printed in part — the JWT's header and payload —
@@ -231,7 +231,7 @@ error("gave up with " .. key .. " and " .. sf.auth:token())
   t.is(mode_of(dir .. "/.evalua/journal"), "600", "the default journal is mode 0600")
 
   -- 4. The REPL shows values readably; a secret must show as *** there too.
-  -- BUG: the REPL echoes `secret("NAME")` and a table holding it in clear (its printer,
+  -- Regression test (fixed): the REPL echoes `secret("NAME")` and a table holding it in clear (its printer,
   -- evalua.inspect, does not redact). Expected *** as everywhere evalua prints
   -- (DESIGN.md: "values read through secret("NAME") are redacted wherever they would be
   -- printed"); likely lua/evalua/repl.lua printing results without redact.
@@ -241,7 +241,7 @@ error("gave up with " .. key .. " and " .. sf.auth:token())
   no_leak(out, "the REPL's output")
 
   -- 5. Credentials written in a URL (not registered with secret()).
-  -- BUG: the password of a URL's user-info is printed as given in the error and its
+  -- Regression test (fixed): the password of a URL's user-info is printed as given in the error and its
   -- `url` field (docs/lua-api.md: "url ... (no secrets: credentials in the URL are
   -- redacted)"). Expected http://user:***@... ; core/http.c builds the error URL with
   -- redact_dup only (registered values), lua/evalua/http.lua.
