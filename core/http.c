@@ -37,11 +37,17 @@ typedef struct Request {
   size_t max_body;
   double started;
   Timer retry_timer;
+  struct Request *next_waiting;   /* admission queue */
+  int waiting;
   char errbuf[CURL_ERROR_SIZE];
 } Request;
 
 static CURLM *multi;
 static int active;              /* transfers attached to the multi handle */
+/* Transfers beyond the admission limit wait here, not in libcurl: its pending list costs
+ * time quadratic in its length, and its timeout clock would count the wait. */
+static Request *waiting_head, *waiting_tail;
+static int nwaiting;
 static int verbose;
 static long max_host_connections = 32;
 static char user_agent[128] = "evalua/" EVALUA_VERSION;
@@ -185,10 +191,24 @@ static void easy_put(CURL *easy) {
   }
 }
 
+static void admit_waiting(void);
+
+static void unqueue(Request *r) {
+  Request **p = &waiting_head, *prev = NULL;
+  while (*p && *p != r) prev = *p, p = &(*p)->next_waiting;
+  if (*p == NULL) return;
+  *p = r->next_waiting;
+  if (waiting_tail == r) waiting_tail = prev;
+  r->waiting = 0;
+  nwaiting--;
+}
+
 static void request_free(Request *r) {
+  if (r->waiting) unqueue(r);
   if (r->attached) {
     curl_multi_remove_handle(multi, r->easy);
     active--;
+    admit_waiting();
   }
   timer_disarm(&r->retry_timer);
   if (r->easy) easy_put(r->easy);
@@ -216,9 +236,31 @@ static void attach(Request *r) {
     if (r->attempt > 1) fprintf(stderr, "* attempt %d of %d\n", r->attempt, r->retry.attempts);
     trace_request(r);
   }
+  if (active >= max_host_connections * 2) {
+    r->waiting = 1;
+    r->next_waiting = NULL;
+    if (waiting_tail) waiting_tail->next_waiting = r;
+    else waiting_head = r;
+    waiting_tail = r;
+    nwaiting++;
+    return;
+  }
   curl_multi_add_handle(multi, r->easy);
   r->attached = 1;
   active++;
+}
+
+static void admit_waiting(void) {
+  while (waiting_head && active < max_host_connections * 2) {
+    Request *r = waiting_head;
+    waiting_head = r->next_waiting;
+    if (waiting_head == NULL) waiting_tail = NULL;
+    r->waiting = 0;
+    nwaiting--;
+    curl_multi_add_handle(multi, r->easy);
+    r->attached = 1;
+    active++;
+  }
 }
 
 static void retry_fire(Timer *t) {
@@ -388,6 +430,7 @@ static void on_done(CURL *easy, CURLcode rc) {
   curl_multi_remove_handle(multi, easy);
   r->attached = 0;
   active--;
+  admit_waiting();
   if (rc == CURLE_OK) {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (verbose) {
@@ -621,7 +664,7 @@ int http_url_check(lua_State *L) {
   return 2;
 }
 
-int http_active(void) { return active; }
+int http_active(void) { return active + nwaiting; }
 
 void http_wakeup(void) {
   if (multi) curl_multi_wakeup(multi);

@@ -4,6 +4,7 @@
  * indent -- all things reports and request bodies need.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,7 +277,7 @@ static int l_encode(lua_State *L) {
   int rc;
   lua_settop(L, 2);
   e = lua_newuserdatauv(L, sizeof *e, 0);   /* large: keep it off the C stack */
-  memset(e, 0, sizeof *e);
+  memset(e, 0, offsetof(Encoder, path));    /* path[] is written before it is read */
   e->L = L;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "indent");

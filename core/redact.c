@@ -11,6 +11,7 @@
 #define MASK "***"
 
 static char **secrets;
+static size_t *lengths;            /* strlen of each secret, computed once */
 static size_t nsecrets, capsecrets;
 
 /* Values shorter than this would mask ordinary words; such secrets are not secrets. */
@@ -24,19 +25,24 @@ void redact_add(const char *secret) {
   if (nsecrets == capsecrets) {
     size_t cap = capsecrets ? capsecrets * 2 : 8;
     char **grown = realloc(secrets, cap * sizeof *grown);
-    if (grown == NULL) abort();
+    size_t *glen = realloc(lengths, cap * sizeof *glen);
+    if (grown == NULL || glen == NULL) abort();
     secrets = grown;
+    lengths = glen;
     capsecrets = cap;
   }
   secrets[nsecrets] = strdup(secret);
   if (secrets[nsecrets] == NULL) abort();
+  lengths[nsecrets] = n;
   nsecrets++;
 }
 
 void redact_clear(void) {
   for (size_t i = 0; i < nsecrets; i++) free(secrets[i]);
   free(secrets);
+  free(lengths);
   secrets = NULL;
+  lengths = NULL;
   nsecrets = capsecrets = 0;
 }
 
@@ -45,8 +51,8 @@ void redact_clear(void) {
 static size_t match_at(const char *text, size_t len, size_t pos) {
   size_t best = 0;
   for (size_t i = 0; i < nsecrets; i++) {
-    size_t n = strlen(secrets[i]);
-    if (n > best && n <= len - pos && memcmp(text + pos, secrets[i], n) == 0) best = n;
+    size_t n = lengths[i];
+    if (n > best && n <= len - pos && text[pos] == secrets[i][0] && memcmp(text + pos, secrets[i], n) == 0) best = n;
   }
   return best;
 }

@@ -140,18 +140,18 @@ local redact_url = require("evalua.redact").redact_url
 
 local function check_url(url, at)
   if type(url) ~= "string" then argerror(at.url, at.fname, "url must be a string, got " .. type(url)) end
-  local shown = redact_url(url)
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  local shown = (not scheme or host == "") and redact_url(url) or nil
   if not scheme then argerror(at.url, at.fname, ("malformed URL %q (expected http://host/...)"):format(shown)) end
   scheme = scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then
-    argerror(at.url, at.fname, ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, shown))
+    argerror(at.url, at.fname, ("unsupported URL scheme %q in %q (use http or https)"):format(scheme, redact_url(url)))
   end
   if host == "" or host:find("%s") then
-    argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(shown))
+    argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(redact_url(url)))
   end
   local ok, why = core.url_check(url)
-  if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(shown, why)) end
+  if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(redact_url(url), why)) end
 end
 
 -- A JSON body that cannot be encoded is the caller's mistake: blame their line.
@@ -225,10 +225,11 @@ local function send(spec)
     insecure_warned = true
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
-  local c = {}
-  for k, v in pairs(spec) do c[k] = v end
-  c.headers = header_list(spec.headers)
-  core.http_send(c)
+  -- The C side takes "name: value" lines; the map stays for a replay after a 401.
+  local headers = spec.headers
+  spec.headers = header_list(headers)
+  core.http_send(spec)
+  spec.headers = headers
   local ok, res = task._block()
   if not ok then
     errors.raise(res, 4)

@@ -43,7 +43,7 @@ local named_entities = { quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", 
 -- Salesforce HTML-escapes several text fields; decode in one pass so `&amp;quot;`
 -- becomes `&quot;` and not `"`.
 local function unescape(s)
-  if type(s) ~= "string" then return s end
+  if type(s) ~= "string" or not s:find("&", 1, true) then return s end   -- the common case
   return (s:gsub("&(#?)([xX]?)(%w+);", function(hash, x, body)
     if hash == "#" then
       local code = tonumber(body, x ~= "" and 16 or 10)
