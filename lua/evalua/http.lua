@@ -138,7 +138,11 @@ end
 
 local redact_url = require("evalua.redact").redact_url
 
+-- URLs already found good: pollers send the same URL again and again.
+local good_urls, ngood = {}, 0
+
 local function check_url(url, at)
+  if good_urls[url] then return end
   if type(url) ~= "string" then argerror(at.url, at.fname, "url must be a string, got " .. type(url)) end
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
   local shown = (not scheme or host == "") and redact_url(url) or nil
@@ -152,6 +156,8 @@ local function check_url(url, at)
   end
   local ok, why = core.url_check(url)
   if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(redact_url(url), why)) end
+  if ngood >= 4096 then good_urls, ngood = {}, 0 end
+  good_urls[url], ngood = true, ngood + 1
 end
 
 -- A JSON body that cannot be encoded is the caller's mistake: blame their line.

@@ -141,9 +141,11 @@ local function fetch_results_doc(self, run)
   return doc
 end
 
--- One poll: the status document, then (once past NEW) the results document, which alone
--- decides completion: status may say COMPLETED while results are still IN_PROGRESS. Once
--- the status document was terminal it is final, so later polls read only the results.
+-- One poll. While the status document says the run is going on, that small document is
+-- all a poll reads: the results document (megabytes on a large suite) is fetched once the
+-- status is terminal -- and decides completion, since status may say COMPLETED while
+-- results are still IN_PROGRESS. A terminal status document is final, so later polls read
+-- only the results. Partial results of a running run: run:results().
 function Client:poll_run(run)
   local st = common.state(run)
   local doc = st.status_doc
@@ -153,8 +155,10 @@ function Client:poll_run(run)
     if model.terminal(model.normalize("agentforce", doc.status)) then st.status_doc = doc end
   end
   local status = model.normalize("agentforce", doc.status)
-  if status == "queued" then
-    common.apply(run, model.from.agentforce(doc, { id = run.id }))
+  if not model.terminal(status) then
+    local parsed = model.from.agentforce(doc, { id = run.id })
+    parsed.cases = nil -- a status document carries no cases: keep what results() read
+    common.apply(run, parsed)
     return
   end
   local parsed = model.from.agentforce(fetch_results_doc(self, run), { id = run.id })
