@@ -5,34 +5,20 @@
 -- 3 script error. (Flags of `evalua` itself, a missing script, a syntax error in a
 -- script and a missing variable in `-e` code are in cli_test.lua.)
 local t = require "tap"
+local shell = require "shell"
 local support = require "providers_support"
 local model = require "evalua.model"
 local expect = require("evalua.runner.expect").expect
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local root = io.popen("pwd"):read("l")
 local dir = sh("mktemp -d"):gsub("%s+$", "")
 local EVALUA = root .. "/bin/evalua"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = shell.read
 
 -- `evalua ARGS` in `cwd` (default the repository): output and exit code.
 local function cli(args, cwd, envs)

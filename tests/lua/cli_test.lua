@@ -1,13 +1,9 @@
 -- The command line: exit codes, error messages that point at the user's file,
 -- help and version, arg, env and secret, the REPL, Ctrl-C, and the binary alone.
 local t = require "tap"
+local shell = require "shell"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local tmp = os.tmpname()
 local function script(text)

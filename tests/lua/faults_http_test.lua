@@ -4,27 +4,19 @@
 -- message; `bin/evalua run` then exits 4. (The generic endpoints are in http_test.lua;
 -- token, journal and per-provider faults in faults_providers_test.lua.)
 local t = require "tap"
+local shell = require "shell"
 local support = require "providers_support"
 local kapso = require "evalua.kapso"
 local glow = require "evalua.glow"
 
 local GREETING = "ca5e0000-0000-4000-8000-000000000001"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local root = io.popen("pwd"):read("l")
 local dir = sh("mktemp -d"):gsub("%s+$", "")
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 support.run(function()
   local base = support.start()                 -- retries: 3 attempts, 10-50 ms apart

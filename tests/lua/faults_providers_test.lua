@@ -4,6 +4,7 @@
 -- fails, no run that was started is lost: it is in the journal, `bin/evalua run` exits 4
 -- naming the URL, status and vendor message, and `evalua resume` reports it.
 local t = require "tap"
+local shell = require "shell"
 local support = require "providers_support"
 local errors = require "evalua.errors"
 local journal = require "evalua.journal"
@@ -15,29 +16,14 @@ local GREETING = "ca5e0000-0000-4000-8000-000000000001"
 local SUPPORT = "b3e1a7c0-0000-4000-8000-000000000001"
 local TOKEN = "POST /sf/services/oauth2/token"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local root = io.popen("pwd"):read("l")
 local dir = sh("mktemp -d"):gsub("%s+$", "")
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = shell.read
 
 support.run(function()
   local base = support.start { run_seconds = 0.6 }

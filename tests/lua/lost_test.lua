@@ -5,6 +5,7 @@
 -- full disk when writing a report is a clear error that leaves the old report intact.
 -- LOST_SEED=N picks other kill points (the seed in use is printed).
 local t = require "tap"
+local shell = require "shell"
 local sandbox = require "sandbox"
 local cjson = require "cjson.safe"
 
@@ -13,27 +14,14 @@ local SEED = tonumber(os.getenv("LOST_SEED") or "") or 20240611
 math.randomseed(SEED)
 t.diag("LOST_SEED=" .. SEED)
 
--- Shell command, bounded by `secs`: output (stdout+stderr), success, exit code.
 local function sh(cmd, secs)
-  local p = io.popen(("timeout %d sh -c '%s' 2>&1"):format(secs or 60, cmd:gsub("'", "'\\''")))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok == true, code
+  local out, code = shell.sh(cmd, secs)
+  return out, code == 0, code
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = shell.read
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 local function exists(path) return read(path) ~= nil end
 

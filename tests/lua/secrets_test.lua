@@ -9,6 +9,7 @@
 --     TMPDIR, what it removed, the checkout's .evalua/journal) for the same values.
 -- TLS verification and the environment: see tls_test.lua.
 local t = require "tap"
+local shell = require "shell"
 local sandbox = require "sandbox"
 
 local ROOT = os.getenv("PWD")
@@ -32,25 +33,13 @@ local SECRETS = {
 local JWT = "eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}"
 
 local function sh(cmd, secs)
-  local p = io.popen(("timeout %d sh -c '%s' 2>&1"):format(secs or 60, cmd:gsub("'", "'\\''")))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok == true, code
+  local out, code = shell.sh(cmd, secs)
+  return out, code == 0, code
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = shell.read
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 -- What leaked in `text`: a list of names (never the values: this output is scanned too).
 local function leaks(text)

@@ -2,13 +2,9 @@
 -- no environment variable switches verification off, and HTTP/2 is used when offered.
 -- The server is Debian's nginx on 127.0.0.1 with a certificate made for this test.
 local t = require "tap"
+local shell = require "shell"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local dir = sh("mktemp -d"):gsub("%s+$", "")
 local nginx = io.popen("command -v nginx || ls /usr/sbin/nginx 2>/dev/null"):read("l")

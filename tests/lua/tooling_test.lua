@@ -1,15 +1,11 @@
 -- The verbose trace (readable, secrets redacted) and a valgrind run of an HTTP script.
 local t = require "tap"
+local shell = require "shell"
 local sandbox = require "sandbox"
 
 local base = sandbox.start()
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1", "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = shell.sh
 
 local script = os.tmpname()
 local f = assert(io.open(script, "w"))

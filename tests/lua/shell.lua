@@ -1,0 +1,30 @@
+-- Shell and file helpers shared by the tests that drive bin/evalua as a user would.
+local shell = {}
+
+--- shell.sh(cmd [, secs]) -> output (stdout and stderr), exit code; bounded by `secs`
+-- (default 120): a hung command is killed and reported as exit code 124.
+function shell.sh(cmd, secs)
+  local quoted = cmd:gsub("'", "'\\''")
+  local p = io.popen(("timeout %d sh -c '%s' 2>&1"):format(secs or 120, quoted), "r")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+--- shell.read(path) -> the file's content, or nil
+function shell.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- shell.write(path, text)
+function shell.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+return shell
