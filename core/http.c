@@ -177,18 +177,36 @@ int http_find_header(const char *head, size_t len, const char *name, char *out, 
 
 /* ---- request lifecycle ---- */
 
+static size_t on_body(char *data, size_t size, size_t n, void *ud);
+static size_t on_header(char *data, size_t size, size_t n, void *ud);
+
+/* Options every request shares, set once per handle: a pooled handle is not reset, so
+ * only what differs between requests is set again (setup_easy). */
+static CURL *easy_new(void) {
+  CURL *e = curl_easy_init();
+  if (e == NULL) return NULL;
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  return e;
+}
+
 static CURL *easy_get(void) {
   if (pool_len > 0) return pool[--pool_len];
-  return curl_easy_init();
+  return easy_new();
 }
 
 static void easy_put(CURL *easy) {
-  if (pool_len < (int)(sizeof pool / sizeof pool[0])) {
-    curl_easy_reset(easy);
-    pool[pool_len++] = easy;
-  } else {
-    curl_easy_cleanup(easy);
-  }
+  if (pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = easy;
+  else curl_easy_cleanup(easy);
 }
 
 static void admit_waiting(void);
@@ -549,29 +567,23 @@ static long millis(double seconds) {
 
 static void setup_easy(Request *r, double timeout, double connect_timeout, int insecure) {
   CURL *e = r->easy;
+  int head = strcmp(r->method, "HEAD") == 0;
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, millis(timeout));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, millis(connect_timeout));
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
-  if (strcmp(r->method, "HEAD") == 0) {
+  /* The handle may come from the pool with another request's method: set all of it. */
+  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  if (head) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (strcmp(r->method, "GET") != 0 || r->body) {
     if (strcmp(r->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
@@ -581,7 +593,7 @@ static void setup_easy(Request *r, double timeout, double connect_timeout, int i
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
   /* libcurl silently sends a request again when a reused connection turns out to be
    * closed; for a request that must not run twice, use a connection of its own. */
-  if (!idempotent(r)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, idempotent(r) ? 0L : 1L);
 }
 
 /* core.http_send{method, url, headers = {"Name: value", ...}, body, timeout,

@@ -29,6 +29,14 @@ t.is(r:json().method, "DELETE", "DELETE")
 r = http.request { method = "patch", url = base .. "/_/echo", body = "raw" }
 t.ok(r:json().method == "PATCH" and r:json().body == "raw", "PATCH with a raw body")
 
+-- Pooled handles keep no method of an earlier request.
+local seq = {}
+for _, m in ipairs { "head", "get", "post", "get", "delete", "get", "head", "post" } do
+  local res = http[m](base .. "/_/echo")
+  seq[#seq + 1] = m == "head" and ("HEAD:" .. #res.body) or res:json().method
+end
+t.is(table.concat(seq, " "), "HEAD:0 GET POST GET DELETE GET HEAD:0 POST", "methods switch cleanly on reused handles")
+
 r = http.get(base .. "/_/status/404")
 t.ok(r.status == 404 and not r:ok(), "a 404 is a response, not an error")
 r = http.get(base .. "/_/status/500", { retry = fast })
