@@ -37,12 +37,8 @@ local function read(path)
 end
 
 function cli.main(argv)
-  local o, rest = args.parse(argv, OPTIONS)
-  if not o then return usage_error(rest) end
-  if o.help then
-    io.stdout:write(USAGE, args.help(OPTIONS), "\n")
-    return 0
-  end
+  local o, rest = args.command("report", argv, OPTIONS, USAGE)
+  if not o then return rest end
   if rest[1] ~= "merge" then return usage_error("expected 'merge' (evalua report merge FILE... -o OUT)") end
   if #rest < 2 then return usage_error("merge needs at least one JSON report") end
   if not o.output then return usage_error("merge needs -o OUT") end

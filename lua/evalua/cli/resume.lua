@@ -94,12 +94,8 @@ local function resume_one(e, entry, timeout, j)
 end
 
 function cli.main(argv)
-  local o, rest = args.parse(argv, OPTIONS)
-  if not o then return usage_error(rest) end
-  if o.help then
-    io.stdout:write(USAGE, args.help(OPTIONS), "\n")
-    return 0
-  end
+  local o, rest = args.command("resume", argv, OPTIONS, USAGE)
+  if not o then return rest end
   if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
   local timeout, terr = args.duration(o.timeout or "30m", "--timeout")
   if not timeout then return usage_error(terr) end

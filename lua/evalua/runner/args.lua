@@ -80,4 +80,20 @@ function args.duration(value, name)
   return secs
 end
 
+
+--- A sub-command's prologue: parse argv; on a usage error print it (exit code 2), on
+-- --help print the usage (exit code 0). Returns options and the rest, or nil and the code.
+function args.command(name, argv, options, usage)
+  local o, rest = args.parse(argv, options)
+  if not o then
+    io.stderr:write("evalua ", name, ": ", rest, "\n")
+    return nil, 2
+  end
+  if o.help then
+    io.stdout:write(usage, args.help(options), "\n")
+    return nil, 0
+  end
+  return o, rest
+end
+
 return args
