@@ -297,7 +297,7 @@ function boot.main(argv)
     io.stdout:write(USAGE)
     return EXIT.ok
   end
-  if not cmd:find("[./]") and not io.open(cmd, "r") then
+  if not cmd:find("[./]") and not require("evalua.fs").exists(cmd) then
     return usage_error(("unknown command or missing file '%s' (commands: run, test, resume, report, repl)"):format(cmd))
   end
   return run_file(cmd, argv, i)
