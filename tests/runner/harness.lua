@@ -12,6 +12,8 @@ if host.real then
   os.exit(ok and 0 or code or 1)
 end
 
+local shell = require "shell"
+
 local harness = { host = host }
 
 -- Exit code of `evalua <cmd> argv...`; its stdout goes to the file `stdout` (or nowhere).
@@ -33,19 +35,8 @@ function harness.tmpdir()
   return dir
 end
 
-function harness.read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
-function harness.write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+harness.read = shell.read
+harness.write = shell.write
 
 function harness.json(path)
   return require("cjson").decode((assert(harness.read(path), "no file " .. path)))
@@ -53,10 +44,8 @@ end
 
 -- Shell command output and success (bounded by `timeout`).
 function harness.sh(cmd, secs)
-  local p = io.popen(("timeout %d sh -c '%s' 2>&1"):format(secs or 60, cmd:gsub("'", "'\\''")))
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok == true
+  local out, code = shell.sh(cmd, secs or 60)
+  return out, code == 0
 end
 
 -- Entries of a JSON report by test name.

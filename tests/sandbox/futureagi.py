@@ -347,6 +347,13 @@ class FutureAGI(Service):
         rt = self.run_tests.get(rt_id)
         return rt if rt is not None and rt.deleted_wall is None else None
 
+    def _live_run_test(self, rt_id):
+        """The run test, or the service's 404 answer when there is none (or it was deleted)."""
+        run_test = self._run_test(rt_id)
+        if run_test is None:
+            return None, fi_error(404, "not_found", "Run test not found")
+        return run_test, None
+
     def _page_urls(self, req, page, pages, size):
         def url(n):
             q = {k: v for k, v in req.query.items() if k not in ("page", "limit")}
@@ -515,15 +522,15 @@ class FutureAGI(Service):
         return json_response(200, page)
 
     def get_run_test(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         return json_response(200, self._run_test_json(run_test))
 
     def patch_run_test(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         body, err = self._body(req)
         if err:
             return err
@@ -553,9 +560,9 @@ class FutureAGI(Service):
         return json_response(200, self._run_test_json(run_test))
 
     def delete_run_test(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         run_test.deleted_wall = self.ctx.clock.wall()
         del self.names[run_test.name]
         return Response(204, b"", content_type=None)
@@ -563,9 +570,9 @@ class FutureAGI(Service):
     # ------------------------------------------------------------ eval configs
 
     def add_eval_configs(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         body, err = self._body(req)
         if err:
             return err
@@ -582,9 +589,9 @@ class FutureAGI(Service):
         return json_response(201, {"status": True, "result": [self.eval_configs[c].to_json() for c in ids]})
 
     def update_eval_config(self, req, rt, cfg):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         config = self.eval_configs.get(cfg)
         if config is None or cfg not in run_test.eval_configs:
             return fi_error(404, "not_found", "Eval config not found")
@@ -599,9 +606,9 @@ class FutureAGI(Service):
         return json_response(200, {"status": True, "result": config.to_json()})
 
     def delete_eval_config(self, req, rt, cfg):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         if cfg not in run_test.eval_configs:
             return fi_error(404, "not_found", "Eval config not found")
         run_test.eval_configs.remove(cfg)
@@ -610,9 +617,9 @@ class FutureAGI(Service):
     # ------------------------------------------------------------ executions
 
     def execute(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         body, err = self._body(req, allow_empty=True)
         if err:
             return err
@@ -694,9 +701,9 @@ class FutureAGI(Service):
                 "scenario_ids": list(ex.scenario_ids), "created_at": iso(ex.start_wall, "us")}
 
     def status(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         if not run_test.executions:
             return json_response(200, {"run_test_id": run_test.id, "status": "not_found",
                                        "error": "No test executions found for this run test"})
@@ -723,9 +730,9 @@ class FutureAGI(Service):
             ex.run_test.reported_terminal += 1
 
     def list_executions(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         now = self.ctx.clock.now()
         items = [self._execution_json(ex, now) for ex in reversed(run_test.executions)]
         wanted = req.query.get("status")
@@ -820,9 +827,9 @@ class FutureAGI(Service):
                                    "test_execution_id": execution.id})
 
     def eval_summary(self, req, rt):
-        run_test = self._run_test(rt)
-        if run_test is None:
-            return fi_error(404, "not_found", "Run test not found")
+        run_test, err = self._live_run_test(rt)
+        if err:
+            return err
         exec_id = req.query.get("execution_id")
         if exec_id:
             ex = self.executions.get(exec_id)
