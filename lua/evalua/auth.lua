@@ -110,9 +110,11 @@ end
 --- provider:token() -> a valid access token, fetched or refreshed when needed.
 -- One fetch at a time: concurrent callers wait for it.
 function ClientCredentials:token()
-  -- Refresh `margin` early, but never so early that a short-lived token is refreshed
-  -- on every request.
-  local margin = math.min(self.margin, (self.lifetime or 0) / 4)
+  -- Refresh `margin` early, but never so early that a short-lived token is refreshed on
+  -- every request; at least a second early (JWT times are whole seconds), at most half
+  -- its life.
+  local life = self.lifetime or 0
+  local margin = math.min(self.margin, math.max(life / 4, math.min(1, life / 2)))
   local cached, generation = core.token_get(self.key, margin)
   if cached and self.instance then return cached, generation end
   local task = require "evalua.task"
