@@ -221,7 +221,7 @@ do
 test("waits on children", function() task.all { function() task.sleep(10) end, function() task.sleep(10) end } end)
 test("a quick one", function() expect(1):to_be(1) end)
 ]])
-  local out, rc = require("shell").sh(("bin/evalua test --timeout 0.3s -r json:%s %s"):format(report, path), 60)
+  local out, rc = require("shell").sh(("exec timeout -k 2 30 bin/evalua test --timeout 0.3s -r json:%s %s"):format(report, path), 40)
   local doc = require("shell").read(report)
   local ok, r = pcall(json.decode, doc or "")
   t.ok(ok and r.tests[1].error and r.tests[1].error.message:find("timed out"),
