@@ -67,8 +67,8 @@ local function command(path, opts, signalled)
   local env = {}
   for k, v in pairs(opts.env or {}) do env[#env + 1] = k .. "=" .. quote(v) end
   table.sort(env)
-  return ("cd %s && CORE_TEST_BASE=%s %s exec %s %s/bin/evalua %s %s"):format(
-    quote(opts.cwd or os.getenv("PWD") or "."), quote(opts.base or ""), table.concat(env, " "),
+  return ("cd %s && %s CORE_TEST_BASE=%s %s exec %s %s/bin/evalua %s %s"):format(
+    quote(opts.cwd or os.getenv("PWD") or "."), opts.prefix or "", quote(opts.base or ""), table.concat(env, " "),
     signalled and "" or ("timeout -k 2 %d"):format(opts.secs or 60),
     os.getenv("PWD") or ".", opts.args or "run", quote(path))
 end
@@ -81,7 +81,8 @@ end
 
 --- support.child(label, code [, opts]) -> output, exit code, seconds (loop clock)
 -- Runs `code` (with the prelude) as `bin/evalua run FILE`; opts.base is passed as BASE,
--- opts.env more environment variables, opts.cwd the directory it runs in,
+-- opts.env more environment variables, opts.cwd the directory it runs in, opts.prefix
+-- shell commands run first (e.g. a ulimit),
 -- opts.args replaces "run" (e.g. "test --timeout 2s -r json:F"), opts.secs bounds it
 -- (default 60), opts.expect_code is the exit code required (0) and opts.no_end says the
 -- child is not expected to reach its end. Every CHECK line becomes a test named
