@@ -143,6 +143,7 @@ local CLEANUP_SECONDS, HANDLER_SECONDS = 5, 10
 -- bounded; then exit 130. A second signal exits at once (sched.c).
 function boot.interrupted()
   io.stderr:write("evalua: interrupted\n")
+  evalua.interrupted = true
   core.cancel_all()
   if core.run(nil, core.now() + CLEANUP_SECONDS) ~= "done" then core.kill_all() end
   if #interrupt_handlers == 0 then return EXIT.interrupted end

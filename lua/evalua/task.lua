@@ -226,6 +226,8 @@ end
 ---------------------------------------------------------------------------
 -- Scopes and deadlines
 
+local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel request)
+
 local function format_seconds(s)
   if s >= 1 and s == math.floor(s) then return ("%ds"):format(s) end
   return ("%gs"):format(s)
@@ -249,7 +251,10 @@ local function in_scope(fn, ...)
   for h in pairs(scope.members) do left[#left + 1] = h end
   table.sort(left, function(a, b) return a.id < b.id end)
   if #left > 0 then
+    -- Their cleanups get time of their own, even when a deadline is what ended fn.
+    local prev = core.deadline(core.now() + REAP_SECONDS)
     local ok, err = pcall(cancel_and_reap, left)
+    core.deadline(prev)
     if not ok and r[1] then r = pack(false, err) end
   end
   return r, #left
