@@ -35,6 +35,7 @@ struct Task {
   int nargs;               /* values on co's stack for its first resume */
   int state;
   int started;             /* resumed at least once */
+  int bare_yield;          /* ready after a plain coroutine.yield, not a wait */
   /* the one pending wait */
   const WaitOps *wait;     /* NULL when not waiting */
   void *wait_data;
@@ -60,6 +61,7 @@ static volatile sig_atomic_t interrupted, interrupts;
 static int interactive;           /* the REPL: Ctrl-C never ends the process */
 static lua_State *main_L;
 static int watchdog_armed;
+static volatile unsigned long resumes;   /* counts resumes, for the watchdog */
 
 /* Threads between a task and the innermost user coroutine (core.resume forwards the
  * scheduler's yields through them), and whether each resumer could yield. */
@@ -169,16 +171,36 @@ static int raise_deadline(lua_State *L, double deadline) {
 
 /* ---- waits ---- */
 
+/* "file:line: " of the innermost frame outside evalua's own Lua code: errors name the
+ * user's line, however deep in the library the check ran (errors.where in Lua). */
+static void push_user_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sl", &ar)) break;
+    if (ar.currentline > 0 && strstr(ar.source, "lua/evalua/") == NULL) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  lua_pushliteral(L, "");
+}
+
+static void wait_error(lua_State *L, const char *msg) {
+  push_user_where(L);
+  lua_pushstring(L, msg);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
 void sched_check_wait(lua_State *L) {
   Task *t = current;
-  if (t == NULL)
-    luaL_error(L, "evalua: waiting is only possible inside a task (script, test or task.spawn)");
+  if (t == NULL) wait_error(L, "evalua: waiting is only possible inside a task (script, test or task.spawn)");
   if (!lua_isyieldable(L) || (chain_len == 0 ? L != t->co : L != chain[chain_len - 1].co))
-    luaL_error(L, "evalua: cannot wait here: the call runs inside a metamethod, iterator or C "
+    wait_error(L, "evalua: cannot wait here: the call runs inside a metamethod, iterator or C "
                   "function that cannot yield (move the I/O out of it)");
   for (int i = 0; i < chain_len; i++)
     if (!chain[i].resumer_yieldable)
-      luaL_error(L, "evalua: cannot wait here: a coroutine on the way to the scheduler was resumed "
+      wait_error(L, "evalua: cannot wait here: a coroutine on the way to the scheduler was resumed "
                     "from code that cannot yield (a metamethod, iterator or C function)");
   if (t->cancel_pending) {
     t->cancel_pending = 0;
@@ -202,7 +224,9 @@ int sched_end_wait(lua_State *L) {
   Task *t = current;
   int reason = t->reason;
   t->reason = WAKE_EVENT;
-  if (reason == WAKE_CANCEL || t->cancel_pending) {
+  /* A cancellation that came after the wait's event stays pending for the next wait:
+   * the event (a response, a finished task, a semaphore permit) is not lost. */
+  if (reason == WAKE_CANCEL) {
     t->cancel_pending = 0;
     raise_cancelled(L, "task cancelled");
   }
@@ -389,6 +413,8 @@ static int l_take_cancel(lua_State *L) {
 }
 
 static void on_alarm(int sig);
+static void deadline_hook(lua_State *L, lua_Debug *ar);
+static void cancel_hook(lua_State *L, lua_Debug *ar);
 
 /* core.deadline([when]) -> the previous deadline. Sets the running task's deadline
  * (monotonic seconds; nil or math.huge for none): every wait ends by then with a
@@ -510,8 +536,15 @@ static void report_crash(Task *t, int status) {
 static void resume(Task *t) {
   int nres, status, nargs = t->nargs;
   t->nargs = 0;
-  if (t->cancel_pending && t->started) lua_sethook(t->co, cancel_hook, LUA_MASKCOUNT, 1);
+  if (t->bare_yield) {
+    /* Ready without a wait to fail (a bare yield): the news comes at its next instruction.
+     * (A wait's continuation raises it instead, after its event is accounted for.) */
+    if (t->cancel_pending) lua_sethook(t->co, cancel_hook, LUA_MASKCOUNT, 1);
+    else if (t->deadline < HUGE_VAL && t->deadline <= clock_now()) lua_sethook(t->co, deadline_hook, LUA_MASKCOUNT, 1);
+  }
+  t->bare_yield = 0;
   t->started = 1;
+  resumes++;
   current = t;
   running = t->co;
   chain_len = 0;
@@ -523,7 +556,10 @@ static void resume(Task *t) {
     int waits = nres > 0 && lua_touserdata(t->co, -1) == MARKER && t->wait != NULL;
     lua_pop(t->co, nres);
     if (waits) t->state = TASK_SUSPENDED;
-    else enqueue(t);                 /* a bare coroutine.yield: just let others run */
+    else {                           /* a bare coroutine.yield: just let others run */
+      t->bare_yield = 1;
+      enqueue(t);
+    }
     return;
   }
   if (status != LUA_OK) report_crash(t, status);
@@ -646,11 +682,20 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
   if (t && t->deadline <= clock_now()) raise_deadline(L, t->deadline);
 }
 
+/* Every 100 ms: a task past its deadline that has been running since the last tick
+ * without waiting (code that never waits) is stopped at its next instruction. One that
+ * merely runs late, after another hogged the loop, meets its deadline at its next wait. */
 static void on_alarm(int sig) {
+  static unsigned long seen;
   Task *t = current;
   lua_State *L = running;
+  unsigned long now_seq = resumes;
   (void)sig;
-  if (t && L && t->deadline <= clock_now()) lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
+  if (t && L && now_seq == seen) {
+    if (t->cancel_pending && L == t->co) lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 1);
+    else if (t->deadline <= clock_now()) lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
+  }
+  seen = now_seq;
 }
 
 void sched_interrupt(void) {
