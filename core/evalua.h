@@ -1,9 +1,10 @@
 /*
  * evalua.h -- declarations shared by the C core.
  *
- * The core is a scheduler that resumes Lua coroutines (sched.c) when their timers
- * (timer.c) or HTTP transfers (http.c) complete, plus pure helpers (duration.c,
- * retry.c, redact.c) that are unit-tested on their own.
+ * The core is a scheduler that resumes Lua coroutines (sched.c) when their one
+ * pending wait ends: a timer (timer.c), an HTTP transfer (transfer.c: the libcurl
+ * engine; http_lua.c: its Lua side; trace.c: the -v trace), a join or a queue; plus
+ * pure helpers (duration.c, retry.c, redact.c) that are unit-tested on their own.
  */
 #ifndef EVALUA_H
 #define EVALUA_H
