@@ -132,7 +132,9 @@ typedef struct Request {
   int state;
   Task *task;                 /* the task waiting for it; NULL once done or cancelled */
   void *easy;                 /* CURL *, only while admitted */
+  unsigned easy_generation;
   struct curl_slist *headers;
+  int shared_headers;         /* headers is http_lua.c's shared default list: not ours to free */
   char *method, *url, *body;
   size_t body_len;
   Buf resp_body, resp_head;
@@ -143,6 +145,7 @@ typedef struct Request {
   size_t max_body;
   double timeout, connect_timeout, deadline;
   int insecure;
+  int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
   double started;
   Timer retry_timer;
   struct Request *next_waiting;   /* admission queue */
@@ -178,6 +181,8 @@ int http_send(lua_State *L);      /* core.http_send(spec) */
 int http_configure(lua_State *L); /* core.http_configure(opts) */
 int http_url_check(lua_State *L);  /* core.url_check(url) */
 void http_register(lua_State *L);  /* request metatable */
+void http_push_default_headers(lua_State *L);  /* core.DEFAULT_HEADERS */
+void http_shutdown(void);
 
 /* ---- trace.c: the -v trace on stderr, secrets redacted ---- */
 extern int trace_on;

@@ -14,6 +14,11 @@
 
 #define REQUEST_MT "evalua.request"
 
+/* The headers of a request without options ("accept: application/json"), built once:
+ * a spec says `headers = core.DEFAULT_HEADERS` to use them. */
+static struct curl_slist *default_headers;
+static char default_headers_key;
+
 static int request_gc(lua_State *L) {
   Request *r = luaL_checkudata(L, 1, REQUEST_MT);
   transfer_release(r);
@@ -36,6 +41,15 @@ void http_register(lua_State *L) {
   luaL_newmetatable(L, REQUEST_MT);
   luaL_setfuncs(L, meta, 0);
   lua_pop(L, 1);
+}
+
+void http_push_default_headers(lua_State *L) {
+  lua_pushlightuserdata(L, &default_headers_key);
+}
+
+void http_shutdown(void) {
+  curl_slist_free_all(default_headers);
+  default_headers = NULL;
 }
 
 /* ---- reading the spec (any of it may raise: the userdata frees what was filled) ---- */
@@ -90,7 +104,12 @@ static void read_retry(lua_State *L, int idx, RetryPolicy *p) {
 
 static void read_headers(lua_State *L, int idx, Request *r) {
   lua_getfield(L, idx, "headers");
-  if (lua_istable(L, -1)) {
+  if (lua_touserdata(L, -1) == &default_headers_key) {
+    if (default_headers == NULL) default_headers = curl_slist_append(NULL, "accept: application/json");
+    if (default_headers == NULL) luaL_error(L, "out of memory");
+    r->headers = default_headers;
+    r->shared_headers = 1;
+  } else if (lua_istable(L, -1)) {
     int n = (int)luaL_len(L, -1);
     for (int i = 1; i <= n; i++) {
       lua_geti(L, -1, i);
@@ -124,6 +143,11 @@ static void read_spec(lua_State *L, Request *r) {
   read_headers(L, 1, r);
   /* Large bodies would wait a second for "100 Continue" first: skip that round trip. */
   if (r->body_len > 1024) {
+    if (r->shared_headers) {
+      r->headers = curl_slist_append(NULL, "accept: application/json");
+      r->shared_headers = 0;
+      if (r->headers == NULL) luaL_error(L, "out of memory");
+    }
     struct curl_slist *grown = curl_slist_append(r->headers, "Expect:");
     if (grown == NULL) luaL_error(L, "out of memory");
     r->headers = grown;
@@ -136,6 +160,9 @@ static void read_spec(lua_State *L, Request *r) {
   lua_pop(L, 1);
   lua_getfield(L, 1, "same_origin");
   r->same_origin_only = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "compressed");
+  r->compressed = lua_toboolean(L, -1);
   lua_pop(L, 1);
 }
 
@@ -218,7 +245,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* core.http_send{method, url, headers = {"name: value", ...}, body, timeout,
- *   connect_timeout, max_body, insecure, same_origin, retry = false | {...}}
+ *   connect_timeout, max_body, insecure, same_origin, compressed, retry = false | {...}}
  *   -> true, response | false, error fields
  * Waits in the current task; the task's deadline bounds every attempt and retry. */
 int http_send(lua_State *L) {

@@ -784,6 +784,8 @@ int luaopen_evalua_core(lua_State *L) {
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, MARKER);
   lua_setfield(L, -2, "MARKER");
+  http_push_default_headers(L);
+  lua_setfield(L, -2, "DEFAULT_HEADERS");
   luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
   lua_getfield(L, -1, "decode");
   lua_pushvalue(L, -3);
