@@ -10,7 +10,7 @@ local base = sandbox.start()
 -- Helpers every child below uses: a closer that counts, the sandbox's log of echo tags,
 -- and the core's counters once the work drained (only the main task is left).
 local COMMON = [[
-local core = require "evalua.core"
+local core = require "evalua.sched"
 local errors = evalua.errors
 local closed = 0
 local function closer() return setmetatable({}, { __close = function() closed = closed + 1 end }) end
@@ -157,7 +157,7 @@ local parent = task.spawn(function()
   task.all {
     function() local _ <close> = closer() task.sleep(10) end,
     function() local _ <close> = closer() http.get(BASE .. "/_/echo?tag=allchild&delay=10", { retry = false }) end,
-    function() local _ <close> = closer() task.wait(task.spawn(function() task.sleep(10) end)) end,
+    function() local _ <close> = closer() task.event():wait() end,
   }
 end)
 task.sleep(0.05)

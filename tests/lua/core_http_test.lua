@@ -90,8 +90,8 @@ end
 
 -- 10. A spec the core refuses leaks nothing (LSan, in a child that exits normally).
 support.child("item 10 (refused spec, no leak)", [[
-local core = require "evalua.core"
-local send = core.http_send
+local core = require "evalua.sched"
+local send = require("evalua.transfer").send
 check(send ~= nil, "the core's send entry point is where this test looks for it")
 for _ = 1, 3 do
   local ok, err = pcall(send or error, { method = "GET" })

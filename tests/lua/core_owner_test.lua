@@ -53,6 +53,7 @@ test("leaves a ticker running", function()
     local _ <close> = setmetatable({}, { __close = function() cleaned = cleaned + 1 end })
     while true do task.sleep(0.1) end
   end)
+  task.sleep(0.05)                             -- the ticker is running when the test ends
 end)
 test("task.timeout around a loop that only yields", function()
   local ok, err = pcall(task.timeout, 0.3, function() while true do coroutine.yield() end end)
@@ -85,6 +86,7 @@ task.spawn(function()
   while true do task.sleep(0.1) end
 end)
 task.spawn(function() while true do coroutine.yield() end end)
+task.sleep(0.05)                               -- both are running when the main chunk ends
 ]], { secs = 15 })
   t.ok(rc == 0 and took < 10, ("item 12: evalua run exits 0 when its main chunk ends (%.1fs)"):format(took))
   t.like(out, "leftover closed", "item 12: the leftover task was cancelled (its <close> ran)")
@@ -92,13 +94,14 @@ end
 
 -- 12. task.timeout owns what its function spawned.
 support.child("item 12 (task.timeout owns its tasks)", [[
-local core = require "evalua.core"
+local core = require "evalua.sched"
 local inner, closed = nil, false
 local v = task.timeout(5, function()
   inner = task.spawn(function()
     local _ <close> = setmetatable({}, { __close = function() closed = true end })
     task.sleep(30)
   end)
+  task.sleep(0.02)                             -- it is running when the function returns
   return "done"
 end)
 check(v == "done", "task.timeout returns its function's result")
