@@ -214,6 +214,34 @@ task.sleep(0.05)
 drained("item 5")
 ]])
 
+-- 5. A cancel that arrives while task.timeout, past its deadline, waits for the cleanup
+-- of the tasks it cancelled is not lost (found by core_random_test.lua, seed 3): the
+-- task ends with the cancellation, not with the timeout and then goes on.
+child("item 5 (a cancel during task.timeout's expiry)", [[
+local went_on = false
+local T = task.spawn(function()
+  local ok, err = pcall(task.timeout, 0.05, function()
+    task.wait(task.spawn(function()
+      pcall(task.sleep, 1)                      -- cancelled at the deadline, it cleans up
+      task.sleep(0.2)                           -- for 0.2 s (a run's cancel request, say)
+    end))
+  end)
+  if not ok and errors.is(err, "cancelled") then error(err, 0) end
+  task.sleep(0.3)
+  went_on = true
+end)
+task.sleep(0.1)                                 -- past the deadline, the cleanup under way
+local t0 = task.now()
+check(task.cancel(T), "task.cancel returns true: the task is still running")
+local ok, err = pcall(task.wait, T)
+local took = task.now() - t0
+check(cancelled(ok, err), "the task ends with the cancellation", tostring(err))
+check(not went_on, "and does not go on after task.timeout")
+check(took < 0.15 + 0.05, ("once the cleanup it waited for ended (%.3fs)"):format(took))
+task.sleep(0.1)
+drained("item 5 (expiry)")
+]])
+
 -- 5, through the runner: a test timed out after 0.3 s does not keep the process busy.
 do
   local report = support.dir .. "/timeout.json"
