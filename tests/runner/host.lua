@@ -320,7 +320,7 @@ end
 -- Simulate Ctrl-C: run the registered interrupt handlers (stand-in only).
 function host.interrupt()
   local task = require "evalua.task"
-  for _, fn in ipairs(handlers) do task.spawn(fn) end
+  for _, fn in ipairs(handlers) do task.detached(fn) end
 end
 
 function host.reset_interrupt() handlers = {} end
