@@ -90,11 +90,9 @@ local function reap_own(h, r)
   return r
 end
 
+-- A task cancelled before it started still starts: its first wait raises the
+-- cancellation (before anything is sent), so its `<close>` handlers run as usual.
 local function body(h, fn, ...)
-  if sched.take_cancel() then
-    finish(h, { false, cancelled(), n = 2 })
-    return
-  end
   finish(h, reap_own(h, pack(xpcall(fn, on_error, ...))))
 end
 

@@ -115,11 +115,6 @@ local function install_core()
     if rec.state == "suspended" and rec.wait then wake(rec, "cancel") else rec.pending = true end
     return true
   end
-  function core.take_cancel()
-    local p = current and current.pending
-    if current then current.pending = false end
-    return p or false
-  end
   function core.deadline(when)
     local prev = current.deadline
     current.deadline = when or huge
