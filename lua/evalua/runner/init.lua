@@ -22,7 +22,15 @@ local SETUP_POLL = 0.01        -- seconds between looks while another test runs 
 local THRESHOLD_SEQ = 1000000  -- thresholds and hook errors sort after a file's tests
 local HOOK_SEQ = 2000000
 
--- Run fn(...); return nil, or the value it raised and the traceback where it was raised.
+-- A raise whose value is nil (`error()`, `error(nil)`, `assert(x, nil)`) still failed:
+-- it becomes this, placed at the user's line that raised it.
+local function nil_raise(tb)
+  local at = errors.first_user_frame(tb)
+  return (at and (at .. ": ") or "") .. "error raised with a nil value (error(), error(nil) or assert(v, nil))"
+end
+
+-- Run fn(...); return nil, or the value it raised (never nil: any raise is an error,
+-- whatever its value) and the traceback where it was raised.
 local function protect(fn, ...)
   local tb
   local ok, err = xpcall(fn, function(e)
@@ -30,6 +38,7 @@ local function protect(fn, ...)
     return e
   end, ...)
   if ok then return nil end
+  if err == nil then err = nil_raise(tb) end
   return err, tb
 end
 
@@ -41,17 +50,34 @@ local function call_all(list)
   end
 end
 
+-- tostring(v) that never fails: an object whose __tostring raises or returns something
+-- other than a string is described instead.
+local function safe_tostring(v)
+  local ok, text = pcall(tostring, v)
+  if ok and type(text) == "string" then return text end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return ("(%s error value whose __tostring failed: %s)"):format(
+    type(name) == "string" and name or type(v), ok and ("returned a " .. type(text)) or safe_tostring(text))
+end
+
 -- The error as text; a structured error is prefixed with the user's file:line that
 -- raised it (its `where`, else the first user frame of its traceback), as `evalua run`
--- prints it. A string error already carries its position.
+-- prints it. A string error already carries its position. Rendering never fails.
 local function message_of(err, tb)
   if type(err) == "string" then return err end
   if errors.is(err) then
     local at = err.where or errors.first_user_frame(tb or rawget(err, "traceback"))
-    if at and at ~= "" then return at:gsub(":?%s*$", "") .. ": " .. tostring(err) end
+    if type(at) == "string" and at ~= "" then return at:gsub(":?%s*$", "") .. ": " .. safe_tostring(err) end
   end
-  if type(err) == "table" and not getmetatable(err) then return diff.show(err) end
-  return tostring(err)
+  if type(err) == "table" and not getmetatable(err) then
+    local ok, text = pcall(diff.show, err)
+    if ok and type(text) == "string" then return text end
+  end
+  local text = safe_tostring(err)
+  local at = errors.first_user_frame(tb)
+  if at and not text:find(at, 1, true) then text = at .. ": " .. text end
+  return text
 end
 
 -- The entry fields for an error: outcome "infra" when the outside world failed. The
@@ -60,9 +86,9 @@ end
 local function error_fields(err, tb, prefix)
   local infra = errors.is(err) and errors.infra_kinds[err.kind]
   return infra and "infra" or "error", {
-    message = (prefix or "") .. (infra and tostring(err) or message_of(err, tb)),
+    message = (prefix or "") .. (infra and safe_tostring(err) or message_of(err, tb)),
     kind = errors.is(err) and err.kind or nil,
-    traceback = tb,
+    traceback = errors.user_traceback(tb),
   }
 end
 

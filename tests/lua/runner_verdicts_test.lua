@@ -1,0 +1,46 @@
+-- Verdicts CI can trust: no input makes `evalua test`, `resume` or `report merge` say
+-- passed when nothing passed. Raises of any value, selections that match nothing,
+-- lost shards, runs without a verdict.
+local h = require "tests.runner.harness"
+local tap = require "tap"
+
+local dir = h.tmpdir()
+
+-- Exit code and stderr of `evalua <cmd> argv...` run in this process.
+local function cli(cmd, argv)
+  local saved = io.stderr
+  local path = dir .. "/stderr"
+  io.stderr = assert(io.open(path, "w")) -- luacheck: ignore 122
+  local ok, code = pcall(h.cli, cmd, argv, dir .. "/stdout")
+  io.stderr:close()
+  io.stderr = saved -- luacheck: ignore 122
+  if not ok then error(code, 0) end
+  return code, h.read(path) .. h.read(dir .. "/stdout")
+end
+
+local function test_run(argv, name)
+  local out = ("%s/%s.json"):format(dir, name or "report")
+  local args = { "-r", "json:" .. out, "-r", "pretty:" .. dir .. "/pretty.txt", "--journal", dir .. "/journal" }
+  table.move(argv, 1, #argv, #args + 1, args)
+  local code, err = cli("test", args)
+  return code, h.json(out), err
+end
+
+-- 7, 8: any raise is an error; rendering an error never fails and never stops the rest
+local code, data = test_run({ "--jobs", "1", "tests/runner/verdicts/raise_test.lua", "tests/runner/verdicts/later_test.lua" })
+local t = h.by_name(data)
+tap.is(code, 3, "raises of nil or unprintable values make the session an error (exit 3)")
+for _, name in ipairs({ "error()", "error(nil)", "assert(x, nil)", "error(false)" }) do
+  tap.is(t[name] and t[name].outcome, "error", name .. " is an error, not a pass")
+end
+tap.like(t["error(nil)"].error.message, "raise_test%.lua:4: error raised with a nil value",
+  "a nil raise says so, at the user's line")
+tap.is(t["__tostring raises"].outcome, "error", "an error whose __tostring raises is an error")
+tap.like(t["__tostring raises"].error.message, "__tostring failed: .*boom in tostring", "and says why it cannot be shown")
+tap.is(t["__tostring returns a table"].outcome, "error", "an error whose __tostring returns a table is an error")
+tap.like(t["__tostring returns a table"].error.message, "__tostring failed: .*must return a string", "and says so")
+tap.is(t["after them"].outcome, "passed", "the tests after them run")
+tap.is(t["in another file"].outcome, "passed", "and so do other files' tests")
+
+os.execute("rm -rf " .. dir)
+tap.done()
