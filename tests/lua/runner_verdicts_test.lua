@@ -42,5 +42,24 @@ tap.like(t["__tostring returns a table"].error.message, "__tostring failed: .*mu
 tap.is(t["after them"].outcome, "passed", "the tests after them run")
 tap.is(t["in another file"].outcome, "passed", "and so do other files' tests")
 
+-- 3: a selection that matches nothing is a usage error, never "0 tests" and a pass
+local err
+code, data, err = test_run({ "--filter", "no such test", "tests/runner/passing" })
+tap.is(code, 2, "a --filter that matches nothing exits 2")
+tap.like(err, "no test matched %-%-filter 'no such test' %(3 tests in 1 file%)", "and says so, with what there was")
+tap.is(data.exit_code, 2, "the JSON report says 2 as well (a merge of it is not a pass)")
+code, _, err = test_run({ "--tag", "nope", "tests/runner/passing", "tests/runner/failing" })
+tap.is(code, 2, "a --tag that matches nothing exits 2")
+tap.like(err, "no test matched %-%-tag 'nope' %(%d+ tests in 2 files%)", "and names the tag")
+code, _, err = test_run({ "--shard", "5/5", "tests/runner/passing" })
+tap.is(code, 2, "a shard that gets no test exits 2")
+tap.like(err, "shard 5/5 has no test", "and says so")
+h.write(dir .. "/empty_test.lua", "-- nothing declared\n")
+code, _, err = test_run({ dir .. "/empty_test.lua" })
+tap.is(code, 2, "files that declare no test exit 2")
+tap.like(err, "no test declared %(0 tests in 1 file%)", "and say so")
+code = test_run({ "--filter", "arithmetic", "tests/runner/passing" })
+tap.is(code, 0, "a filter that matches still passes")
+
 os.execute("rm -rf " .. dir)
 tap.done()

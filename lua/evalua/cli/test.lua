@@ -146,6 +146,7 @@ function cli.main(argv)
   local ran, data = pcall(r.run, r)
   stop_journal()
   if not ran then error(data, 0) end
+  if data.usage_error then io.stderr:write("evalua test: ", data.usage_error, "\n") end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
   if #(cfg.report.errors or {}) > 0 then return 3 end
   return data.exit_code

@@ -161,8 +161,32 @@ function Runner:add_entry(entry)
 end
 
 -- Turn the plan into entries: one per job, one per threshold gate.
+-- Why nothing was selected, when nothing was: a filter, tag or shard that matches no
+-- test, or files that declare none, is never a pass (a usage error, exit 2).
+function Runner:empty_selection(counts)
+  for _, e in ipairs(self.data.tests) do
+    if e.kind == "file" then return nil end -- a file that failed to load says why
+  end
+  local o, files = self.opts, #self.files
+  local where = ("%d test%s in %d file%s"):format(counts.declared, counts.declared == 1 and "" or "s",
+    files, files == 1 and "" or "s")
+  if counts.declared == 0 then return ("no test declared (%s)"):format(where) end
+  if counts.selected == 0 then
+    local by = {}
+    if o.filter then by[#by + 1] = ("--filter '%s'"):format(o.filter) end
+    local tags = {}
+    for tag in pairs(o.tags or {}) do tags[#tags + 1] = tag end
+    table.sort(tags)
+    for _, tag in ipairs(tags) do by[#by + 1] = ("--tag '%s'"):format(tag) end
+    return ("no test matched %s (%s)"):format(table.concat(by, " or "), where)
+  end
+  return ("shard %s has no test: %d selected tests, fewer than the %d shards"):format(
+    self.data.shard, counts.selected, o.shard.n)
+end
+
 function Runner:plan()
-  local jobs, gates = plan.build(self.files, self.opts)
+  local jobs, gates, counts = plan.build(self.files, self.opts)
+  if #jobs == 0 then self.data.usage_error = self:empty_selection(counts) end
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
     job.output, job.failures, job.runs = {}, {}, {}

@@ -35,16 +35,20 @@ local function selected(spec, opts)
   return true
 end
 
--- jobs (this shard's, in order) and gates (threshold declarations in scope of them).
+-- jobs (this shard's, in order), gates (threshold declarations in scope of them) and
+-- counts {declared, selected} (tests in the files; of them, selected before sharding).
 -- A job is {spec, file, blocks, seq, rep}; seq numbers a file's selected tests before
 -- sharding, so shards agree on it. A gate is {gate, line, block, file, scope_total}.
 function plan.build(files, opts)
   local all, repeats = {}, opts.repeat_count or 1
+  local counts = { declared = 0, selected = 0 }
   for _, file in ipairs(files) do
     local seq = 0
     if file.root then
       each_test(file.root, function(spec)
+        counts.declared = counts.declared + 1
         if not selected(spec, opts) then return end
+        counts.selected = counts.selected + 1
         for rep = 1, repeats do
           seq = seq + 1
           all[#all + 1] = { spec = spec, file = file, blocks = plan.blocks(spec), seq = seq,
@@ -76,7 +80,7 @@ function plan.build(files, opts)
     end
     if file.root then visit(file.root) end
   end
-  return mine, gates
+  return mine, gates, counts
 end
 
 return plan

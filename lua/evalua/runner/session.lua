@@ -114,7 +114,7 @@ function session.summarize(data)
     s[t.outcome] = (s[t.outcome] or 0) + 1
   end
   data.summary = s
-  data.exit_code = session.exit_code(s, data.tests)
+  data.exit_code = data.usage_error and 2 or session.exit_code(s, data.tests)
   return data
 end
 
