@@ -61,5 +61,60 @@ tap.like(err, "no test declared %(0 tests in 1 file%)", "and say so")
 code = test_run({ "--filter", "arithmetic", "tests/runner/passing" })
 tap.is(code, 0, "a filter that matches still passes")
 
+-- 2: a merge notices missing, repeated and inconsistent shards
+local suite = { "tests/runner/passing", "tests/runner/failing", "tests/runner/skipped" }
+local shard = {}
+for k = 1, 3 do
+  local argv = { "--shard", k .. "/3" }
+  table.move(suite, 1, #suite, #argv + 1, argv)
+  test_run(argv, "shard" .. k)
+  shard[k] = ("%s/shard%d.json"):format(dir, k)
+end
+local function merge(files, extra)
+  local argv = { "merge" }
+  table.move(files, 1, #files, 2, argv)
+  table.move(extra or {}, 1, #(extra or {}), #argv + 1, argv)
+  argv[#argv + 1] = "-o"
+  argv[#argv + 1] = dir .. "/merged.json"
+  os.remove(dir .. "/merged.json")
+  return cli("report", argv)
+end
+tap.is((merge(shard)), 1, "all three shards merge, and the failure in them fails the merge")
+code, err = merge({ shard[1], shard[2] })
+tap.is(code, 2, "a lost shard makes the merge a usage error (exit 2)")
+tap.like(err, "shard 3/3 is missing %(have 1/3 from [^,]*shard1%.json, 2/3 from [^)]*shard2%.json%)",
+  "naming the lost shard and the ones there")
+tap.is(h.read(dir .. "/merged.json"), nil, "and writes no report that could pass for whole")
+code, err = merge({ shard[1], shard[2], shard[2] })
+tap.is(code, 2, "a repeated shard is an error")
+tap.like(err, "shard 2/3 twice", "naming it")
+test_run({ "--shard", "2/4", table.unpack(suite) }, "other")
+code, err = merge({ shard[1], dir .. "/other.json", shard[3] })
+tap.is(code, 2, "shards of different N are an error")
+tap.like(err, "shard counts differ", "saying so")
+test_run({ "--shard", "2/3", "tests/runner/passing", "tests/runner/failing" }, "fewer")
+code, err = merge({ shard[1], dir .. "/fewer.json", shard[3] })
+tap.is(code, 2, "shards of different test lists are an error")
+tap.like(err, "test lists differ", "saying so")
+local other = h.json(shard[2])
+other.evalua = "0.0.1-other"
+h.write(dir .. "/version.json", require("cjson").encode(other))
+code, err = merge({ shard[1], dir .. "/version.json", shard[3] })
+tap.is(code, 2, "shards from different evalua versions are an error")
+tap.like(err, "evalua versions differ", "saying so")
+code, err = merge({ shard[1], shard[2] }, { "--allow-partial" })
+tap.like(err, "shard 3/3 is missing.*merged anyway", "--allow-partial merges anyway, still naming the lost shard")
+local partial = h.json(dir .. "/merged.json")
+tap.like(partial.partial and partial.partial[1] or "", "shard 3/3 is missing", "and marks the JSON report partial")
+local rendered = {}
+for _, fmt in ipairs({ "junit", "tap", "html", "pretty" }) do
+  rendered[fmt] = require("evalua.report").render(fmt, require("evalua.runner.session").decode(
+    h.read(dir .. "/merged.json"), "merged.json"))
+end
+tap.like(rendered.junit, '<property name="evalua.partial" value="shard 3/3 is missing', "JUnit says partial")
+tap.like(rendered.tap, "\n# partial report: shard 3/3 is missing", "TAP says partial")
+tap.like(rendered.html, 'class="partial".-shard 3/3 is missing', "HTML says partial")
+tap.like(rendered.pretty, "partial report: shard 3/3 is missing", "pretty says partial")
+
 os.execute("rm -rf " .. dir)
 tap.done()

@@ -26,7 +26,7 @@ th{background:#f0f2f5}.metric{display:inline-block;border-radius:3px;padding:0 6
 tr.case-fail{background:#fff6f5}pre{white-space:pre-wrap;margin:4px 0;font:12px/1.4 ui-monospace,monospace}
 .turn{margin:2px 0}.role{font-weight:bold;margin-right:6px}.hists{display:flex;flex-wrap:wrap;gap:16px}
 #controls{display:flex;gap:8px;align-items:center;margin-bottom:8px}#controls input{flex:1;padding:4px 8px}
-.hidden{display:none}
+.hidden{display:none}.partial{background:#fff3cd;border:1px solid #d99a00;padding:6px 12px;margin:0 0 12px}
 ]]
 
 local JS = [[
@@ -258,6 +258,9 @@ function html.render(data)
       esc(data.started_at or ""), data.duration or 0, data.shard and (" · shard " .. esc(data.shard)) or "",
       data.merged and (" · merged from %d reports"):format(data.merged) or "",
       data.interrupted and " · interrupted (partial)" or "") }
+  for _, p in ipairs(data.partial or {}) do
+    out[#out + 1] = ('<p class="partial" role="alert"><b>partial report:</b> %s</p>'):format(esc(p))
+  end
   summary(out, data, plain_runs)
   metric_chart(out, metrics)
   histograms(out, metrics)

@@ -111,6 +111,13 @@ local function render(data)
     out[#out + 1] = "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
       "errors", c.errors, "skipped", c.skipped, "time", seconds(c.time), "timestamp", data.started_at,
       "file", path }) .. ">"
+    if data.partial then
+      out[#out + 1] = "    <properties>"
+      for _, p in ipairs(data.partial) do
+        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
+      end
+      out[#out + 1] = "    </properties>"
+    end
     for _, t in ipairs(tests) do testcase(out, t) end
     local f = files[path] or {}
     local text = {}

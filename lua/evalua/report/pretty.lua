@@ -225,6 +225,7 @@ function Pretty:finish(data)
   out[#out + 1] = ("%s: %s %s"):format(self:paint("bold", ("%d tests"):format(s.total)), table.concat(parts, ", "),
     self:paint("dim", ("(%s)"):format(duration(data.duration))))
   if data.interrupted then out[#out + 1] = self:paint("yellow", "interrupted: the results above are partial") end
+  for _, p in ipairs(data.partial or {}) do out[#out + 1] = self:paint("yellow", "partial report: " .. p) end
   self.sink.write(table.concat(out, "\n") .. "\n")
 end
 

@@ -69,6 +69,7 @@ end
 function Tap:finish(data)
   local s = data.summary
   self.sink.write(("1..%d\n"):format(self.n))
+  for _, p in ipairs(data.partial or {}) do self.sink.write("# partial report: " .. title(p) .. "\n") end
   self.sink.write(("# %d passed, %d failed, %d error, %d infra, %d skipped%s\n"):format(
     s.passed, s.failed, s.error, s.infra, s.skipped, data.interrupted and " (interrupted)" or ""))
 end

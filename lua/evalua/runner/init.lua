@@ -187,6 +187,7 @@ end
 function Runner:plan()
   local jobs, gates, counts = plan.build(self.files, self.opts)
   if #jobs == 0 then self.data.usage_error = self:empty_selection(counts) end
+  self.data.plan = { tests = counts.selected * (self.opts.repeat_count or 1), digest = counts.digest }
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
     job.output, job.failures, job.runs = {}, {}, {}

@@ -24,6 +24,13 @@ function plan.blocks(spec)
   return chain
 end
 
+-- FNV-1a (32 bits) of a string, as 8 hex digits: equal lists give equal digests.
+function plan.digest(s)
+  local h = 0x811c9dc5
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 0x01000193) & 0xffffffff end
+  return ("%08x"):format(h)
+end
+
 local function selected(spec, opts)
   if opts.filter and not plan.full_name(spec.block.path, spec.name):find(opts.filter) then return false end
   if opts.tags and next(opts.tags) then
@@ -36,7 +43,8 @@ local function selected(spec, opts)
 end
 
 -- jobs (this shard's, in order), gates (threshold declarations in scope of them) and
--- counts {declared, selected} (tests in the files; of them, selected before sharding).
+-- counts {declared, selected, digest} (tests in the files; of them, selected before
+-- sharding; a digest of the selected list, so that a merge can tell shards of one plan).
 -- A job is {spec, file, blocks, seq, rep}; seq numbers a file's selected tests before
 -- sharding, so shards agree on it. A gate is {gate, line, block, file, scope_total}.
 function plan.build(files, opts)
@@ -57,6 +65,9 @@ function plan.build(files, opts)
       end)
     end
   end
+  local ids = {}
+  for i, job in ipairs(all) do ids[i] = job.file.path .. "#" .. job.seq end
+  counts.digest = plan.digest(table.concat(ids, "\n"))
   local scope_total, mine = {}, {}
   for i, job in ipairs(all) do
     local in_shard = not opts.shard or (i - 1) % opts.shard.n == opts.shard.k - 1

@@ -11,7 +11,7 @@ session.OUTCOMES = { "passed", "failed", "error", "infra", "skipped" }
 
 -- Fields that hold arrays, so that they stay arrays in JSON when empty.
 local ARRAYS = { files = true, tests = true, failures = true, runs = true, cases = true,
-                 metrics = true, tags = true, path = true, scope = true }
+                 metrics = true, tags = true, path = true, scope = true, partial = true }
 
 -- A JSON-safe copy: no functions, raw service documents, JSON nulls, cycles or empty
 -- tables; NaN and infinities as text.
@@ -128,6 +128,11 @@ function session.merge(reports)
     if not out.started_at or (r.started_at and r.started_at < out.started_at) then out.started_at = r.started_at end
     out.duration = math.max(out.duration, r.duration or 0)
     out.interrupted = out.interrupted or r.interrupted
+    out.plan = out.plan or r.plan
+    for _, p in ipairs(r.partial or {}) do
+      out.partial = out.partial or json.array()
+      out.partial[#out.partial + 1] = p
+    end
     for _, f in ipairs(r.files or {}) do
       local mine = files[f.path]
       if not mine then
