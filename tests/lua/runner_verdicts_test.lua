@@ -116,5 +116,112 @@ tap.like(rendered.tap, "\n# partial report: shard 3/3 is missing", "TAP says par
 tap.like(rendered.html, 'class="partial".-shard 3/3 is missing', "HTML says partial")
 tap.like(rendered.pretty, "partial report: shard 3/3 is missing", "pretty says partial")
 
+-- issue 11 item 9, 5: finished in the journal once reported; a confirmed cancel at once
+package.preload["evalua.fake"] = function() return dofile("tests/runner/fake_provider.lua") end
+local fake = require "evalua.fake"
+VERDICTS_JOURNAL = dir .. "/journal" -- luacheck: ignore 111
+os.remove(VERDICTS_JOURNAL)
+code, data = test_run({ "--jobs", "1", "tests/runner/verdicts/journal_test.lua" })
+t = h.by_name(data)
+tap.is(t["its end is not journalled before the report"].outcome, "passed",
+  "a run that ended is not finished in the journal while no report holds it")
+tap.is(t["a run cancelled by evalua"].outcome, "passed", "a run evalua cancelled is journalled as such at once")
+local jl = require("evalua.journal")
+tap.is(#jl.unfinished(VERDICTS_JOURNAL), 0, "once the reports are written, nothing is left unfinished")
+
+-- resume: journals written by hand
+local function resume(lines, argv)
+  local path = dir .. "/rjournal"
+  h.write(path, table.concat(lines, "\n") .. "\n")
+  local a = { "--journal", path, "-r", "json:" .. dir .. "/resumed.json" }
+  table.move(argv or {}, 1, #(argv or {}), #a + 1, a)
+  os.remove(dir .. "/resumed.json")
+  local c, e = cli("resume", a)
+  return c, h.read(dir .. "/resumed.json") and h.json(dir .. "/resumed.json"), e, path
+end
+local function started(id, base)
+  return ('{"event":"started","key":"fake:%s","run":{"provider":"fake","id":"%s"%s},"time":"t"}'):format(id, id,
+    base and (',"base_url":"%s"'):format(base) or "")
+end
+local function scored(name, score)
+  return { name = name, status = "completed", metrics = { { name = "rating", score = score } } }
+end
+fake.resumable.NOV = { cases = { scored("Refund request", 5.1), scored("Order status", 9) } }
+fake.resumable.EMPTY = { cases = { { name = "replay", status = "completed", metrics = {} } } }
+fake.resumable.NONE = { cases = {} }
+fake.resumable.FAIL = { cases = { { name = "Refund request", status = "completed",
+  metrics = { { name = "topic_sequence_match", passed = false, score = 0.2, expected = "Refunds",
+                actual = "Orders", reason = "routed to the wrong topic" } } } } }
+
+local rdata, rerr
+code, rdata = resume({ started("NOV"), started("EMPTY"), started("NONE") })
+tap.is(code, 1, "resume: runs without a verdict are not a pass (exit 1)")
+local r = h.by_name(rdata)
+for _, id in ipairs({ "NOV", "EMPTY", "NONE" }) do
+  tap.is(r["fake:" .. id].outcome, "no_verdict", "resume: " .. id .. " is reported as no verdict")
+end
+tap.like(r["fake:NOV"].failures[1].message, "no verdict: 2 of 2 cases have no pass/fail verdict %(Refund request, "
+  .. "Order status%): grade it %(%-%-grader FILE%), or give a pass mark %(%-%-pass%-score N%)", "saying what to do")
+tap.is(rdata.summary.no_verdict, 3, "the summary counts them")
+code = resume({ started("NOV") }, { "--accept-no-verdict" })
+tap.is(code, 0, "--accept-no-verdict accepts them")
+code, rdata = resume({ started("NOV") }, { "--pass-score", "5" })
+tap.is(code, 0, "--pass-score lets resume judge a scored run (5.1 and 9 reach 5)")
+code, rdata = resume({ started("NOV") }, { "--pass-score", "8" })
+tap.is(code, 1, "a pass mark the scores miss fails")
+tap.like(rdata.tests[1].failures[1].message, "case Refund request failed: metric rating failed %(score 5.1%)",
+  "naming the case, the metric and the score")
+h.write(dir .. "/grader.lua", "return function(case) return case.name ~= 'Refund request', 'too slow' end\n")
+code, rdata = resume({ started("NOV") }, { "--grader", dir .. "/grader.lua" })
+tap.is(code, 1, "--grader judges each case")
+tap.like(rdata.tests[1].failures[1].message, "case Refund request failed: too slow", "with the grader's reason")
+code, rdata = resume({ started("FAIL") })
+tap.like(rdata.tests[1].failures[1].message, "case Refund request failed: metric topic_sequence_match failed "
+  .. "%(score 0%.2, expected Refunds, actual Orders, reason: routed to the wrong topic%)",
+  "a failed case says which metric failed, and why")
+code = resume({ started("NOV") }, { "--grader", dir .. "/none.lua" })
+tap.is(code, 2, "a missing grader is a usage error")
+
+-- issue 10 item 2: base URLs from the configuration, never from the journal
+fake.base_url = "http://127.0.0.1:8001/api"
+code, rdata, rerr = resume({ started("ELSEWHERE", "http://evil.example:9/api") })
+tap.is(code, 2, "resume: a journal run at another origin is a configuration error (exit 2)")
+tap.like(rdata.tests[1].error.message, "journal names host http://evil%.example:9, configured host is "
+  .. "http://127%.0%.0%.1:8001", "naming both hosts")
+tap.is(fake.contacted["http://evil.example:9/api"], nil, "and the journal's host is not contacted")
+tap.is(#jl.unfinished(dir .. "/rjournal"), 1, "the run stays unfinished in the journal")
+code = resume({ started("ELSEWHERE", "http://evil.example:9/api") }, { "--allow-origin", "http://evil.example:9" })
+tap.is(code, 0, "--allow-origin names an origin resume may contact")
+tap.is(fake.contacted["http://evil.example:9/api"], 1, "and then it is contacted")
+code = resume({ started("SAME", "http://127.0.0.1:8001/api") })
+tap.is(code, 0, "a journal run at the configured origin resumes")
+fake.base_url = nil
+
+-- issue 10 item 9: malformed records are skipped, each named; the rest resume
+code, rdata, rerr = resume({ started("GOOD1"),
+  '{"event":"started","key":"fake:T","run":{"provider":"fake","id":"T"},"test":{}}',
+  '{"event":"started","key":"fake:F","run":{"provider":"fake","id":"F"},"file":{"a":1}}',
+  '{"event":"started","key":"fake:NORUN"}', "not json at all", started("GOOD2") })
+tap.is(code, 0, "resume: malformed journal records do not stop the good runs")
+tap.is(rdata and #rdata.tests, 2, "both good runs are resumed")
+tap.like(rerr, "skipped 4 unreadable journal line%(s%)", "the bad lines are counted")
+tap.like(rerr, 'rjournal:2: "test" is a table, not a string', "each named by its line, with the reason")
+tap.like(rerr, 'rjournal:3: "file" is a table', "a file that is a table")
+tap.like(rerr, 'rjournal:4: no "run" descriptor', "a record without its run")
+code, rerr = cli("resume", { "--journal", dir .. "/rjournal", "--list" })
+tap.is(code, 0, "resume --list copes with them as well")
+
+-- item 5 through resume: a run journalled as cancelled by evalua is not resumed
+code, rdata, rerr = resume({ started("C1"), '{"event":"cancelled","key":"fake:C1","status":"cancelled"}' })
+tap.is(code, 0, "a run evalua cancelled is not resumed")
+tap.like(rerr, "nothing to resume", "nothing to resume")
+
+-- issue 10 item 7: no symlink followed
+h.write(dir .. "/target", "")
+os.execute(("ln -sf %s/target %s/link"):format(dir, dir))
+code, rerr = cli("resume", { "--journal", dir .. "/link" })
+tap.is(code, 2, "a journal that is a symbolic link is refused")
+tap.like(rerr, "symbolic link: refusing to follow it", "saying so")
+
 os.execute("rm -rf " .. dir)
 tap.done()

@@ -106,8 +106,9 @@ local function collect_files(paths)
 end
 
 -- Ctrl-C: write what finished, say how to resume, cancel remote runs only if asked.
-local function on_interrupt(r, cfg)
+local function on_interrupt(r, cfg, j)
   local data = r:interrupt()
+  if #(cfg.report.errors or {}) == 0 then j:reported() end
   local pending = r:unfinished_runs()
   if cfg.cancel_on_interrupt then
     for _, run in ipairs(pending) do
@@ -137,15 +138,18 @@ function cli.main(argv)
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
+  -- A run that ended is finished in the journal only once the reports holding its
+  -- verdict are written: a kill before that leaves it to `evalua resume`.
   local stop_journal = j:listen(function()
     local owner = context.owner()
     local e = owner and owner.entry
     return e and { test = e.full_name, file = e.file }
-  end)
-  evalua.on_interrupt(function() on_interrupt(r, cfg) end)
+  end, { until_reported = true })
+  evalua.on_interrupt(function() on_interrupt(r, cfg, j) end)
   local ran, data = pcall(r.run, r)
   stop_journal()
   if not ran then error(data, 0) end
+  if #(cfg.report.errors or {}) == 0 then j:reported() end
   if data.usage_error then io.stderr:write("evalua test: ", data.usage_error, "\n") end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
   if #(cfg.report.errors or {}) > 0 then return 3 end
