@@ -5,6 +5,7 @@ local h = require "tests.runner.harness"
 local tap = require "tap"
 
 local dir = h.tmpdir()
+local _
 
 -- Exit code and stderr of `evalua <cmd> argv...` run in this process.
 local function cli(cmd, argv)
@@ -102,7 +103,7 @@ h.write(dir .. "/version.json", require("cjson").encode(other))
 code, err = merge({ shard[1], dir .. "/version.json", shard[3] })
 tap.is(code, 2, "shards from different evalua versions are an error")
 tap.like(err, "evalua versions differ", "saying so")
-code, err = merge({ shard[1], shard[2] }, { "--allow-partial" })
+_, err = merge({ shard[1], shard[2] }, { "--allow-partial" })
 tap.like(err, "shard 3/3 is missing.*merged anyway", "--allow-partial merges anyway, still naming the lost shard")
 local partial = h.json(dir .. "/merged.json")
 tap.like(partial.partial and partial.partial[1] or "", "shard 3/3 is missing", "and marks the JSON report partial")
@@ -119,15 +120,16 @@ tap.like(rendered.pretty, "partial report: shard 3/3 is missing", "pretty says p
 -- issue 11 item 9, 5: finished in the journal once reported; a confirmed cancel at once
 package.preload["evalua.fake"] = function() return dofile("tests/runner/fake_provider.lua") end
 local fake = require "evalua.fake"
-VERDICTS_JOURNAL = dir .. "/journal" -- luacheck: ignore 111
-os.remove(VERDICTS_JOURNAL)
-code, data = test_run({ "--jobs", "1", "tests/runner/verdicts/journal_test.lua" })
+local jpath = dir .. "/journal"
+rawset(_G, "VERDICTS_JOURNAL", jpath) -- read by tests/runner/verdicts/journal_test.lua
+os.remove(jpath)
+_, data = test_run({ "--jobs", "1", "tests/runner/verdicts/journal_test.lua" })
 t = h.by_name(data)
 tap.is(t["its end is not journalled before the report"].outcome, "passed",
   "a run that ended is not finished in the journal while no report holds it")
 tap.is(t["a run cancelled by evalua"].outcome, "passed", "a run evalua cancelled is journalled as such at once")
 local jl = require("evalua.journal")
-tap.is(#jl.unfinished(VERDICTS_JOURNAL), 0, "once the reports are written, nothing is left unfinished")
+tap.is(#jl.unfinished(jpath), 0, "once the reports are written, nothing is left unfinished")
 
 -- resume: journals written by hand
 local function resume(lines, argv)
@@ -165,7 +167,7 @@ tap.like(r["fake:NOV"].failures[1].message, "no verdict: 2 of 2 cases have no pa
 tap.is(rdata.summary.no_verdict, 3, "the summary counts them")
 code = resume({ started("NOV") }, { "--accept-no-verdict" })
 tap.is(code, 0, "--accept-no-verdict accepts them")
-code, rdata = resume({ started("NOV") }, { "--pass-score", "5" })
+code = resume({ started("NOV") }, { "--pass-score", "5" })
 tap.is(code, 0, "--pass-score lets resume judge a scored run (5.1 and 9 reach 5)")
 code, rdata = resume({ started("NOV") }, { "--pass-score", "8" })
 tap.is(code, 1, "a pass mark the scores miss fails")
@@ -175,7 +177,7 @@ h.write(dir .. "/grader.lua", "return function(case) return case.name ~= 'Refund
 code, rdata = resume({ started("NOV") }, { "--grader", dir .. "/grader.lua" })
 tap.is(code, 1, "--grader judges each case")
 tap.like(rdata.tests[1].failures[1].message, "case Refund request failed: too slow", "with the grader's reason")
-code, rdata = resume({ started("FAIL") })
+_, rdata = resume({ started("FAIL") })
 tap.like(rdata.tests[1].failures[1].message, "case Refund request failed: metric topic_sequence_match failed "
   .. "%(score 0%.2, expected Refunds, actual Orders, reason: routed to the wrong topic%)",
   "a failed case says which metric failed, and why")
@@ -184,7 +186,7 @@ tap.is(code, 2, "a missing grader is a usage error")
 
 -- issue 10 item 2: base URLs from the configuration, never from the journal
 fake.base_url = "http://127.0.0.1:8001/api"
-code, rdata, rerr = resume({ started("ELSEWHERE", "http://evil.example:9/api") })
+code, rdata = resume({ started("ELSEWHERE", "http://evil.example:9/api") })
 tap.is(code, 2, "resume: a journal run at another origin is a configuration error (exit 2)")
 tap.like(rdata.tests[1].error.message, "journal names host http://evil%.example:9, configured host is "
   .. "http://127%.0%.0%.1:8001", "naming both hosts")
@@ -208,11 +210,11 @@ tap.like(rerr, "skipped 4 unreadable journal line%(s%)", "the bad lines are coun
 tap.like(rerr, 'rjournal:2: "test" is a table, not a string', "each named by its line, with the reason")
 tap.like(rerr, 'rjournal:3: "file" is a table', "a file that is a table")
 tap.like(rerr, 'rjournal:4: no "run" descriptor', "a record without its run")
-code, rerr = cli("resume", { "--journal", dir .. "/rjournal", "--list" })
+code = cli("resume", { "--journal", dir .. "/rjournal", "--list" })
 tap.is(code, 0, "resume --list copes with them as well")
 
 -- item 5 through resume: a run journalled as cancelled by evalua is not resumed
-code, rdata, rerr = resume({ started("C1"), '{"event":"cancelled","key":"fake:C1","status":"cancelled"}' })
+code, _, rerr = resume({ started("C1"), '{"event":"cancelled","key":"fake:C1","status":"cancelled"}' })
 tap.is(code, 0, "a run evalua cancelled is not resumed")
 tap.like(rerr, "nothing to resume", "nothing to resume")
 

@@ -6,6 +6,7 @@ local context = require "evalua.runner.context"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
 local runner = require "evalua.runner"
+local repeats = require "evalua.runner.repeats"
 
 local cli = {}
 
@@ -15,6 +16,9 @@ local OPTIONS = {
   { long = "--filter", short = "-f", arg = "PATTERN", help = "only tests whose full name matches (Lua pattern)" },
   { long = "--tag", arg = "TAG", many = true, help = "only tests with this tag (repeatable: any of them)" },
   { long = "--repeat", arg = "N", help = "run every selected test N times" },
+  { long = "--pass-rate", arg = "R", help = "with --repeat: a test passes when at least R (0.8, 80%) of its repeats do" },
+  { long = "--retries", arg = "N", help = "re-run a test that did not pass up to N times; passing on a retry is flaky" },
+  { long = "--fail-on-flaky", help = "a flaky test fails the build (exit 1)" },
   { long = "--bail", help = "stop at the first failure, error or infra failure" },
   { long = "--shard", arg = "K/N", help = "run the K-th of N round-robin slices of the test list" },
   { long = "--reporter", short = "-r", arg = "NAME[:FILE]", many = true,
@@ -67,6 +71,14 @@ local function configure(argv)
   if not cfg.jobs then return nil, err end
   cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
   if not cfg.repeat_count then return nil, err end
+  cfg.retries, err = args.count(o.retries or "0", "--retries", 0)
+  if not cfg.retries then return nil, err end
+  cfg.fail_on_flaky = o.fail_on_flaky == true
+  if o.pass_rate then
+    cfg.pass_rate, err = repeats.parse_rate(o.pass_rate)
+    if not cfg.pass_rate then return nil, "--pass-rate: " .. err end
+    if cfg.repeat_count < 2 then return nil, "--pass-rate needs --repeat N (N >= 2)" end
+  end
   cfg.timeout, err = args.duration(o.timeout or "10m", "--timeout")
   if not cfg.timeout then return nil, err end
   if o.filter and not pcall(string.find, "", o.filter) then

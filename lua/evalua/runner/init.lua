@@ -10,6 +10,7 @@ local diff = require "evalua.runner.diff"
 local dsl = require "evalua.runner.dsl"
 local expect = require "evalua.runner.expect"
 local plan = require "evalua.runner.plan"
+local repeats = require "evalua.runner.repeats"
 local session = require "evalua.runner.session"
 local threshold = require "evalua.runner.threshold"
 
@@ -97,13 +98,15 @@ local function copy(list)
 end
 
 -- opts: files, jobs, timeout (seconds, 0 = none), filter, tags (set), repeat_count,
--- bail, shard {k, n}, report (a dispatcher, see evalua.report), version, argv.
+-- pass_rate, retries, fail_on_flaky, bail, shard {k, n}, report (a dispatcher, see
+-- evalua.report), version, argv.
 function runner.new(opts)
   local self = setmetatable({ opts = opts, report = opts.report, files = {}, jobs = {}, running = {},
                               live_runs = {}, hook_errors = 0 }, Runner)
   self.data = {
     format = session.FORMAT, evalua = opts.version, started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     argv = opts.argv and copy(opts.argv), jobs = opts.jobs, repeat_count = opts.repeat_count,
+    retries = opts.retries, pass_rate = opts.pass_rate, fail_on_flaky = opts.fail_on_flaky or nil,
     shard = opts.shard and ("%d/%d"):format(opts.shard.k, opts.shard.n) or nil,
     files = json.array(), tests = json.array(),
   }
@@ -185,20 +188,29 @@ function Runner:empty_selection(counts)
 end
 
 function Runner:plan()
-  local jobs, gates, counts = plan.build(self.files, self.opts)
+  local jobs, gates, counts, rates = plan.build(self.files, self.opts)
   if #jobs == 0 then self.data.usage_error = self:empty_selection(counts) end
-  self.data.plan = { tests = counts.selected * (self.opts.repeat_count or 1), digest = counts.digest }
+  self.data.plan = { tests = counts.jobs, digest = counts.digest }
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
     job.output, job.failures, job.runs = {}, {}, {}
-    local suffix = job.rep and (" [%d/%d]"):format(job.rep, self.opts.repeat_count) or ""
+    local suffix = job.rep and (" [%d/%d]"):format(job.rep, job.reps) or ""
     job.entry = self:add_entry({
       kind = "test", id = ("%s#%d"):format(job.file.path, job.seq), file = job.file.path,
       file_index = job.file.index, seq = job.seq, line = spec.line, path = copy(path),
       name = spec.name .. suffix, full_name = plan.full_name(path, spec.name) .. suffix,
-      tags = copy(spec.tags), ["repeat"] = job.rep,
+      tags = copy(spec.tags), ["repeat"] = job.rep, rate_of = job.rate and job.rate.id,
     })
     self.jobs[#self.jobs + 1] = job
+  end
+  for _, rate in ipairs(rates) do
+    local path = rate.spec.block.path
+    self:add_entry({
+      kind = "pass_rate", id = rate.id, file = rate.file.path, file_index = rate.file.index, seq = rate.seq,
+      line = rate.spec.line, path = copy(path), name = rate.spec.name,
+      full_name = plan.full_name(path, rate.spec.name), tags = copy(rate.spec.tags),
+      repeats = rate.repeats, pass_rate = rate.pass_rate,
+    })
   end
   for i, g in ipairs(gates) do
     g.entry = self:add_entry({
@@ -318,6 +330,41 @@ local function block_skip(job)
   end
 end
 
+-- Outcomes a retry may turn around; a configuration error never does.
+local RETRIED = { failed = true, error = true, infra = true }
+
+local function retryable(e)
+  return RETRIED[e.outcome] and not (e.error and errors.usage_kinds[e.error.kind])
+end
+
+-- What one attempt did, for the entry's `attempts` (a retried test shows each).
+local function attempt_record(job, n, secs)
+  local e = job.entry
+  local rec = { attempt = n, outcome = e.outcome, duration = secs, failures = e.failures, error = e.error }
+  collect(job, rec)
+  return rec
+end
+
+-- Run the test, and again while it did not pass and retries are left (`--retries`,
+-- the test's `retries`). Passing on a retry is its own outcome: flaky. Every attempt
+-- is kept, so an infra failure is never retried silently.
+function Runner:attempts(job)
+  local e = job.entry
+  local retries = job.spec.retries or self.opts.retries or 0
+  local list = {}
+  for n = 1, retries + 1 do
+    local t0 = task.now()
+    self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+    if #list == 0 and (n > retries or not retryable(e) or self.stopping) then return end
+    list[#list + 1] = attempt_record(job, n, task.now() - t0)
+    if n > retries or not retryable(e) or self.stopping then break end
+    job.output, job.failures, job.runs = {}, {}, {}
+    e.failures, e.error, e.outcome, e.skip_reason = json.array(), nil, nil, nil
+  end
+  e.attempts, e.retries = json.array(list), retries
+  if e.outcome == "passed" then e.outcome = "flaky" end
+end
+
 function Runner:run_job(job)
   local e = job.entry
   self.running[job] = true
@@ -331,14 +378,14 @@ function Runner:run_job(job)
     if err ~= nil then
       self:settle(job, err, tb, "before_all failed: ")
     else
-      self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+      self:attempts(job)
     end
   end
   e.duration = task.now() - t0
   self.running[job] = nil
   collect(job, e)
   if not self.finished then self.report:test_end(e, self.data) end
-  if self.opts.bail and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
+  if self.opts.bail and not e.rate_of and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
     self:stop("not run: stopped at the first failure (--bail)")
   end
   self:release(job)
@@ -378,11 +425,11 @@ function Runner:finish()
     collect(file, data.files[i])
   end
   for _, e in ipairs(data.tests) do
-    if e.kind == "threshold" and not e.outcome then
+    if (e.kind == "threshold" or e.kind == "pass_rate") and not e.outcome then
       if self.stopping then
         e.outcome, e.skip_reason = "skipped", self.stopping
       else
-        threshold.evaluate(e, data)
+        (e.kind == "threshold" and threshold or repeats).evaluate(e, data)
       end
       self.report:test_end(e, data)
     elseif not e.outcome then

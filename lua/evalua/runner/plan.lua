@@ -1,6 +1,7 @@
 -- Turns the declared tests of every file into the ordered list this process runs:
--- --filter, --tag, --repeat, then --shard K/N (round-robin over that list, so every
--- shard of a CI matrix computes the same split), plus the threshold gates in scope.
+-- --filter, --tag, --repeat (or a test's `repeats`), then --shard K/N (round-robin over
+-- that list, so every shard of a CI matrix computes the same split), plus the threshold
+-- gates in scope and the pass-rate entries of repeated tests.
 local plan = {}
 
 function plan.full_name(path, name)
@@ -42,13 +43,15 @@ local function selected(spec, opts)
   return true
 end
 
--- jobs (this shard's, in order), gates (threshold declarations in scope of them) and
--- counts {declared, selected, digest} (tests in the files; of them, selected before
--- sharding; a digest of the selected list, so that a merge can tell shards of one plan).
--- A job is {spec, file, blocks, seq, rep}; seq numbers a file's selected tests before
--- sharding, so shards agree on it. A gate is {gate, line, block, file, scope_total}.
+-- jobs (this shard's, in order), gates (threshold declarations in scope of them),
+-- counts {declared, selected, digest, jobs} (tests in the files; of them, selected
+-- before sharding; a digest of the selected list, so that a merge can tell shards of
+-- one plan; jobs before sharding) and rates (pass-rate entries of repeated tests).
+-- A job is {spec, file, blocks, seq, rep, reps, rate}; seq numbers a file's selected
+-- tests before sharding, so shards agree on it. A gate is {gate, line, block, file,
+-- scope_total}. A rate is {spec, file, id, seq, repeats, pass_rate}.
 function plan.build(files, opts)
-  local all, repeats = {}, opts.repeat_count or 1
+  local all = {}
   local counts = { declared = 0, selected = 0 }
   for _, file in ipairs(files) do
     local seq = 0
@@ -57,21 +60,32 @@ function plan.build(files, opts)
         counts.declared = counts.declared + 1
         if not selected(spec, opts) then return end
         counts.selected = counts.selected + 1
-        for rep = 1, repeats do
+        local reps = spec.repeats or opts.repeat_count or 1
+        local pass_rate = spec.pass_rate or opts.pass_rate
+        local rate = pass_rate and { spec = spec, file = file, repeats = reps, pass_rate = pass_rate }
+        for rep = 1, reps do
           seq = seq + 1
           all[#all + 1] = { spec = spec, file = file, blocks = plan.blocks(spec), seq = seq,
-                            rep = repeats > 1 and rep or nil }
+                            rep = reps > 1 and rep or nil, reps = reps, rate = rate }
         end
+        if rate then rate.seq, rate.id = seq, ("%s#rate%d"):format(file.path, seq) end
       end)
     end
   end
   local ids = {}
   for i, job in ipairs(all) do ids[i] = job.file.path .. "#" .. job.seq end
   counts.digest = plan.digest(table.concat(ids, "\n"))
-  local scope_total, mine = {}, {}
+  counts.jobs = #all
+  local scope_total, mine, rates = {}, {}, {}
   for i, job in ipairs(all) do
     local in_shard = not opts.shard or (i - 1) % opts.shard.n == opts.shard.k - 1
-    if in_shard then mine[#mine + 1] = job end
+    if in_shard then
+      mine[#mine + 1] = job
+      if job.rate and not job.rate.listed then
+        job.rate.listed = true
+        rates[#rates + 1] = job.rate
+      end
+    end
     for _, b in ipairs(job.blocks) do
       scope_total[b] = (scope_total[b] or 0) + 1
       if in_shard then b.remaining = (b.remaining or 0) + 1 end
@@ -91,7 +105,7 @@ function plan.build(files, opts)
     end
     if file.root then visit(file.root) end
   end
-  return mine, gates, counts
+  return mine, gates, counts, rates
 end
 
 return plan

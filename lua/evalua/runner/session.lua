@@ -2,6 +2,7 @@
 -- what `evalua report merge` combines. Outcome counts and the exit code derive from it.
 local errors = require "evalua.errors"
 local json = require "evalua.json"
+local repeats = require "evalua.runner.repeats"
 local threshold = require "evalua.runner.threshold"
 
 local session = {}
@@ -13,7 +14,8 @@ session.OUTCOMES = { "passed", "flaky", "failed", "no_verdict", "error", "infra"
 
 -- Fields that hold arrays, so that they stay arrays in JSON when empty.
 local ARRAYS = { files = true, tests = true, failures = true, runs = true, cases = true,
-                 metrics = true, tags = true, path = true, scope = true, partial = true }
+                 metrics = true, tags = true, path = true, scope = true, partial = true,
+                 attempts = true }
 
 -- A JSON-safe copy: no functions, raw service documents, JSON nulls, cycles or empty
 -- tables; NaN and infinities as text.
@@ -112,13 +114,19 @@ function session.exit_code(summary, tests, policy)
   return 0
 end
 
--- Count outcomes into data.summary and set data.exit_code.
+-- Count outcomes into data.summary and set data.exit_code. The repeats of a test with a
+-- pass rate are counted apart (`repeats`): the pass-rate entry holds their verdict.
 function session.summarize(data)
-  local s = { total = #data.tests, thresholds = 0 }
+  local s = { total = 0, thresholds = 0, repeats = 0 }
   for _, o in ipairs(session.OUTCOMES) do s[o] = 0 end
   for _, t in ipairs(data.tests) do
-    s[t.outcome] = (s[t.outcome] or 0) + 1
-    if t.kind == "threshold" then s.thresholds = s.thresholds + 1 end
+    if t.rate_of then
+      s.repeats = s.repeats + 1
+    else
+      s.total = s.total + 1
+      s[t.outcome] = (s[t.outcome] or 0) + 1
+      if t.kind == "threshold" then s.thresholds = s.thresholds + 1 end
+    end
   end
   s.tests = s.total - s.thresholds
   data.summary = s
@@ -163,6 +171,7 @@ function session.merge(reports)
   session.sort(out.tests)
   for _, t in ipairs(out.tests) do
     if t.kind == "threshold" then threshold.evaluate(t, out) end
+    if t.kind == "pass_rate" then repeats.evaluate(t, out) end
   end
   return session.summarize(out)
 end
