@@ -124,7 +124,9 @@ local function range(list, lo, hi)
   return lo, hi
 end
 
-local function histogram(out, m)
+-- One metric's score histogram (inline SVG): ten bins with their counts, a count axis
+-- and the score range; `m` is a stats.by_metric entry, of any number of scores.
+function html.histogram(out, m)
   local lo, hi = range(m.scores, 0, 1)
   local counts, top = {}, 0
   for i = 1, BINS do counts[i] = 0 end
@@ -166,7 +168,7 @@ local function histograms(out, metrics)
   if not any then return end
   out[#out + 1] = '<section id="scores"><h2>Score distributions</h2><div class="hists">'
   for _, m in ipairs(metrics) do
-    if #m.scores > 0 then histogram(out, m) end
+    if #m.scores > 0 then html.histogram(out, m) end
   end
   out[#out + 1] = "</div></section>"
 end

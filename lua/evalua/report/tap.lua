@@ -23,7 +23,7 @@ end
 -- Test names go on one line (other control characters escaped), and '#' would start
 -- a directive.
 local function title(s)
-  return (markup.line(tostring(s):gsub("[\r\n]+", " ")):gsub("\\", "\\\\"):gsub("#", "\\#"))
+  return markup.line((tostring(s):gsub("[\r\n]+", " "):gsub("\\", "\\\\"):gsub("#", "\\#")))
 end
 
 function Tap:start()
