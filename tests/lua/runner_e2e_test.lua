@@ -116,6 +116,9 @@ local function with_sandbox()
   out = h.sh(("curl -s '%s/_control/requests?since=0'"):format(base))
   tap.ok(out:find("/cancel", 1, true) ~= nil, "and the remote run is cancelled")
   tap.like(h.read(dir .. "/err"), "cancelled agentforce:", "saying so")
+  local jl = require("evalua.journal").read(journal)
+  tap.ok(#jl > 0 and jl[#jl].cancelled and #require("evalua.journal").unfinished(journal) == 0,
+    "a cancel the service confirmed is journalled: resume will not report it as a failure")
 
 end
 
