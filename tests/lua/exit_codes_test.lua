@@ -33,18 +33,10 @@ local function resume(lines, argv)
   return cli("resume", a)
 end
 
-local function started(id, base)
-  return ('{"event":"started","key":"fake:%s","run":{"provider":"fake","id":"%s"%s},"time":"t"}'):format(id, id,
-    base and (',"base_url":"%s"'):format(base) or "")
-end
+local started = h.started_line
 
 local function merge(files, extra)
-  local a = { "merge" }
-  table.move(files, 1, #files, 2, a)
-  table.move(extra or {}, 1, #(extra or {}), #a + 1, a)
-  a[#a + 1] = "-o"
-  a[#a + 1] = dir .. "/merged.json"
-  return cli("report", a)
+  return cli("report", h.merge_argv(files, extra, dir .. "/merged.json"))
 end
 
 -- Shard reports of `paths`, 2 ways; returns their files.

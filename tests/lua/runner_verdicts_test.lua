@@ -72,13 +72,8 @@ for k = 1, 3 do
   shard[k] = ("%s/shard%d.json"):format(dir, k)
 end
 local function merge(files, extra)
-  local argv = { "merge" }
-  table.move(files, 1, #files, 2, argv)
-  table.move(extra or {}, 1, #(extra or {}), #argv + 1, argv)
-  argv[#argv + 1] = "-o"
-  argv[#argv + 1] = dir .. "/merged.json"
   os.remove(dir .. "/merged.json")
-  return cli("report", argv)
+  return cli("report", h.merge_argv(files, extra, dir .. "/merged.json"))
 end
 tap.is((merge(shard)), 1, "all three shards merge, and the failure in them fails the merge")
 code, err = merge({ shard[1], shard[2] })
@@ -141,10 +136,7 @@ local function resume(lines, argv)
   local c, e = cli("resume", a)
   return c, h.read(dir .. "/resumed.json") and h.json(dir .. "/resumed.json"), e, path
 end
-local function started(id, base)
-  return ('{"event":"started","key":"fake:%s","run":{"provider":"fake","id":"%s"%s},"time":"t"}'):format(id, id,
-    base and (',"base_url":"%s"'):format(base) or "")
-end
+local started = h.started_line
 local function scored(name, score)
   return { name = name, status = "completed", metrics = { { name = "rating", score = score } } }
 end
