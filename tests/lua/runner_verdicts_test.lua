@@ -157,6 +157,8 @@ end
 tap.like(r["fake:NOV"].failures[1].message, "no verdict: 2 of 2 cases have no pass/fail verdict %(Refund request, "
   .. "Order status%): grade it %(%-%-grader FILE%), or give a pass mark %(%-%-pass%-score N%)", "saying what to do")
 tap.is(rdata.summary.no_verdict, 3, "the summary counts them")
+tap.like(h.read(dir .. "/stdout"), "^evalua resume: 3 runs\n", "resume's header counts its runs, and only once")
+tap.like(h.read(dir .. "/stdout"), "\n3 runs: 0 passed, 0 failed, 3 no verdict", "and the footer agrees")
 code = resume({ started("NOV") }, { "--accept-no-verdict" })
 tap.is(code, 0, "--accept-no-verdict accepts them")
 code = resume({ started("NOV") }, { "--pass-score", "5" })

@@ -3,6 +3,7 @@
 -- judged again over all shards; the exit code follows the merged outcomes.
 local args = require "evalua.runner.args"
 local report = require "evalua.report"
+local markup = require "evalua.report.markup"
 local session = require "evalua.runner.session"
 local shards = require "evalua.runner.shards"
 
@@ -59,7 +60,7 @@ function cli.main(argv)
   end
   local problems = shards.problems(reports, table.move(rest, 2, #rest, 1, {}))
   for _, p in ipairs(problems) do
-    io.stderr:write("evalua report: ", p, o.allow_partial and " (merged anyway: --allow-partial)" or "", "\n")
+    io.stderr:write("evalua report: ", markup.line(p), o.allow_partial and " (merged anyway: --allow-partial)" or "", "\n")
   end
   if #problems > 0 and not o.allow_partial then
     return usage_error("not merged: the reports are not one whole session (--allow-partial merges them anyway)")

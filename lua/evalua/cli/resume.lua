@@ -11,6 +11,7 @@ local task = require "evalua.task"
 local args = require "evalua.runner.args"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
+local markup = require "evalua.report.markup"
 local session = require "evalua.runner.session"
 local stats = require "evalua.runner.stats"
 
@@ -51,10 +52,11 @@ local function usage_error(msg)
   return 2
 end
 
+-- One line per run; what the journal says is shown escaped (it is a file others can shape).
 local function list(pending)
   for _, e in ipairs(pending) do
-    io.stdout:write(("%-40s started %s%s\n"):format(e.key, e.time or "?",
-      e.test and (" by " .. e.test .. (e.file and (" (" .. e.file .. ")") or "")) or ""))
+    io.stdout:write(markup.line(("%-40s started %s%s"):format(e.key, e.time or "?",
+      e.test and (" by " .. e.test .. (e.file and (" (" .. e.file .. ")") or "")) or "")), "\n")
   end
 end
 
