@@ -229,10 +229,10 @@ local function hold(path, secs)
   end
 end
 
--- The journal's unfinished runs; unusable lines are skipped, each named.
-local function pending_runs(path)
+-- The journal's unfinished runs; unusable lines are skipped, each named (unless `quiet`).
+local function pending_runs(path, quiet)
   local pending, bad = journal.unfinished(path)
-  if #bad > 0 then
+  if #bad > 0 and not quiet then
     io.stderr:write(("evalua resume: skipped %d unreadable journal line(s) in %s\n"):format(#bad, path))
     for _, b in ipairs(bad) do io.stderr:write(("  %s:%d: %s\n"):format(path, b.line, b.reason)) end
   end
@@ -255,7 +255,7 @@ function cli.main(argv)
       return 4
     end
     cfg.lock = lock
-    pending = pending_runs(path) -- what the holder finished is done
+    pending = pending_runs(path, true) -- what the holder finished is done
   end
   if #pending == 0 then
     io.stderr:write("evalua resume: nothing to resume in ", path, "\n")

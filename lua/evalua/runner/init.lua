@@ -355,9 +355,10 @@ function Runner:attempts(job)
   for n = 1, retries + 1 do
     local t0 = task.now()
     self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
-    if #list == 0 and (n > retries or not retryable(e) or self.stopping) then return end
+    local last = n > retries or not retryable(e) or self.stopping
+    if last and n == 1 then return end -- not retried: no attempts to list
     list[#list + 1] = attempt_record(job, n, task.now() - t0)
-    if n > retries or not retryable(e) or self.stopping then break end
+    if last then break end
     job.output, job.failures, job.runs = {}, {}, {}
     e.failures, e.error, e.outcome, e.skip_reason = json.array(), nil, nil, nil
   end
