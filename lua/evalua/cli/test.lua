@@ -125,6 +125,8 @@ local function on_interrupt(r, cfg, j)
   if cfg.cancel_on_interrupt then
     for _, run in ipairs(pending) do
       local ok, err = pcall(run.cancel, run)
+      -- (the session may have stopped listening meanwhile: journal the confirmed cancel here too)
+      if ok and err then j:finish(run, "cancelled") end -- (cancel returns false when it had ended)
       io.stderr:write(("evalua test: %s %s:%s\n"):format(ok and "cancelled" or "could not cancel",
         tostring(run.provider), tostring(run.id)) .. (ok and "" or (": " .. tostring(err))) .. "\n")
     end
