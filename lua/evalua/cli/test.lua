@@ -1,5 +1,6 @@
 -- `evalua test [options] [PATH...]`: find *_test.lua files, run them, report, and
--- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0).
+-- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0). Runs that
+-- ended are finished in the journal once the reports holding them are written.
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
 local context = require "evalua.runner.context"
@@ -33,8 +34,9 @@ local USAGE = [[
 usage: evalua test [options] [PATH...]
 
 Runs the *_test.lua files found under each directory PATH (default: .) and the files
-named directly. Exit code: 0 all passed, 1 failures, 2 usage, 3 errors, 4 infra, 130
-interrupted.
+named directly. Exit code: 0 all passed (flaky tests too, unless --fail-on-flaky),
+1 failures, 2 usage (also: a filter, tag or shard that selects no test), 3 errors,
+4 infra, 130 interrupted.
 
 options:
 ]]
