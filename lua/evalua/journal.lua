@@ -32,15 +32,26 @@ local function descriptor(run)
 end
 
 -- A journal at `path` (default .evalua/journal). Nothing touches the disk until the
--- first run is recorded: a script that starts no run leaves no .evalua/ behind.
-function journal.open(path)
-  return setmetatable({ path = path or journal.DEFAULT, finished = {}, unreported = {} }, Journal)
+-- first run is recorded: a script that starts no run leaves no .evalua/ behind. With
+-- `opts.shared_by` (the command's name), the first record also takes a shared lock, so
+-- that no `evalua resume` collects this session's runs while it is still running.
+function journal.open(path, opts)
+  return setmetatable({ path = path or journal.DEFAULT, finished = {}, unreported = {},
+                        shared_by = opts and opts.shared_by }, Journal)
 end
 
 function Journal:append(entry)
   if not self.ready then
     local dir = self.path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
+    if self.shared_by then
+      local lock, holder = journal.lock(self.path, self.shared_by, true)
+      if not lock then
+        error(("journal %s is in use by %s: a run cannot be recorded while it collects the journal's runs")
+          :format(self.path, holder), 0)
+      end
+      self.lock = lock
+    end
     self.ready = true
   end
   fs.append_line(self.path, redact(json.encode(entry)))
@@ -172,11 +183,12 @@ function journal.read(path)
   return list, bad
 end
 
--- Hold the journal for this process (`by`, default "resume"): returns the lock, or nil
--- and who holds it (from the `locked` record it wrote) when another process does.
-function journal.lock(path, by)
+-- Hold the journal for this process (`by`, default "resume"; `shared` among sessions
+-- that only add runs): returns the lock, or nil and who holds it (from the last `locked`
+-- record) when another process does.
+function journal.lock(path, by, shared)
   path = path or journal.DEFAULT
-  local lock = fs.lock(path)
+  local lock = fs.lock(path, shared)
   if not lock then
     local holder
     for line in (read_text(path) or ""):gmatch("[^\n]+") do

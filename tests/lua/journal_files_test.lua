@@ -63,5 +63,40 @@ t.like(out, "nothing to resume", "finds the run the first one finished")
 code = select(2, sh(("bin/evalua resume --journal %s --list"):format(jpath)))
 t.is(code, 0, "--list needs no lock")
 
+-- a test session shares the journal: no resume collects its runs while it runs
+local sj = dir .. "/shared"
+write(dir .. "/session_test.lua", ([[
+test("a run in flight", function()
+  require("evalua.hooks").emit("run_started", { provider = "kapso", id = "S1" })
+  io.open(%q, "w"):close()
+  task.sleep(2)
+  require("evalua.hooks").emit("run_finished", { provider = "kapso", id = "S1", status = "completed" })
+end)
+]]):format(dir .. "/in_session"))
+sh(("bin/evalua test --journal %s %s/session_test.lua > %s/session.out 2>&1 &"):format(sj, dir, dir))
+for _ = 1, 100 do
+  if read(dir .. "/in_session") then break end
+  sh("sleep 0.05")
+end
+out, code = sh(("bin/evalua resume --journal %s --timeout 60s"):format(sj), 90)
+t.like(out, "shared is in use by evalua test %(pid %d+", "resume waits while a test session records runs there")
+t.ok(code == 0 and out:find("nothing to resume", 1, true), "and then leaves the session's reported runs alone")
+-- and a session cannot record a run while a resume holds the journal
+write(dir .. "/held", "")
+write(dir .. "/hold.lua", ([[
+local lock = assert(require("evalua.journal").lock(%q))
+io.open(%q, "w"):close()
+task.sleep(3)
+lock:unlock()
+]]):format(dir .. "/held", dir .. "/holding2"))
+sh(("bin/evalua %s/hold.lua > /dev/null 2>&1 &"):format(dir))
+for _ = 1, 100 do
+  if read(dir .. "/holding2") then break end
+  sh("sleep 0.05")
+end
+out, code = sh(("bin/evalua test --journal %s/held %s/session_test.lua"):format(dir, dir), 60)
+t.is(code, 3, "a test that starts a run while a resume holds the journal is an error")
+t.like(out, "held is in use by evalua resume %(pid %d+", "saying who holds it")
+
 sh("rm -rf " .. dir)
 t.done()

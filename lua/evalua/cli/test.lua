@@ -148,7 +148,7 @@ function cli.main(argv)
   end
   local files, ferr = collect_files(cfg.paths)
   if not files then return usage_error(ferr) end
-  local ok, j = pcall(journal.open, cfg.journal)
+  local ok, j = pcall(journal.open, cfg.journal, { shared_by = "test" })
   if not ok then return usage_error("cannot open the journal: " .. tostring(j)) end
   local evalua = require "evalua"
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
