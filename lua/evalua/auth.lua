@@ -120,7 +120,7 @@ function ClientCredentials:token()
   if cached and self.instance then return cached, generation end
   local task = require "evalua.task"
   if not self.fetching then
-    self.fetching = task.spawn(function() return self:fetch() end)
+    self.fetching = task.detached(function() return self:fetch() end) -- shared by every waiter
   end
   local pending = self.fetching
   local ok, result = pcall(task.wait, pending)

@@ -34,7 +34,7 @@ local function show_results(r)
 end
 
 local function run_line(fn)
-  local h = task.spawn(fn)
+  local h = task._keeper(fn)
   local co = h.co
   local status = sched.run(co)
   if status == "interrupted" then

@@ -33,10 +33,6 @@ local function current_handle()
   return co and handles[co]
 end
 
-local function cancelled(message)
-  return errors.new { kind = "cancelled", message = message or "task cancelled" }
-end
-
 local function is_cancel(err) return errors.is(err, "cancelled") end
 task.is_cancelled = is_cancel
 
@@ -73,12 +69,27 @@ local function finish(h, r)
   h.co = nil
 end
 
+local cancel_and_reap, REAP_SECONDS
+
+-- A task owns the tasks it spawns (its `own` scope, made when it first spawns one):
+-- those still running when its function ends are cancelled and waited for.
+local function reap_own(h, r)
+  local own = h.own
+  if not own or own.keep or next(own.members) == nil then return r end
+  local left = {}
+  for m in pairs(own.members) do left[#left + 1] = m end
+  table.sort(left, function(a, b) return a.id < b.id end)
+  local prev = sched.deadline(sched.now() + REAP_SECONDS)
+  local ok, err = pcall(cancel_and_reap, left)
+  sched.deadline(prev)
+  if not ok and r[1] then return pack(false, err) end
+  return r
+end
+
+-- A task cancelled before it started still starts: its first wait raises the
+-- cancellation (before anything is sent), so its `<close>` handlers run as usual.
 local function body(h, fn, ...)
-  if sched.take_cancel() then
-    finish(h, { false, cancelled(), n = 2 })
-    return
-  end
-  finish(h, pack(xpcall(fn, on_error, ...)))
+  finish(h, reap_own(h, pack(xpcall(fn, on_error, ...))))
 end
 
 local function check_callable(fn, argn, fname)
@@ -95,7 +106,13 @@ local function current_scope()
   local me = current_handle()
   if not me then return nil end
   local stack = me.scopes
-  return stack and stack[#stack] or me.scope
+  if stack and stack[#stack] then return stack[#stack] end
+  local own = me.own
+  if not own then
+    own = { members = {} }
+    me.own = own
+  end
+  return own
 end
 
 local function new_task(scope, fn, ...)
@@ -107,7 +124,8 @@ local function new_task(scope, fn, ...)
   return h
 end
 
---- task.spawn(fn, ...) -> handle; owned by the running scope (a test, the script, task.timeout)
+--- task.spawn(fn, ...) -> handle; owned by the running task (or its innermost task.scope or
+-- task.timeout): cancelled if still running when that ends
 function task.spawn(fn, ...)
   check_callable(fn, 1, "spawn")
   return new_task(current_scope(), fn, ...)
@@ -170,7 +188,7 @@ end
 
 -- Cancel the given tasks and wait until each has ended (their cleanups ran). The
 -- waiting itself cannot be cancelled half-way: what was started is always collected.
-local function cancel_and_reap(list)
+function cancel_and_reap(list)
   for _, h in ipairs(list) do
     if not h.done then sched.cancel(h.co) end
   end
@@ -226,7 +244,7 @@ end
 ---------------------------------------------------------------------------
 -- Scopes and deadlines
 
-local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel request)
+REAP_SECONDS = 5            -- for cancelled tasks' cleanups (a run's cancel request)
 
 local function format_seconds(s)
   if s >= 1 and s == math.floor(s) then return ("%ds"):format(s) end
@@ -387,7 +405,14 @@ function task._unobserved()
   return list
 end
 
---- Run fn(...) as a new root task with the main scope: used by boot for the script.
+--- A task whose children live on after it (the REPL's lines: what a line spawns keeps
+-- running for the next one).
+function task._keeper(fn, ...)
+  local h = new_task(nil, fn, ...)
+  h.own = { members = {}, keep = true }
+  return h
+end
+
 task._in_scope = in_scope
 task.Handle = Handle
 task.Semaphore = Semaphore
