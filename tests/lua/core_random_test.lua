@@ -1,9 +1,9 @@
 -- Randomized concurrency test of the core (issue 9): per seed, a few hundred tasks run
 -- random programs of http.get (each with a tag the sandbox echoes back, some retried,
--- some timing out), sleeps, bare yields, spawn+join, task.all, task.timeout, poll.wait,
--- nested coroutine.wrap and <close> scopes, while canceller tasks (and parents) cancel
--- tasks at random moments; some tasks swallow errors in a careless pcall. For each
--- seed it asserts:
+-- some timing out), sleeps, bare yields, spawn+join, detached tasks, task.all,
+-- task.timeout, poll.wait, nested coroutine.wrap and <close> scopes, while canceller
+-- tasks (and parents) cancel tasks at random moments; some tasks swallow errors in a
+-- careless pcall. For each seed it asserts:
 --   * every response reaches the request that sent it (its tag);
 --   * no task runs after it ended, every task that started ended with its <close>
 --     scopes closed;
@@ -184,6 +184,14 @@ local function run_seed(seed, base)
     if not ok then rethrow(rec, err) end
   end
 
+  -- A task no scope owns (shared work): it runs on after this task ends.
+  function ops.detached(rec, r)
+    local c = newrec("detached", rec)
+    c.mine = true
+    c.h = task.detached(task_body, c, rng(r(1 << 30)))
+    live[#live + 1] = c
+  end
+
   function ops.all(rec, r)
     local fns = {}
     for i = 1, r(3) do
@@ -267,8 +275,8 @@ local function run_seed(seed, base)
   end
 
   local weights = { { "http", 30 }, { "sleep", 14 }, { "yield", 10 }, { "spawn", 10 }, { "all", 7 },
-                    { "timeout", 7 }, { "poll", 5 }, { "wrap", 7 }, { "scope", 10 }, { "sloppy", 8 } }
-  local nesting = { spawn = true, all = true, timeout = true, wrap = true, scope = true, sloppy = true }
+                    { "timeout", 7 }, { "poll", 5 }, { "wrap", 7 }, { "scope", 10 }, { "sloppy", 8 }, { "detached", 3 } }
+  local nesting = { spawn = true, all = true, timeout = true, wrap = true, scope = true, sloppy = true, detached = true }
   local total = 0
   for _, w in ipairs(weights) do total = total + w[2] end
 
