@@ -152,19 +152,24 @@ drained("item 4")
 
 -- 5. task.all, task.timeout and poll.wait cancel the children they started, at once.
 child("item 5 (structured cancellation)", [[
+-- Run fn in a task, cancel it after `after` seconds: ok, err of its end, seconds it took.
+local function cancel_after(after, fn)
+  local h = task.spawn(fn)
+  task.sleep(after)
+  local t0 = task.now()
+  task.cancel(h)
+  local ok, err = pcall(task.wait, h)
+  return ok, err, task.now() - t0
+end
+
 -- task.all cancelled: its children go at once, their <close> handlers run.
-local parent = task.spawn(function()
+local ok, err, took = cancel_after(0.05, function()
   task.all {
     function() local _ <close> = closer() task.sleep(10) end,
     function() local _ <close> = closer() http.get(BASE .. "/_/echo?tag=allchild&delay=10", { retry = false }) end,
     function() local _ <close> = closer() task.event():wait() end,
   }
 end)
-task.sleep(0.05)
-local t0 = task.now()
-task.cancel(parent)
-local ok, err = pcall(task.wait, parent)
-local took = task.now() - t0
 check(cancelled(ok, err), "a cancelled task.all raises cancelled", err)
 check(took < 0.05, "at once", ("%.3fs"):format(took))
 task.sleep(0.02)
@@ -172,7 +177,7 @@ check(closed == 3, "each child's <close> handler ran", closed)
 
 -- task.all whose child fails: the siblings are cancelled at once.
 closed = 0
-t0 = task.now()
+local t0 = task.now()
 ok, err = pcall(task.all, {
   function() task.sleep(0.05) error({ kind = "boom" }) end,
   function() local _ <close> = closer() task.sleep(3) end,
@@ -187,28 +192,18 @@ check(closed == 2, "the siblings were cancelled and cleaned up", closed)
 
 -- task.timeout cancelled from outside: the work it runs goes too.
 closed = 0
-parent = task.spawn(function()
+ok, err, took = cancel_after(0.05, function()
   task.timeout(10, function() local _ <close> = closer() task.sleep(10) end)
 end)
-task.sleep(0.05)
-t0 = task.now()
-task.cancel(parent)
-ok, err = pcall(task.wait, parent)
-took = task.now() - t0
 task.sleep(0.02)
 check(cancelled(ok, err) and took < 0.05 and closed == 1, "a cancelled task.timeout cancels its work at once",
   ("%s %.3fs closed %d"):format(tostring(err), took, closed))
 
 -- poll.wait cancelled during a slow check.
-parent = task.spawn(function()
+ok, err, took = cancel_after(0.1, function()
   poll.wait(function() return http.get(BASE .. "/_/echo?tag=poll&delay=10", { retry = false }).status == 0 end,
     { interval = 0.01, timeout = 30 })
 end)
-task.sleep(0.1)
-t0 = task.now()
-task.cancel(parent)
-ok, err = pcall(task.wait, parent)
-took = task.now() - t0
 check(cancelled(ok, err) and took < 0.05, "a cancelled poll.wait stops at once", ("%.3fs"):format(took))
 task.sleep(0.05)
 drained("item 5")

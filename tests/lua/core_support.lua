@@ -111,6 +111,7 @@ function support.signalled(label, code, opts)
 pid=$!
 i=0
 while ! grep -q '^ready' %s && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do sleep 0.05; i=$((i+1)); done
+grep -q '^ready' %s || echo NOTREADY
 sleep %g
 t0=$(date +%%s%%N)
 %s
@@ -121,11 +122,12 @@ kill -0 $pid 2>/dev/null && { kill -KILL $pid; wait $pid; echo "TOOK $(( (t1 - t
 wait $pid
 rc=$?
 echo "TOOK $(( (t1 - t0) / 1000000 ))"
-exit $rc]]):format(command(path, opts, true), quote(out), quote(out), opts.pre or 0.2, table.concat(kills, "\n"),
+exit $rc]]):format(command(path, opts, true), quote(out), quote(out), quote(out), opts.pre or 0.2, table.concat(kills, "\n"),
     (opts.secs or 60) * 20)
   local took, rc = shell.sh(sh, (opts.secs or 60) + 60)
   local text = shell.read(out) or ""
   local ms = tonumber(took:match("TOOK (%d+)"))
+  t.ok(not took:find("NOTREADY", 1, true), label .. ": the child said it was ready before it was signalled")
   verdict(label, text, rc, opts.expect_code or 130, false, (ms or -1) / 1000)
   return text, rc, ms and ms / 1000
 end
