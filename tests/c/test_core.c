@@ -101,6 +101,71 @@ static void test_redact(void) {
   out = redact_url("http://u@host/x");
   ok(strcmp(out, "http://u@host/x") == 0, "redact_url: a user without password is kept");
   free(out);
+  out = redact_url("https://cdn.example/f?access_token=abc&X-Amz-Signature=ff&signature=z&n=1");
+  ok(strcmp(out, "https://cdn.example/f?access_token=***&X-Amz-Signature=***&signature=***&n=1") == 0,
+     "redact_url: access_token and signatures masked");
+  free(out);
+  redact_clear();
+}
+
+/* Masks `text` and compares with `want`. */
+static void masks(const char *text, const char *want, const char *name) {
+  size_t n;
+  char *out = redact_dup(text, strlen(text), &n);
+  int good = strcmp(out, want) == 0 && n == strlen(want);
+  ok(good, name);
+  if (!good) printf("#   got \"%s\", expected \"%s\"\n", out, want);
+  free(out);
+}
+
+static void test_redact_forms(void) {
+  char *out;
+  size_t n;
+  redact_add("Ab&<c>\"d'e\\f$g%h+i j/k#");
+  masks("[Ab&<c>\"d'e\\f$g%h+i j/k#]", "[***]", "forms: as given");
+  masks("[ab&<c>\"d'e\\f$g%h+i j/k#]", "[***]", "forms: lower-cased");
+  masks("[AB&<C>\"D'E\\F$G%H+I J/K#]", "[***]", "forms: upper-cased");
+  masks("[Ab&amp;&lt;c&gt;&quot;d&#39;e\\f$g%h+i j/k#]", "[***]", "forms: HTML with &#39;");
+  masks("[Ab&amp;&lt;c&gt;&quot;d&#x27;e\\f$g%h+i j/k#]", "[***]", "forms: HTML with &#x27;");
+  masks("[ab&amp;&lt;c&gt;&quot;d&#39;e\\f$g%h+i j/k#]", "[***]", "forms: lower-cased, then HTML");
+  masks("[Ab&amp;&lt;c&gt;\"d'e\\f$g%h+i j/k#]", "[***]", "forms: HTML, quotes bare");
+  masks("[Ab&<c>\\\"d'e\\\\f$g%h+i j/k#]", "[***]", "forms: JSON");
+  masks("[Ab&<c>\\\"d'e\\\\f$g%h+i j\\/k#]", "[***]", "forms: JSON with \\/");
+  masks("[Ab&<c>\"d'e\\\\f$g%h+i j/k\\#]", "[***]", "forms: TAP description");
+  masks("[Ab&amp;&lt;c&gt;\\&quot;d&#39;e\\\\f$g%h+i j/k#]", "[***]", "forms: JSON inside HTML");
+  masks("[Ab%26%3Cc%3E%22d%27e%5Cf%24g%25h%2Bi+j%2Fk%23]", "[***]", "forms: form-encoded, upper hex");
+  masks("[Ab%26%3cc%3e%22d%27e%5cf%24g%25h%2bi%20j%2fk%23]", "[***]", "forms: percent-encoded, lower hex");
+  masks("[Ab%26%3Cc%3E%22d'e%5Cf%24g%25h%2Bi%20j%2Fk%23]", "[***]", "forms: encodeURIComponent");
+  masks("[AB%26%3CC%3E%22D%27E%5CF%24G%25H%2BI+J%2FK%23]", "[***]", "forms: upper-cased, then encoded");
+  masks("[Ab&<c>\"d'e\\f$g%h+i j/k]", "[Ab&<c>\"d'e\\f$g%h+i j/k]", "forms: a part is not the secret");
+  redact_clear();
+
+  redact_add("abcdef");
+  redact_add("defghi");
+  masks("xabcdefghix", "x***x", "overlapping secrets: masked as one");
+  masks("abcdefabcdef", "******", "adjacent occurrences: one mask each");
+  redact_clear();
+
+  redact_hold("tok-12345");
+  redact_hold("tok-12345");
+  redact_add("perm-12345");
+  redact_hold("perm-12345");
+  ok(redact_count() == 2, "hold: a value is registered once");
+  redact_release("tok-12345");
+  masks("tok-12345", "***", "hold: masked while a hold remains");
+  redact_release("tok-12345");
+  masks("tok-12345", "tok-12345", "hold: unmasked after the last release");
+  redact_release("perm-12345");
+  ok(redact_count() == 1, "hold: a permanent value stays");
+  out = redact_header("Location: https://x/cb?access_token=abc&state=1", 48, &n);
+  ok(strcmp(out, "Location: https://x/cb?access_token=***&state=1") == 0, "redact_header: Location via redact_url");
+  free(out);
+  out = redact_header("X-Api-Key: k", 12, &n);
+  ok(strcmp(out, "X-Api-Key: ***") == 0 && n == 14, "redact_header: credential header masked");
+  free(out);
+  out = redact_header("X-Note: perm-12345", 18, &n);
+  ok(strcmp(out, "X-Note: ***") == 0, "redact_header: other headers through the secrets");
+  free(out);
   redact_clear();
 }
 
@@ -140,6 +205,7 @@ int main(void) {
   test_backoff();
   test_retry_after();
   test_redact();
+  test_redact_forms();
   test_timers();
   test_base64url();
   printf("1..%d\n", count);
