@@ -8,6 +8,13 @@ local diff = require "evalua.runner.diff"
 local stats = require "evalua.runner.stats"
 
 local esc = markup.escape
+local redact = require("evalua.redact").redact
+
+-- The lower-cased text a row is filtered by: masked first, so that no secret is
+-- lower-cased past the redaction.
+local function search_text(s)
+  return esc(redact(s):lower())
+end
 
 local html = {}
 
@@ -157,7 +164,7 @@ local function tests_table(out, data)
     local name = t.full_name or t.name
     out[#out + 1] = ('<tr class="test-row" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
       .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s</td></tr>"):format(
-      t.outcome, esc((name .. " " .. t.file .. " " .. message(t)):lower()), t.outcome, t.outcome, esc(name),
+      t.outcome, search_text(name .. " " .. t.file .. " " .. message(t)), t.outcome, t.outcome, esc(name),
       esc(t.file .. (t.line and (":" .. t.line) or "")), t.duration and ("%.2fs"):format(t.duration) or "",
       esc(message(t)), t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or "")
   end
@@ -237,7 +244,7 @@ local function cases_table(out, runs)
       for _, v in pairs(case.inputs or {}) do text[#text + 1] = show(v) end
       out[#out + 1] = ('<tr class="case-row%s" data-outcome="%s" data-text="%s"><td>%s</td><td>%s:%s</td><td>%s</td>'
         .. "<td>%s</td><td>%s</td><td>"):format(outcome == "failed" and " case-fail" or "", outcome,
-        esc(table.concat(text, " "):lower()), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
+        search_text(table.concat(text, " ")), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
         esc(case.name or i), esc(case.status or ""), table.concat(chips))
       case_details(out, case)
       out[#out + 1] = "</td></tr>"
