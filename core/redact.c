@@ -180,11 +180,10 @@ void matcher_build(Matcher *m) {
 }
 
 /* A copy of text with every occurrence of a pattern replaced by MASK; occurrences that
- * overlap are masked as one. The output is never longer than the text (patterns are
- * longer than the mask). */
+ * overlap are masked as one. */
 char *matcher_mask(const Matcher *m, const char *text, size_t len, size_t *outlen) {
-  size_t *spans = NULL, nspans = 0, capspans = 0, o = 0, from = 0;
-  char *out = xrealloc(NULL, len + 1);
+  size_t *spans = NULL, nspans = 0, capspans = 0, o = 0, from = 0, size = len + 1;
+  char *out;
   int32_t s = 0;
   for (size_t i = 0; m->nnodes > 1 && i < len; i++) {
     int32_t n;
@@ -203,6 +202,8 @@ char *matcher_mask(const Matcher *m, const char *text, size_t len, size_t *outle
     spans[2 * nspans + 1] = i + 1;
     nspans++;
   }
+  for (size_t j = 0; j < nspans; j++) size = size - (spans[2 * j + 1] - spans[2 * j]) + MASK_LEN;
+  out = xrealloc(NULL, size);
   for (size_t j = 0; j < nspans; j++) {
     memcpy(out + o, text + from, spans[2 * j] - from);
     o += spans[2 * j] - from;
