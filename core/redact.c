@@ -541,16 +541,6 @@ static int l_redact_url(lua_State *L) {
   return 1;
 }
 
-/* redact_header("name: value") -> the header line fit for a trace */
-static int l_redact_header(lua_State *L) {
-  size_t len, outlen;
-  const char *s = luaL_checklstring(L, 1, &len);
-  char *out = redact_header(s, len, &outlen);
-  lua_pushlstring(L, out, outlen);
-  free(out);
-  return 1;
-}
-
 /* register(value): from now on `value` is masked everywhere */
 static int l_register(lua_State *L) {
   redact_add(luaL_checkstring(L, 1));
@@ -565,8 +555,8 @@ static int l_count(lua_State *L) {
 
 int luaopen_evalua_redact(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"redact", l_redact}, {"redact_url", l_redact_url}, {"redact_header", l_redact_header},
-    {"register", l_register}, {"count", l_count}, {NULL, NULL},
+    {"redact", l_redact}, {"redact_url", l_redact_url}, {"register", l_register}, {"count", l_count},
+    {NULL, NULL},
   };
   luaL_newlib(L, funcs);
   return 1;
