@@ -297,36 +297,91 @@ static void ascii_case(char *s, size_t n, int upper) {
   }
 }
 
+/* The forms of one secret, collected in one buffer, then added once each. */
+typedef struct {
+  Buf text;
+  size_t *start, *len, n, cap;
+} Forms;
+
+static void add_form(Forms *f, const char *s, size_t n) {
+  if (f->n == f->cap) {
+    f->cap = f->cap ? f->cap * 2 : 64;
+    f->start = xrealloc(f->start, f->cap * sizeof *f->start);
+    f->len = xrealloc(f->len, f->cap * sizeof *f->len);
+  }
+  f->start[f->n] = f->text.len;
+  f->len[f->n++] = n;
+  put(&f->text, s, n);
+}
+
 /* Adds enc(s) and its lower- and upper-cased copies. */
-static void add_encoded(Matcher *m, Buf *b, int enc, int url_flags, const char *s, size_t n) {
+static void add_encoded(Forms *f, Buf *b, int enc, int url_flags, const char *s, size_t n) {
   b->len = 0;
   encode(b, enc, url_flags, s, n);
-  matcher_add(m, b->data, b->len);
+  add_form(f, b->data, b->len);
   for (int upper = 0; upper <= 1; upper++) {
     ascii_case(b->data, b->len, upper);
-    matcher_add(m, b->data, b->len);
+    add_form(f, b->data, b->len);
   }
 }
 
+static const Forms *sorting;
+static int form_order(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  if (sorting->len[x] != sorting->len[y]) return sorting->len[x] < sorting->len[y] ? -1 : 1;
+  return memcmp(sorting->text.data + sorting->start[x], sorting->text.data + sorting->start[y], sorting->len[x]);
+}
+
+static void forms_free(Forms *f) {
+  free(f->text.data);
+  free(f->start);
+  free(f->len);
+  *f = (Forms){ 0 };
+}
+
 /* Every form of one secret: each encoding of the secret as given, lower- and
- * upper-cased, each of those cased again; and JSON inside HTML or inside JSON. */
-void redact_add_forms(Matcher *m, const char *secret, size_t n) {
+ * upper-cased, each of those cased again; and JSON inside HTML or inside JSON. Most
+ * coincide (a secret of letters and digits has two or three): `out` gets each distinct
+ * one once. */
+static void forms_of(const char *secret, size_t n, Forms *out) {
   Buf cased = { 0 }, enc = { 0 }, inner = { 0 };
+  Forms all = { 0 };
+  size_t *order;
   for (int c = 0; c < 3; c++) {
     cased.len = 0;
     put(&cased, secret, n);
     if (c) ascii_case(cased.data, n, c == 2);
     for (int e = 0; e < NENC; e++) {
-      for (int f = 0; f < (e == ENC_URL ? 8 : 1); f++) add_encoded(m, &enc, e, f, cased.data, n);
+      for (int u = 0; u < (e == ENC_URL ? 8 : 1); u++) add_encoded(&all, &enc, e, u, cased.data, n);
     }
     inner.len = 0;
     encode(&inner, ENC_JSON, 0, cased.data, n);
-    add_encoded(m, &enc, ENC_HTML_39, 0, inner.data, inner.len);
-    add_encoded(m, &enc, ENC_JSON, 0, inner.data, inner.len);
+    add_encoded(&all, &enc, ENC_HTML_39, 0, inner.data, inner.len);
+    add_encoded(&all, &enc, ENC_JSON, 0, inner.data, inner.len);
   }
+  order = xrealloc(NULL, all.n * sizeof *order);
+  for (size_t i = 0; i < all.n; i++) order[i] = i;
+  sorting = &all;
+  qsort(order, all.n, sizeof *order, form_order);
+  for (size_t i = 0; i < all.n; i++)
+    if (i == 0 || form_order(&order[i - 1], &order[i]) != 0) add_form(out, all.text.data + all.start[order[i]], all.len[order[i]]);
+  sorting = NULL;
+  free(order);
+  forms_free(&all);
   free(cased.data);
   free(enc.data);
   free(inner.data);
+}
+
+static void add_forms(Matcher *m, const Forms *f) {
+  for (size_t i = 0; i < f->n; i++) matcher_add(m, f->text.data + f->start[i], f->len[i]);
+}
+
+void redact_add_forms(Matcher *m, const char *secret, size_t n) {
+  Forms f = { 0 };
+  forms_of(secret, n, &f);
+  add_forms(m, &f);
+  forms_free(&f);
 }
 
 /* ---- the process's set ---- */
@@ -336,6 +391,7 @@ typedef struct {
   size_t len;
   int permanent;            /* registered with redact_add: for the life of the process */
   long holds;               /* redact_hold minus redact_release */
+  Forms forms;              /* computed once: the automaton is rebuilt from them */
 } Secret;
 
 static Secret *secrets;
@@ -359,6 +415,7 @@ static Secret *insert(const char *value) {
   s = &secrets[nsecrets++];
   *s = (Secret){ .value = strdup(value), .len = n };
   if (s->value == NULL) abort();
+  forms_of(s->value, n, &s->forms);
   matcher_free(matcher);
   matcher = NULL;
   return s;
@@ -378,6 +435,7 @@ void redact_release(const char *secret) {
   Secret *s = find_secret(secret);
   if (s == NULL || --s->holds > 0 || s->permanent) return;
   free(s->value);
+  forms_free(&s->forms);
   *s = secrets[--nsecrets];
   matcher_free(matcher);
   matcher = NULL;
@@ -386,7 +444,10 @@ void redact_release(const char *secret) {
 size_t redact_count(void) { return nsecrets; }
 
 void redact_clear(void) {
-  for (size_t i = 0; i < nsecrets; i++) free(secrets[i].value);
+  for (size_t i = 0; i < nsecrets; i++) {
+    free(secrets[i].value);
+    forms_free(&secrets[i].forms);
+  }
   free(secrets);
   secrets = NULL;
   nsecrets = capsecrets = 0;
@@ -397,7 +458,7 @@ void redact_clear(void) {
 static const Matcher *current(void) {
   if (matcher == NULL) {
     matcher = matcher_new();
-    for (size_t i = 0; i < nsecrets; i++) redact_add_forms(matcher, secrets[i].value, secrets[i].len);
+    for (size_t i = 0; i < nsecrets; i++) add_forms(matcher, &secrets[i].forms);
     matcher_build(matcher);
   }
   return matcher;
