@@ -227,6 +227,7 @@ typedef struct {
 } Buf;
 
 static void put(Buf *b, const char *s, size_t n) {
+  if (n == 0) return;
   if (b->len + n + 1 > b->cap) {
     b->cap = (b->len + n + 1) * 2;
     b->data = xrealloc(b->data, b->cap);
@@ -347,6 +348,7 @@ static void forms_of(const char *secret, size_t n, Forms *out) {
   Buf cased = { 0 }, enc = { 0 }, inner = { 0 };
   Forms all = { 0 };
   size_t *order;
+  if (n == 0) return;                              /* nothing to mask */
   for (int c = 0; c < 3; c++) {
     cased.len = 0;
     put(&cased, secret, n);
