@@ -122,6 +122,24 @@ t.ok(not tostring(err):find(encoded, 1, true) and not err.message:find(encoded, 
 t.like(err.vendor_message, "client_secret=%*%*%*", "as ***")
 no_faults()
 
+-- A vendor 401 that echoes the request's headers: the key is masked in the error, its
+-- message and vendor_message, whatever the case the vendor echoes it in.
+local key = "Kapso-K3y&<\"'>$%+Mixed"
+no_faults()
+sandbox.control("faults", { rules = { { path = "^/kapso/", times = 1, status = 401,
+  body = { error = "unauthorized", message = "bad key in headers {\"x-api-key\": \"" .. key:lower() .. "\"} "
+    .. key:upper() .. " " .. key } } } })
+ok, err = pcall(function()
+  require("evalua.kapso").connect({ base_url = base .. "/kapso/api/v1", api_key = key })
+    :start("ca5e0000-0000-4000-8000-000000000001")
+end)
+t.ok(not ok and errors.is(err), "a vendor 401 echoing the key: a structured error")
+local shown = tostring(err) .. (err.message or "") .. (err.vendor_message or "")
+t.ok(not shown:find(key, 1, true) and not shown:find(key:lower(), 1, true) and not shown:find(key:upper(), 1, true)
+  and not shown:find(json.encode(key:lower()):sub(2, -2), 1, true), "the key is in none of its forms")
+t.like(err.vendor_message or "", "^bad key in headers .*%*%*%*", "the vendor's message is kept, the key masked")
+no_faults()
+
 -- Tokens leave the redaction set after their last use: once replaced, expired and no
 -- request sent with them is left (every refresh used to add one for good).
 sandbox.control("config", { token_ttl = 2 })
