@@ -77,9 +77,6 @@ char *redact_dup(const char *text, size_t len, size_t *outlen);
 void redact_clear(void);
 /* redact_dup for URLs: also masks user:password@ and credential query parameters. */
 char *redact_url(const char *url);
-/* A header line for a trace: credential headers' values masked, URL-valued ones
- * (Location, Referer...) through redact_url, the rest through redact_dup. */
-char *redact_header(const char *line, size_t len, size_t *outlen);
 int luaopen_evalua_redact(lua_State *L);
 
 /* ---- timer.c: a min-heap of deadlines ---- */

@@ -221,19 +221,9 @@ char *matcher_mask(const Matcher *m, const char *text, size_t len, size_t *outle
 
 /* ---- the forms a secret takes in outputs ---- */
 
-typedef struct {
-  char *data;
-  size_t len, cap;
-} Buf;
-
+/* Buf and buf_append are transfer.c's; out of memory ends the process, as xrealloc. */
 static void put(Buf *b, const char *s, size_t n) {
-  if (n == 0) return;
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->data = xrealloc(b->data, b->cap);
-  }
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
+  if (n > 0 && buf_append(b, s, n) != 0) abort();
 }
 
 static void putc_(Buf *b, char c) { put(b, &c, 1); }
@@ -470,7 +460,7 @@ char *redact_dup(const char *text, size_t len, size_t *outlen) {
   return matcher_mask(current(), text, len, outlen);
 }
 
-/* ---- URLs and header lines ---- */
+/* ---- URLs ---- */
 
 /* Query parameters whose values are credentials whether or not they were registered. */
 static const char *const secret_params[] = {
@@ -534,54 +524,6 @@ char *redact_url(const char *url) {
   out[o] = '\0';
   free(masked);
   return out;
-}
-
-/* Headers whose whole value is a credential. */
-static const char *const secret_headers[] = {
-  "authorization", "proxy-authorization", "x-api-key", "x-secret-key", "cookie", "set-cookie",
-};
-
-/* Headers whose value is a URL (a redirect's target may carry a token or a signature). */
-static const char *const url_headers[] = { "location", "content-location", "referer", "link" };
-
-static int header_in(const char *line, size_t namelen, const char *const *list, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (strlen(list[i]) == namelen && strncasecmp(line, list[i], namelen) == 0) return 1;
-  return 0;
-}
-
-char *redact_header(const char *line, size_t len, size_t *outlen) {
-  const char *colon = memchr(line, ':', len);
-  size_t name = colon ? (size_t)(colon - line) : 0, o;
-  char *out;
-  if (colon && header_in(line, name, secret_headers, sizeof secret_headers / sizeof *secret_headers)) {
-    out = xrealloc(NULL, name + MASK_LEN + 3);
-    memcpy(out, line, name);
-    memcpy(out + name, ": " MASK, MASK_LEN + 3);
-    if (outlen) *outlen = name + MASK_LEN + 2;
-    return out;
-  }
-  if (colon && header_in(line, name, url_headers, sizeof url_headers / sizeof *url_headers)) {
-    const char *v = colon + 1, *end = line + len;
-    char *value, *safe;
-    size_t vlen;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    vlen = (size_t)(end - v);
-    value = xrealloc(NULL, vlen + 1);
-    memcpy(value, v, vlen);
-    value[vlen] = '\0';
-    safe = redact_url(value);
-    free(value);
-    o = strlen(safe);
-    out = xrealloc(NULL, name + o + 3);
-    memcpy(out, line, name);
-    memcpy(out + name, ": ", 2);
-    memcpy(out + name + 2, safe, o + 1);
-    free(safe);
-    if (outlen) *outlen = name + 2 + o;
-    return out;
-  }
-  return redact_dup(line, len, outlen);
 }
 
 /* ---- Lua ---- */
