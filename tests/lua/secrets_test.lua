@@ -318,17 +318,21 @@ local function scan_suite(root)
   write(canary, "planted: " .. SPECIAL .. "\nplanted: " .. special[#special] .. "\nplanted: "
     .. (SPECIAL:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#x27;" }))
     .. "\n")
-  -- Every form of every secret, one fixed string a line (the file is outside the scan).
+  -- Every form of every secret, one fixed string a line. The file is removed with
+  -- os.remove, not rm: the harness keeps what rm removes for this very scan (and a copy
+  -- of this file run under tests/sanitize.sh must not leave one behind).
   local patterns = {}
   for _, sec in ipairs(SECRETS) do
     for _, f in ipairs(sec.forms) do patterns[#patterns + 1] = f end
   end
-  write(dir .. "/patterns", table.concat(patterns, "\n") .. "\n")
+  local pattern_file = dir .. "/patterns"
+  write(pattern_file, table.concat(patterns, "\n") .. "\n")
   -- Inputs the tests wrote (scripts, test files) are not outputs; this file's own log
   -- is still being written and its own files were checked one by one above.
   local filter = ("grep -v -e '\\.lua$' -e '^%s$' -e '^%s/'"):format(own, os.getenv("TMPDIR") or "/nonexistent")
   local hits = sh(("{ grep -rlaF -f %s %s/logs %s/tmp %s/kept; grep -rlaE '%s' %s/logs %s/tmp %s/kept; } "
-    .. "| sort -u | %s; true"):format(quote(dir .. "/patterns"), root, root, root, JWT, root, root, root, filter), 120)
+    .. "| sort -u | %s; true"):format(quote(pattern_file), root, root, root, JWT, root, root, root, filter), 120)
+  os.remove(pattern_file)
   local leaked = {}
   for path in hits:gmatch("[^\n]+") do
     local n = 0
