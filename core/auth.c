@@ -96,7 +96,7 @@ static int field_number(lua_State *L, int t, const char *k, double *out) {
   return isnum && isfinite(*out);
 }
 
-/* core.jwt_expiry(token) -> the `exp` claim (epoch seconds), or nil */
+/* token.jwt_expiry(token) -> the `exp` claim (epoch seconds), or nil */
 static int l_jwt_expiry(lua_State *L) {
   double exp;
   const char *token = luaL_checkstring(L, 1);
@@ -107,7 +107,7 @@ static int l_jwt_expiry(lua_State *L) {
   return 0;
 }
 
-/* core.token_lifetime(response [, now_epoch]) -> seconds the token stays valid:
+/* token.lifetime(response [, now_epoch]) -> seconds the token stays valid:
  * `expires_in`, else the JWT's `exp`, else `issued_at` (epoch ms) + 30 min, else 30 min. */
 static int l_token_lifetime(lua_State *L) {
   double now = luaL_optnumber(L, 2, (double)time(NULL)), v;
@@ -158,7 +158,7 @@ static void prune(void) {
   }
 }
 
-/* core.token_get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
+/* token.get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
 static int l_token_get(lua_State *L) {
   Token *t = find(luaL_checkstring(L, 1));
   double margin = luaL_optnumber(L, 2, 0);
@@ -169,7 +169,7 @@ static int l_token_get(lua_State *L) {
   return 2;
 }
 
-/* core.token_put(key, token, lifetime) -> generation (counts replacements) */
+/* token.put(key, token, lifetime) -> generation (counts replacements) */
 static int l_token_put(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
   const char *value = luaL_checkstring(L, 2);
@@ -191,7 +191,7 @@ static int l_token_put(lua_State *L) {
   return 1;
 }
 
-/* core.token_drop(key, generation): forget the token a 401 proved dead -- unless it was
+/* token.drop(key, generation): forget the token a 401 proved dead -- unless it was
  * already replaced by a newer one (another request refreshed first). */
 static int l_token_drop(lua_State *L) {
   Token *t = find(luaL_checkstring(L, 1));
@@ -206,7 +206,7 @@ static Token *by_generation(lua_Integer generation) {
   return NULL;
 }
 
-/* core.token_hold(generation) -> a hold: the token stays redacted until the hold is
+/* token.hold(generation) -> a hold: the token stays redacted until the hold is
  * collected (a request keeps it for as long as it may print what the server said). */
 static int l_token_hold(lua_State *L) {
   lua_Integer generation = luaL_checkinteger(L, 1);
@@ -237,17 +237,15 @@ void auth_shutdown(void) {
   }
 }
 
-/* Adds the token functions to the table on top (evalua.core); the JSON decoder they
- * use for JWT claims is the function at index `decode`. */
-void auth_register(lua_State *L, int decode) {
+/* The module evalua.token: the token cache and lifetimes. The functions reading JWT
+ * claims hold evalua.json's decoder as their upvalue. */
+int luaopen_evalua_token(lua_State *L) {
   static const luaL_Reg with_decoder[] = {
-    {"jwt_expiry", l_jwt_expiry}, {"token_lifetime", l_token_lifetime}, {NULL, NULL},
+    {"jwt_expiry", l_jwt_expiry}, {"lifetime", l_token_lifetime}, {NULL, NULL},
   };
   static const luaL_Reg plain[] = {
-    {"token_get", l_token_get}, {"token_put", l_token_put}, {"token_drop", l_token_drop},
-    {"token_hold", l_token_hold}, {NULL, NULL},
+    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
   };
-  decode = lua_absindex(L, decode);
   if (luaL_newmetatable(L, HOLD)) {
     lua_pushcfunction(L, hold_gc);
     lua_setfield(L, -2, "__gc");
@@ -255,10 +253,10 @@ void auth_register(lua_State *L, int decode) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  for (const luaL_Reg *r = with_decoder; r->name; r++) {
-    lua_pushvalue(L, decode);
-    lua_pushcclosure(L, r->func, 1);
-    lua_setfield(L, -2, r->name);
-  }
-  luaL_setfuncs(L, plain, 0);
+  luaL_newlib(L, plain);
+  luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  luaL_setfuncs(L, with_decoder, 1);
+  return 1;
 }
