@@ -453,6 +453,7 @@ function Run:cancel()
   if terminal(self.status) then return false end
   st.client:cancel_run(self)
   st.cancel_requested = true
+  hooks.emit("run_cancelled", self) -- the service confirmed: the journal marks it done
   common.trace("cancel requested for %s run %s", self.provider, tostring(self.id))
   return true
 end
