@@ -162,7 +162,10 @@ do
   tap.is(c2.outputs.response, "I cannot help with that.", "subjectResponse content")
   local m = c2:metric("Response Evaluation")
   tap.ok(m.actual == "cannot help" and m.expected == "should help", "scorerResponse JSON decoded")
-  tap.is(m.passed, nil, "no verdict invented for scorer results")
+  -- No status in the scorer's answer: judged as Salesforce's client judges (actual == expected).
+  tap.is(m.passed, false, "a scorer without status fails when actual differs from expected")
+  tap.is(run.cases[1]:metric("Response Evaluation").passed, true,
+    "a scorer without status passes when actual equals expected")
   local scored = model.from.agentforce { status = "SUCCESS", testCases = { { testNumber = 1,
     testScorerResults = { { scorerName = "Topic Evaluation",
       scorerResponse = '{"status":"FAIL","score":0,"reasoning":"Wrong topic"}' } } } } }
