@@ -41,7 +41,15 @@ local function number(v)
 end
 model.number = number
 
-local named_entities = { quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", nbsp = "\u{a0}" }
+-- The named entities Salesforce's client decodes (forcedotcom/agents src/utils.ts
+-- decodeHtmlEntities), as the characters HTML defines for them.
+local named_entities = {
+  quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", nbsp = "\u{a0}", deg = "\u{b0}",
+  ndash = "\u{2013}", mdash = "\u{2014}", lsquo = "\u{2018}", rsquo = "\u{2019}",
+  ldquo = "\u{201c}", rdquo = "\u{201d}", hellip = "\u{2026}", trade = "\u{2122}",
+  copy = "\u{a9}", reg = "\u{ae}", euro = "\u{20ac}", pound = "\u{a3}", yen = "\u{a5}",
+  cent = "\u{a2}", times = "\u{d7}",
+}
 
 -- Salesforce HTML-escapes several text fields; decode in one pass so `&amp;quot;`
 -- becomes `&quot;` and not `"`.

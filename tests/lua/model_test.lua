@@ -175,6 +175,55 @@ do
   tap.is(c2.status, "completed", "ai-testing cases of a finished run are completed")
 end
 
+do -- ai-testing strings are entity-encoded JSON: unescaped first, then decoded
+  local run = model.from.agentforce(load("agentforce/agentTesterNGT_entity_encoded_results.json"))
+  local c = run.cases[1]
+  tap.is(c.inputs.utterance, "What's the weather?", "content object: userInput is the utterance")
+  tap.ok(not tostring(c.outputs.response):find("table: ", 1, true), "a content object never prints as table: 0x")
+  local response, action = c.metrics[1], c.metrics[2]
+  tap.ok(response.actual == "The temperature is > 75\u{b0}F" and response.expected == "Expect < 80\u{b0}F",
+    "scorerResponse unescaped before decoding (&gt;, &deg;)")
+  tap.ok(response.passed == false and action.passed == true, "no status: actualValue == expectedValue decides")
+  tap.is(action.label, "Action Evaluation", "scorerName kept as the label")
+end
+
+do -- evaluationType names a scorer; summary, testCaseId, performance, quality scores
+  local function enc(t) return (cjson.encode(t):gsub('"', "&quot;")) end
+  local run = model.from.agentforce { status = "SUCCESS", summary = { totalNumberOfTestCases = 4 },
+    testCases = { { testNumber = 1, testCaseId = "4TCSM0000000001AAA",
+      subjectResponse = enc { content = { userInput = "Hi", response = "Hello & welcome" },
+        performance = { latencyMs = 812, tokenUsage = { inputTokens = 11, outputTokens = 5, totalTokens = 16 } } },
+      testScorerResults = {
+        { scorerName = "Task Resolution Evaluation",
+          scorerResponse = enc { evaluationType = "evaluator.task_resolution", actualValue = "x", expectedValue = "x" } },
+        { scorerName = "Coherence", scorerResponse = enc { evaluationType = "evaluator.coherence", score = 4 } },
+        { scorerName = "Latency", scorerResponse = enc { evaluationType = "evaluator.output_latency_milliseconds",
+                                                        score = 812 } },
+      } } } }
+  local c = run.cases[1]
+  tap.is(run.total_cases, 4, "summary.totalNumberOfTestCases -> run.total_cases")
+  tap.is(c.id, "4TCSM0000000001AAA", "testCaseId -> case.id")
+  tap.is(c.outputs.response, "Hello & welcome", "response from the content object")
+  tap.ok(c.latency_ms == 812 and c.input_tokens == 11 and c.output_tokens == 5 and c.total_tokens == 16,
+    "performance: latency and token usage are case fields")
+  local task = c:metric("evaluator.task_resolution")
+  tap.ok(task and task.label == "Task Resolution Evaluation" and task.passed == true,
+    "metric named by evaluationType, display name as label")
+  local coherence = c:metric("evaluator.coherence")
+  tap.ok(coherence.score == 4 and coherence.passed == nil, "a quality grade is a score, not a verdict")
+  local latency = c:metric("evaluator.output_latency_milliseconds")
+  tap.ok(latency.score == 812 and latency.unit == "ms" and latency.passed == nil, "latency: a score in ms")
+end
+
+do -- per-expectation startTime/endTime/errorCode are metric fields
+  local run = model.from.agentforce { status = "COMPLETED", testCases = { { testNumber = 1, status = "COMPLETED",
+    testResults = { { name = "topic_sequence_match", result = "FAILURE", errorCode = 1,
+      startTime = "2025-01-01T00:00:01.000Z", endTime = "2025-01-01T00:00:02.000Z" } } } } }
+  local m = run.cases[1].metrics[1]
+  tap.ok(m.started_at == "2025-01-01T00:00:01.000Z" and m.ended_at == "2025-01-01T00:00:02.000Z"
+    and m.error_code == 1, "startTime/endTime/errorCode kept on the metric")
+end
+
 do
   local expect = { ["1"] = "queued", ["2"] = "running", ["3"] = "completed" }
   for n, status in pairs(expect) do

@@ -113,7 +113,7 @@ DEFAULT_CONFIG = {
     "token_ttl": 1800,
     "max_in_progress": 10,
     "status_results_lag": 0.5,
-    "agentforce_metrics": "auto",
+    "agentforce_metrics": "score",
     "kapso_rate_limit": 100000,
     "futureagi_rate_limit": 0,
     "camel_case": False,

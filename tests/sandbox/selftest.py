@@ -10,6 +10,7 @@ whole run after WATCHDOG_SECONDS.
 
 import base64
 import http.client
+import html
 import json
 import os
 import select
@@ -271,9 +272,14 @@ def test_agentforce(sb, t):
     got = [(" ".join(c["inputs"]["utterance"].split()), [r["name"] for r in c["testResults"]])
            for c in res["testCases"]]
     t.eq(got, want, "Guest_Experience_Agent cases match the XML definition's utterances and expectations")
+    t.ok("metricScore" not in sb.get(sf_path(run_id, version="v63.0", tail="/results"), auth)
+         .json()["testCases"][2]["testResults"][0], "the live shape (score/result) by default at v63.0 too")
+    sb.post("/_control/config", {"agentforce_metrics": "auto"})
     old = sb.get(sf_path(run_id, version="v63.0", tail="/results"), auth).json()
+    sb.post("/_control/config", {"agentforce_metrics": "score"})
     t.ok([r["metricScore"] for r in old["testCases"][2]["testResults"]] == ["PASS", "PASS", "FAILED"]
-         and "result" not in old["testCases"][2]["testResults"][0], "v63.0 results use metricScore PASS/FAILED")
+         and "result" not in old["testCases"][2]["testResults"][0],
+         "configured \"auto\": v63.0 results use the seed's metricScore PASS/FAILED")
     before = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["agentforce"]
     sb.get(sf_path(run_id), auth)
     after = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["agentforce"]
@@ -327,15 +333,23 @@ def test_agentforce(sb, t):
     status, _ = sf_wait(sb, tok, run_id, "ai-testing", ("SUCCESS", "FAILED", "TERMINATED"))
     res = sf_results_final(sb, tok, run_id, "ai-testing", ("SUCCESS", "FAILED", "TERMINATED"))
     t.ok(run_id.startswith("3A2") and status["status"] == "SUCCESS" and res["status"] == "SUCCESS"
-         and len(res["testCases"]) == 4 and json.loads(res["testCases"][1]["testScorerResults"][0]["scorerResponse"]),
-         "ai-testing variant: 3A2 ids, SUCCESS, testScorerResults with JSON strings", res)
+         and len(res["testCases"]) == 4 and res["summary"]["totalNumberOfTestCases"] == 4,
+         "ai-testing variant: 3A2 ids, SUCCESS, summary.totalNumberOfTestCases", res)
+    encoded = res["testCases"][1]["testScorerResults"][0]["scorerResponse"]
+    verdict = json.loads(html.unescape(encoded))
+    subject = json.loads(html.unescape(res["testCases"][1]["subjectResponse"]))
+    t.ok("&quot;" in encoded and verdict["evaluationType"].startswith("evaluator.") and "status" not in verdict
+         and isinstance(subject["content"], dict) and subject["content"]["userInput"]
+         and res["testCases"][1]["testCaseId"],
+         "ai-testing: entity-encoded JSON strings, evaluationType, content object, testCaseId", res["testCases"][1])
     with open(os.path.join(HERE, "data", "agentforce_ai_testing_results.json")) as f:
         fixture = json.load(f)
 
     def shape(doc):
         case = doc["testCases"][0]
-        return (sorted(doc), sorted(case), sorted(case["testScorerResults"][0]))
-    t.eq(shape(res), shape(fixture), "ai-testing results have the real document's shape")
+        return (set(doc), set(case), set(case["testScorerResults"][0]))
+    t.ok(all(f <= s for f, s in zip(shape(fixture), shape(res))),
+         "ai-testing results carry every field of the real document", (shape(fixture), shape(res)))
 
 
 # ---------------------------------------------------------------- future agi
