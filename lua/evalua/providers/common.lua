@@ -233,6 +233,19 @@ function Client:url(path)
   return self.base_url .. path
 end
 
+-- What a refusal means: 401/403 the credentials (auth); 400/404/422 the request itself --
+-- a named resource that does not exist, or a body the service rejects as invalid -- so the
+-- user's configuration (config, exit 2: retrying will not help); anything else (5xx, 429,
+-- an odd status) the service (http, exit 4).
+local config_statuses = { [400] = true, [404] = true, [422] = true }
+
+local function kind_of_status(status)
+  if status == 401 or status == 403 then return "auth" end
+  if config_statuses[status] then return "config" end
+  return "http"
+end
+common.kind_of_status = kind_of_status
+
 local function vendor_failure(self, resp, method, url)
   local body = cjson.decode(resp.body or "")
   local code, message = self.vendor_error(body)
@@ -241,7 +254,7 @@ local function vendor_failure(self, resp, method, url)
   end
   local status = resp.status
   errors.raise({
-    kind = (status == 401 or status == 403) and "auth" or "http",
+    kind = kind_of_status(status),
     status = status, method = method, url = url,
     code = code, vendor_code = code, vendor_message = message,
     message = message and tostring(message) or ("HTTP %d from %s"):format(status, self.provider),
@@ -443,17 +456,28 @@ function Run:results(opts)
   return self
 end
 
--- Ask the service to stop the run; false when it had already finished.
+-- Ask the service to stop the run: true when it accepted, and the run is `cancelled` at
+-- once; false when the run had already finished or was cancelled before. A refusal
+-- because the run has meanwhile ended (Salesforce: 400 "already in a terminal state") is
+-- that false too: the run is polled once to learn how it ended.
 function Run:cancel()
   local st = live(self, "cancel")
   if not st.client.cancel_run then
     error(("%s%s runs cannot be cancelled: the service has no cancel call")
       :format(errors.where(), self.provider), 0)
   end
-  if terminal(self.status) then return false end
-  st.client:cancel_run(self)
+  if terminal(self.status) or st.cancel_requested then return false end
+  local ok, err = pcall(st.client.cancel_run, st.client, self)
+  if not ok then
+    if not (errors.is(err, "config") and terminal(self:poll())) then error(err, 0) end
+    common.trace("%s run %s had already ended (%s): nothing to cancel", self.provider,
+      tostring(self.id), self.status)
+    return false
+  end
   st.cancel_requested = true
+  self.status = "cancelled"
   common.trace("cancel requested for %s run %s", self.provider, tostring(self.id))
+  common.observed(self)
   return true
 end
 

@@ -100,8 +100,10 @@ local function try_start(self, definition)
       definition, tostring(res.vendor_message))
     return false, res
   end
-  if unknown_definition(res) then
-    res.message = ("no test definition named %s"):format(definition)
+  if unknown_definition(res) then -- a typo, not an outage: a configuration error (exit 2)
+    res.kind, res.retryable = "config", false
+    res.message = ("no test definition named %s (Salesforce: %s)")
+      :format(definition, tostring(res.vendor_message or res.message))
   end
   error(res, 0)
 end

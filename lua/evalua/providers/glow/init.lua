@@ -270,7 +270,7 @@ end
 local function start_next(self, test_id)
   local ok, res = pcall(self.start, self, test_id)
   if ok then return res end
-  if errors.is(res, "http") and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
+  if errors.is(res) and res.status and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
     return nil
   end
   error(res, 0)
