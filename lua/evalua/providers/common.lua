@@ -6,15 +6,21 @@ local cjson = require "cjson.safe"
 local check = require "evalua.check"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
+local http = require "evalua.http"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 local redact = require "evalua.redact"
+local task = require "evalua.task"
 
 local common = {}
 local terminal = model.terminal
 local argerror = errors.argerror
 
+-- Verbose tracing follows the host's `evalua.verbose` (-v), read from the module table
+-- (never a global a script may have replaced).
 function common.trace(fmt, ...)
-  if evalua and evalua.verbose then io.stderr:write("evalua: ", fmt:format(...), "\n") end
+  local host = package.loaded["evalua"]
+  if type(host) == "table" and host.verbose then io.stderr:write("evalua: ", fmt:format(...), "\n") end
 end
 
 function common.warn(fmt, ...)
@@ -151,10 +157,14 @@ local function config_error(message)
 end
 
 -- An option, else the first environment variable set among `names` (and that name);
--- credentials go through `secret` so that they are redacted wherever evalua prints.
+-- credentials are registered for redaction, as `secret()` does, wherever evalua prints.
 local function from_env(names, is_secret)
   for _, name in ipairs(names or {}) do
-    if env(name, false) then return is_secret and secret(name) or env(name), name end
+    local v = os.getenv(name)
+    if v ~= nil and v ~= "" then
+      if is_secret then redact.register(v) end
+      return v, name
+    end
   end
   return nil
 end

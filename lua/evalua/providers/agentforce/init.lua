@@ -1,9 +1,11 @@
 -- Salesforce Agentforce Testing API client (Connect API `einstein/ai-evaluations/runs`,
 -- or the newer `einstein/ai-testing/runs`). OAuth2 client credentials against the org's
 -- My Domain; the API itself lives on the instance URL the token response names.
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 
 local agentforce = {}
 

@@ -1,7 +1,9 @@
 -- Future AGI "simulate" client: run tests (create, list, execute), executions, per-call
 -- results with eval outputs, eval summaries and cancel. Bodies are snake_case, the only
 -- casing current servers accept; every path ends with "/".
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
+local json = require "evalua.json"
 local model = require "evalua.model"
 
 local futureagi = {}

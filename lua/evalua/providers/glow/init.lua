@@ -2,9 +2,11 @@
 -- A Run is one replay: `next` hands out a test's next pending run, `run` replays it,
 -- `get` shows its progress, and `end` grades it — with the service's AI grader
 -- (`grade = true`) or with the script's own verdict (the custom grading hook).
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
+local task = require "evalua.task"
 
 local glow = {}
 

@@ -2,9 +2,11 @@
 -- Bodies are wrapped both ways: requests as {"test_case": {...}}, answers as {"data": ...}.
 -- Kapso scores a run but defines no pass mark: `passed` stays nil unless the script sets
 -- `pass_score` (on connect, start or results).
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 
 local kapso = {}
 
