@@ -79,6 +79,9 @@ end
 
 -- Option kinds: a checker(v, argn, fname, what) per kind; `true` accepts anything.
 local kinds
+local MAX_COUNT = 2 ^ 53               -- counts are exact integers (no inf, no 1e300)
+local MAX_CONCURRENCY = 1000
+common.MAX_CONCURRENCY = MAX_CONCURRENCY
 local wait_kinds = { timeout = "duration", interval = "duration", max_interval = "duration",
                      factor = "factor", jitter = "fraction" }
 common.wait_kinds = wait_kinds
@@ -115,7 +118,17 @@ kinds = {
   number = function(v, n, f, what) check.number(v, n, f, what) end,
   factor = function(v, n, f, what) check.number(v, n, f, what, 1) end,
   fraction = function(v, n, f, what) check.number(v, n, f, what, 0, 1) end,
-  count = function(v, n, f, what) check.count(v, n, f, what) end,
+  count = function(v, n, f, what)
+    check.count(v, n, f, what)
+    if v > MAX_COUNT then argerror(n, f, ("%s must be at most %d, got %.15g"):format(what, MAX_COUNT, v)) end
+  end,
+  -- Tasks or requests at once: each costs memory and a connection, so a count is capped.
+  concurrency = function(v, n, f, what)
+    check.count(v, n, f, what)
+    if v > MAX_CONCURRENCY then
+      argerror(n, f, ("%s must be at most %d, got %.15g"):format(what, MAX_CONCURRENCY, v))
+    end
+  end,
   duration = function(v, n, f, what) check.duration(v, n, f, what) end,
   boolean = function(v, n, f, what)
     if type(v) ~= "boolean" then argerror(n, f, ("%s must be true or false, got %s"):format(what, got(v))) end

@@ -87,6 +87,7 @@ end
 
 -- The whole test as a model Run (one case per run, with grades).
 function Client:results(test_id)
+  id_arg("results", test_id)
   return model.from.glow(self:get(test_id), { test_id = test_id })
 end
 
@@ -110,6 +111,9 @@ end
 
 function Client:archive(test_ids, archived)
   common.check_table(test_ids, 1, "archive", "list of test ids")
+  if archived ~= nil and type(archived) ~= "boolean" then
+    errors.argerror(2, "archive", "true or false expected, got " .. common.got(archived))
+  end
   return op(self, "archive", { test_ids = test_ids, archived = archived ~= false }).updated_count
 end
 
@@ -123,7 +127,9 @@ end
 
 -- Any other operation (`refresh`, `docs`, ...) with its raw body.
 function Client:op(name, body)
-  return op(self, id_arg("op", name), body, false, { optional = true })
+  id_arg("op", name)
+  if body ~= nil then common.check_table(body, 2, "op", "table of fields") end
+  return op(self, name, body, false, { optional = true })
 end
 
 -- `next` hands the same pending run to every caller until its replay starts, so tasks
@@ -285,7 +291,7 @@ end
 function Client:grade_pending(test_id, grader, opts)
   id_arg("grade_pending", test_id)
   opts = common.check_options("grade_pending", opts,
-    { limit = "count", concurrency = "count", wait = "wait", grade = "boolean" }, 3)
+    { limit = "count", concurrency = "concurrency", wait = "wait", grade = "boolean" }, 3)
   if not opts.grade and type(grader) ~= "function" then
     errors.argerror(2, "grade_pending", "grader function expected, got " .. common.got(grader))
   end
@@ -324,7 +330,7 @@ function Client:grade_pending(test_id, grader, opts)
     end
   end
   local workers = {}
-  for i = 1, opts.concurrency or 1 do workers[i] = worker end
+  for i = 1, math.min(opts.concurrency or 1, opts.limit or common.MAX_CONCURRENCY) do workers[i] = worker end
   task.all(workers)
   return graded
 end
