@@ -70,19 +70,12 @@ local bad_option = {
   url = { "ftp://host", "http://", "http:// spaces here", "", 42, true, {} },
   wait = { "x", 1, { bogus = 1 }, { timeout = "abc" }, { factor = 0.5 }, { jitter = 2 } },
 }
-local wait_opts = { wait = "wait" }
 
 -- Every public function: how to call it, what each argument wants, and its valid form.
 -- { label, function, fname, { {kind, valid value[, options spec]} ... }, self }
 local specs = {}
 local function add(label, f, fname, args, self)
   specs[#specs + 1] = { label = label, f = f, fname = fname, args = args, self = self }
-end
-local function connect_opts(provider, extra)
-  local o = {}
-  for k, v in pairs(creds[provider]) do o[k] = v end
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
 end
 local conn_kinds = {
   agentforce = { base_url = "url", client_id = "string", client_secret = "string", api_version = "version",
