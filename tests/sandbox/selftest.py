@@ -21,6 +21,7 @@ import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
+from urllib.parse import quote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WATCHDOG_SECONDS = 120
@@ -416,8 +417,19 @@ def test_futureagi(sb, t):
     done = [c for c in calls if c["status"] == "completed"]
     outputs = [o for c in done for o in c["eval_outputs"].values()]
     t.ok(outputs and all(o["status"] == "completed" for o in outputs)
-         and {o["type"] for o in outputs} == {"Pass/Fail", "score"} and done[0]["transcript"],
-         "calls carry eval_outputs (pass/fail and score) and transcripts")
+         and {o["type"] for o in outputs} == {"Pass/Fail", "score"} and done[0]["transcript"] == [],
+         "calls carry eval_outputs (pass/fail and score); the list view sends transcript: []")
+    detail = fi(sb, "GET", "/call-executions/%s/" % done[0]["id"]).json()
+    t.ok(detail["id"] == done[0]["id"] and detail["transcript"]
+         and {"speaker_role", "content"} <= set(detail["transcript"][0]),
+         "call-executions/{id}/ carries the transcript (speaker_role + content rows)", detail["transcript"][:1])
+    flt = json.dumps([{"column_id": "status", "filter_config": {"filter_type": "text", "filter_op": "equals",
+                                                                 "filter_value": "completed"}}])
+    only = fi(sb, "GET", "/test-executions/%s/?limit=10&filters=%s" % (ex["execution_id"], quote(flt))).json()
+    t.ok(only["results"] and all(c["status"] == "completed" for c in only["results"]),
+         "filters: a JSON array of {column_id, filter_config}")
+    t.eq(fi(sb, "GET", "/test-executions/%s/?filters=%s" % (ex["execution_id"], quote('{"status": "x"}'))).status,
+         400, "filters as an object is refused")
     summary = fi(sb, "GET", "/run-tests/%s/eval-summary/?execution_id=%s" % (rt["id"], ex["execution_id"])).json()
     kinds = {e["output_type"]: e for e in summary["result"]}
     t.ok(summary["status"] is True and "total_pass_rate" in kinds["Pass/Fail"] and "p50" in
@@ -452,7 +464,8 @@ def test_futureagi(sb, t):
          and page2["previous"] and len(page2["results"]) == 3 and page1["total_pages"] == 2,
          "list run-tests: 10 a page, newest first", (page1["count"], [x["name"] for x in page1["results"]]))
     r = fi(sb, "DELETE", "/run-tests/%s/" % rt2["id"])
-    t.eq((r.status, fi(sb, "GET", "/run-tests/%s/" % rt2["id"]).status), (204, 404), "delete is a soft delete")
+    t.eq((r.status, r.json(), fi(sb, "GET", "/run-tests/%s/" % rt2["id"]).status),
+         (200, {"message": "Run test deleted successfully"}, 404), "delete is a soft delete answered with a message")
     r = fi(sb, "GET", "/run-tests/%s/status" % rt["id"])
     t.ok(r.status == 301 and r.headers["location"].endswith("/status/"), "a path without its slash gets a 301")
 
