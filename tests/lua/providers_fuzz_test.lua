@@ -109,7 +109,19 @@ add("fi:calls", fi.calls, "calls", { { "id", "x" }, { "opts", nil, { search = "s
 add("fi:eval_summary", fi.eval_summary, "eval_summary", { { "id", "x" } }, fi)
 add("fi:start", fi.start, "start", { { "id_or_spec", "x" },
   { "opts", nil, { scenario_ids = "table", simulator_id = "string" } } }, fi)
-add("ks:suites", ks.suites, "suites", { { "id", "a" }, { "opts", nil, { per_page = "count" } } }, ks)
+add("ks:suites", ks.suites, "suites", { { "id", "a" } }, ks)
+add("ks:get_suite", ks.get_suite, "get_suite", { { "id", "s" } }, ks)
+add("ks:resume_chat", ks.resume_chat, "resume_chat", { { "id", "c" }, { "opt_table", nil } }, ks)
+add("fi:call_detail", fi.call_detail, "call_detail", { { "id", "c" } }, fi)
+add("fi:compare", fi.compare, "compare", { { "id", "x" }, { "table", { "e" } } }, fi)
+add("fi:rerun", fi.rerun, "rerun", { { "id", "x" }, { "opts", { executions = { "e" } },
+  { type = "string", executions = "table", all = "boolean" }, base = { executions = { "e" } } } }, fi)
+add("fi:kpis", fi.kpis, "kpis", { { "id", "e" } }, fi)
+add("fi:performance_summary", fi.performance_summary, "performance_summary", { { "id", "e" } }, fi)
+add("fi:add_eval_configs", fi.add_eval_configs, "add_eval_configs", { { "id", "x" }, { "table", {} } }, fi)
+add("fi:update_eval_config", fi.update_eval_config, "update_eval_config",
+  { { "id", "x" }, { "id", "c" }, { "table", {} } }, fi)
+add("fi:delete_eval_config", fi.delete_eval_config, "delete_eval_config", { { "id", "x" }, { "id", "c" } }, fi)
 add("ks:create_suite", ks.create_suite, "create_suite", { { "table", {} } }, ks)
 add("ks:create_case", ks.create_case, "create_case", { { "id", "s" }, { "table", {} } }, ks)
 for _, m in ipairs { "get_case", "get_chat" } do add("ks:" .. m, ks[m], m, { { "id", "x" } }, ks) end

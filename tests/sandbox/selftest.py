@@ -480,13 +480,16 @@ def kapso(sb, method, path, body=None, headers=None):
 
 def test_kapso(sb, t):
     r = sb.get("/kapso/api/v1/test_runs/x")
-    t.eq((r.status, r.json()), (401, {"error": "Invalid or missing API key"}), "no key: 401 Kapso body")
+    t.eq((r.status, r.json()), (401, {"error": "Invalid or missing API key", "status": 401,
+                                      "message": "Invalid or missing API key"}),
+         "no key: 401 with Kapso's Error schema {error, status, message}")
     r = kapso(sb, "GET", "/agents/%s/test_suites?per_page=1" % KAPSO_AGENT)
     d = r.json()
-    t.ok(r.status == 200 and len(d["data"]) == 1 and d["meta"] == {"page": 1, "per_page": 1, "total_pages": 2,
-                                                                    "total_count": 2}
+    t.ok(r.status == 200 and len(d["data"]) == 2 and "meta" not in d
          and d["data"][0]["test_cases"] and "x-ratelimit-remaining" in r.headers,
-         "list suites: data + meta, rate-limit headers", d)
+         "list suites: every suite in data, no paging, rate-limit headers", d)
+    one = kapso(sb, "GET", "/test_suites/%s" % d["data"][0]["id"]).json()["data"]
+    t.ok(one["id"] == d["data"][0]["id"] and one["test_cases"], "get a test suite with its test cases")
     r = kapso(sb, "POST", "/test_suites", {"test_suite": {"name": "Selftest", "agent_id": KAPSO_AGENT}})
     suite = r.json()["data"]
     r = kapso(sb, "POST", "/test_suites/%s/test_cases" % suite["id"],
@@ -497,7 +500,7 @@ def test_kapso(sb, t):
     t.eq((r.status, r.json()["error"]), (422, "Validation failed"), "blank name: 422")
     r = kapso(sb, "PATCH", "/test_cases/%s" % case["id"], {"test_case": {"rubric": "Says hello"}})
     t.eq(kapso(sb, "GET", "/test_cases/%s" % case["id"]).json()["data"]["rubric"], "Says hello", "patch a case")
-    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_GREETING, {"agent_test_run": {}})
+    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_GREETING, {"agent_test_run": {}, "run_now": True})
     run = r.json()["data"]
     t.ok(r.status == 201 and run["execution_completed"] is False and run["started_at"] and run["score"] is None,
          "create run: 201, running")
@@ -509,19 +512,27 @@ def test_kapso(sb, t):
     kapso(sb, "GET", "/test_runs/%s" % run["id"])
     after = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["kapso"]
     t.eq(after - before, 1, "a poll of a run already shown finished is counted")
-    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_ESCALATION, {"agent_test_run": {}})
+    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_ESCALATION, {"agent_test_run": {}, "run_now": True})
     done = wait_for(lambda: (lambda d: d if d["execution_completed"] else None)(
         kapso(sb, "GET", "/test_runs/%s" % r.json()["data"]["id"]).json()["data"]))
     t.ok(done and done["error"] and done["score"] is None, "the escalation case ends with an error object")
-    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_GREETING, {"agent_test_run": {}, "run_now": False})
+    r = kapso(sb, "POST", "/test_cases/%s/test_runs" % KAPSO_GREETING, {"agent_test_run": {}})
     time.sleep(1.2)
     idle = kapso(sb, "GET", "/test_runs/%s" % r.json()["data"]["id"]).json()["data"]
-    t.ok(idle["execution_completed"] is False and idle["started_at"] is None, "run_now:false is never executed")
+    t.ok(idle["execution_completed"] is False and idle["started_at"] is None,
+         "run_now defaults to false (the OpenAPI default): the run is never executed")
     r = kapso(sb, "POST", "/agents/%s/test_chats" % KAPSO_AGENT, {"message": "Hello"})
     chat = r.json()["data"]
     done = wait_for(lambda: (lambda d: d if d["status"] != "processing" else None)(
         kapso(sb, "GET", "/test_chats/%s" % chat["id"]).json()["data"]))
     t.ok(chat["status"] == "processing" and done and len(done["conversation"]) == 2, "test chat gets a reply")
+    r = kapso(sb, "POST", "/test_chats/%s/resume" % chat["id"],
+              {"message": {"type": "payload", "content": {"message_from_manager": "Send a reminder"}}})
+    resumed = wait_for(lambda: (lambda d: d if d["status"] != "processing" else None)(
+        kapso(sb, "GET", "/test_chats/%s" % chat["id"]).json()["data"]))
+    t.ok(r.status == 200 and r.json()["data"]["status"] == "processing" and resumed
+         and len(resumed["conversation"]) == 3 and resumed["conversation"][-1]["role"] == "assistant",
+         "resume: a completed chat continues with a payload and the agent answers")
     sb.post("/_control/reset", {"keep_config": True})   # a fresh one-minute window
     sb.post("/_control/config", {"kapso_rate_limit": 2})
     codes = [kapso(sb, "GET", "/test_cases/%s" % KAPSO_GREETING) for _ in range(3)]
