@@ -131,7 +131,7 @@ add("ks:wait_chat", ks.wait_chat, "wait_chat", { { "id", "x" }, { "opts", nil, {
 add("ks:start", ks.start, "start", { { "id", "x" }, { "opts", nil, { pass_score = "number" } } }, ks)
 add("kapso run:results", runs.kapso.results, "results", { { "opts", nil, { pass_score = "number" } } }, runs.kapso)
 add("gl:create", gl.create, "create", { { "id", "b" }, { "opts", nil, { infinite_mode = "boolean" } } }, gl)
-for _, m in ipairs { "get", "results", "export", "stop", "start", "op" } do
+for _, m in ipairs { "get", "results", "export", "stop", "start", "op", "text" } do
   add("gl:" .. m, gl[m], m, { { "id", "x" } }, gl)
 end
 add("gl:op body", gl.op, "op", { { "id", "refresh" }, { "opt_table", {} } }, gl)

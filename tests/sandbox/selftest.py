@@ -574,9 +574,13 @@ def test_glow(sb, t):
         run = [x for x in d["runs"] if x["run_id"] == nxt["run_id"]][0]
         return d if run["status"] == "completed" else None
     d = wait_for(current)
-    chat = [c for c in d["entries"]["chats"] if c["run_id"] == nxt["run_id"]][0]
-    t.ok(d["status_summary"]["completed"] == 1 and chat["messages"][1]["content"],
-         "run completes; its transcript is in entries.chats", d["entries"])
+    bound = [b for b in d["entries"]["runs"] if b["run_id"] == nxt["run_id"]]
+    item = [x for x in d["runs"] if x["run_id"] == nxt["run_id"]][0]
+    t.ok(d["status_summary"]["completed"] == 1 and len(bound) == 1 and item["chat_id"] == nxt["invocation_id"]
+         and {m["role"] for m in d["entries"]["messages"] if m["run_id"] == nxt["run_id"]} == {"user", "assistant"}
+         and "chats" not in d["entries"],
+         "run completes: one binding in entries.runs, chat_id is the invocation id, messages by id",
+         d["entries"])
     glow(sb, "get", {"test_id": test_id}, {"X-Bypass-Cache": "1"})
     pat = sb.get("/_control/stats").json()["polls_after_terminal_by_service"]["glow"]
     t.eq(pat, 1, "an unchanged get after a completed run counts as a poll after terminal")
@@ -593,14 +597,25 @@ def test_glow(sb, t):
         glow(sb, "run", {"test_id": test_id, "test_invocation_id": n["invocation_id"], "run_id": n["run_id"]})
     r = glow(sb, "next", {"test_id": test_id})
     t.eq((r.status, r.json()), (400, {"detail": "No pending test run found"}), "next with nothing pending: 400")
+    sb.post("/_control/config", {"glow_next_runs": True})
+    other = glow(sb, "start", {"benchmark_id": GLOW_SUPPORT}).json()["test_id"]
+    n2 = glow(sb, "next", {"test_id": other}).json()
+    d2 = glow(sb, "get", {"test_id": other}, {"X-Bypass-Cache": "1"}).json()
+    t.ok([b["run_id"] for b in d2["entries"]["runs"]] == [n2["run_id"]],
+         "glow_next_runs: next already binds and starts the replay (the backend's next.py)")
+    glow(sb, "run", {"test_id": other, "test_invocation_id": n2["invocation_id"], "run_id": n2["run_id"]})
+    d2 = glow(sb, "get", {"test_id": other}, {"X-Bypass-Cache": "1"}).json()
+    t.eq(len([x for x in d2["runs"] if x["run_id"] == n2["run_id"]]), 2,
+         "glow_next_runs: a run after next replays a second time (run.py writes another binding)")
+    sb.post("/_control/config", {"glow_next_runs": False})
     wait_for(lambda: glow(sb, "get", {"test_id": test_id}, {"X-Bypass-Cache": "1"}).json()["status"] == "completed")
     r = glow(sb, "end", {"test_id": test_id, "test_invocation_id": n["invocation_id"], "run_id": n["run_id"],
                          "grade": True})
     t.ok(r.json()["grade_id"] and isinstance(r.json()["passed"], bool) and r.json()["feedback"],
          "grade:true lets the server grade")
     r = glow(sb, "search", {"page_size": 1})
-    t.ok(r.json()["total_count"] == 1 and len(r.json()["tests"]) == 1 and r.json()["actor_name"], "search")
-    t.eq(glow(sb, "archive", {"test_ids": [test_id]}).json(), {"updated_count": 1}, "archive")
+    t.ok(r.json()["total_count"] == 2 and len(r.json()["tests"]) == 1 and r.json()["actor_name"], "search")
+    t.eq(glow(sb, "archive", {"test_ids": [test_id, other]}).json(), {"updated_count": 2}, "archive")
     t.eq(glow(sb, "search", {}).json()["total_count"], 0, "archived tests leave the default search")
     t.eq(glow(sb, "export", {"test_id": test_id}).json()["row_count"], 3, "export counts rows")
     t.ok(glow(sb, "refresh").json()["success"] and glow(sb, "docs", {}).json()["api_operations"], "refresh and docs")

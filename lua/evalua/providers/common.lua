@@ -305,7 +305,8 @@ end
 
 -- One request: a non-2xx answer raises an `http` (or `auth`) error quoting the vendor's
 -- envelope. Returns the decoded body and the response.
--- opts: json, query, headers, retry; `optional`: the answer may be empty (nil is
+-- opts: json, query, headers, retry; `raw`: the answer is not JSON (its body is
+-- returned as is); `optional`: the answer may be empty (nil is
 -- returned) or any JSON value, else it must be a JSON object; `expect`: dotted paths of
 -- fields the answer must carry ({"runId"}, {"data.id"}). An answer that breaks these
 -- rules is a `protocol` error naming the URL and status.
@@ -317,6 +318,7 @@ function Client:call(method, path, opts)
     json = opts.json, query = opts.query, headers = opts.headers, retry = opts.retry,
   }
   if resp.status < 200 or resp.status > 299 then vendor_failure(self, resp, method, url) end
+  if opts.raw then return resp.body or "", resp end
   if resp.body == nil or not resp.body:match("%S") then
     if opts.optional then return nil, resp end
     unusable(resp, method, url, "empty response body where JSON was expected")

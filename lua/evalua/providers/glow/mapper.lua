@@ -4,12 +4,14 @@ local model = require "evalua.model"
 
 local mapper = {}
 local val, text, number, verdict = model.value, model.text, model.number, model.verdict
-local messages, last_reply = model.messages, model.last_reply
 local need_table, maybe_table = model.need_table, model.maybe_table
 
 mapper.statuses = { NOTSTARTED = "queued", INPROGRESS = "running", COMPLETED = "completed" }
 
-local function glow_case(item, invocation, chat)
+-- One run item. Its `chat_id` is the invocation id (the backend's get), and the `get`
+-- document carries no message text (entries.messages reference texts by id): a Glow case
+-- has no transcript.
+local function glow_case(item, invocation)
   invocation = invocation or {}
   local score, passed = number(item.grade_score), val(item.grade_passed)
   if score == nil and passed == nil then
@@ -19,7 +21,6 @@ local function glow_case(item, invocation, chat)
   if val(item.status) == nil and val(invocation.invocation_completed) == true then
     status = "completed"
   end
-  local transcript = messages(chat and val(chat.messages))
   local c = model.case {
     name = text(invocation.invocation_title) or text(item.run_id) or text(item.chat_id),
     id = text(item.run_id),
@@ -28,8 +29,7 @@ local function glow_case(item, invocation, chat)
     raw_status = text(item.status),
     inputs = { title = text(invocation.invocation_title), suite_entry_id = text(item.suite_entry_id) },
     outputs = { chat_id = text(item.chat_id), model = text(item.model_name),
-                agent = text(item.agent_name), transcript = transcript,
-                response = last_reply(transcript) },
+                agent = text(item.agent_name) },
     raw = item,
   }
   if score ~= nil or passed ~= nil then
@@ -39,14 +39,15 @@ local function glow_case(item, invocation, chat)
   return c
 end
 
--- Run transcripts, when the `get` document carries them (`entries.chats[]`), by chat id.
-local function glow_chats(doc)
+-- The replays (binding rows, `entries.runs`) of the run `run_id` in a `get` document: the
+-- backend lists one per `run` (or `next`) that replayed it.
+function mapper.replays(doc, run_id)
   local entries = val(doc.entries)
-  local chats = {}
-  for _, chat in ipairs(type(entries) == "table" and val(entries.chats) or {}) do
-    chats[text(chat.chat_id) or ""] = chat
+  local n = 0
+  for _, b in ipairs(type(entries) == "table" and val(entries.runs) or {}) do
+    if type(b) == "table" and text(b.run_id) == run_id then n = n + 1 end
   end
-  return chats
+  return n
 end
 
 -- A Glow `get` document. With `opts.run_id` the Run is that one replay; without it, the
@@ -58,14 +59,14 @@ function mapper.run(doc, opts)
   for _, inv in ipairs(val(doc.invocations) or {}) do
     invocations[text(inv.invocation_id) or ""] = inv
   end
-  local chats = glow_chats(doc)
   local run = model.run { provider = "glow", raw = doc, raw_status = text(doc.status) }
   local test = val(doc.test) or {}
   run.test_id = opts.test_id or text(test.test_id)
   for _, item in ipairs(val(doc.runs) or {}) do
-    if opts.run_id == nil or text(item.run_id) == opts.run_id then
-      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""],
-        chats[text(item.chat_id) or ""])
+    -- A run replayed twice has two items: its view is one case.
+    local wanted = opts.run_id == nil or (text(item.run_id) == opts.run_id and #run.cases == 0)
+    if wanted then
+      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""])
     end
   end
   if opts.run_id then
