@@ -27,6 +27,7 @@ local af_results = {
   "agentforce/plugin-agent_einstein_ai-evaluations_runs_4KBSM000000003F4AQ_results__5.json",
   "agentforce/plugin-agent_einstein_ai-evaluations_runs_4KBSM000000003F4AQ_results__6.json",
   "agentforce/einstein_ai-testing_runs_3A2SM000000003F4AQ_results__1.json",
+  "agentforce/agentTesterNGT_entity_encoded_results.json",
   "agentforce/seed_v63_results.json",
   "agentforce/quirks_results.json",
 }
@@ -321,6 +322,43 @@ do
   tap.ok(failed.status == "error" and failed.error == "Agent did not answer within 60 seconds",
     "error object -> error with its message")
   tap.is(failed:passed(), false, "errored run failed")
+end
+
+-- Every real document from the services' public sources (the SOURCES files) parses into
+-- the model: each case and each expectation/eval mapped, each source object kept as raw.
+
+do
+  local real = 0
+  for _, path in ipairs(af_results) do
+    if not path:find("seed_v63", 1, true) and not path:find("quirks", 1, true) then real = real + 1 end
+  end
+  for _, path in ipairs {
+    "agentforce/einstein_ai-evaluations_runs.json", "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__1.json",
+    "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__2.json",
+    "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__3.json",
+    "agentforce/einstein_ai-testing_runs.json", "agentforce/einstein_ai-testing_runs_3A2SM000000003F4AQ__1.json",
+  } do
+    local doc = load(path)
+    local run = model.from.agentforce(doc, { id = "x" })
+    tap.ok(run.raw == doc and run.raw_status == doc.status and #run.cases == 0,
+      path:match("[^/]+$") .. ": a start/status document maps to a run with its raw status")
+    real = real + 1
+  end
+  local call = load("futureagi/docs_call_execution_detail.json")
+  local run = model.from.futureagi({ status = "completed" }, { call })
+  local c = run.cases[1]
+  tap.ok(#run.cases == 1 and c.raw == call and c.id == call.id and c.duration == 125.4 and c.score == 8.5
+    and #c.outputs.transcript == 2 and c.outputs.summary == call.call_summary and c.inputs.scenario == "Billing Inquiry",
+    "Future AGI docs' call detail: id, duration, score, transcript, summary, scenario")
+  local m = c.metrics[1]
+  tap.ok(#c.metrics == 1 and m.name == "tone_check" and m.score == 9 and m.reason == "Polite and professional"
+    and m.raw == call.eval_outputs.tone_check, "its eval output {score, explanation} is a metric")
+  local page = load("futureagi/docs_test_execution_page.json")
+  local prun = model.from.futureagi({ status = page.status }, page.results)
+  tap.ok(prun.status == "completed" and #prun.cases == #page.results and prun.cases[1].raw == page.results[1]
+    and prun.cases[1].duration == 45.2, "Future AGI docs' test execution page: one case per call")
+  real = real + 2
+  tap.is(real, 16, "16 real documents from the public sources parse into the model, nothing dropped")
 end
 
 -- Glow -----------------------------------------------------------------------------

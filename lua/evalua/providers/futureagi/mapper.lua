@@ -35,8 +35,9 @@ local function futureagi_metric(id, e, names)
   end
   local value = val(e.value)
   if value == nil then value = val(e.output) end
+  if value == nil then value = val(e.score) end -- the API docs' form: {score, explanation}
   local kind = (text(e.type) or text(e.output_type) or ""):lower()
-  m.reason = text(e.reason)
+  m.reason = text(e.reason) or text(e.explanation)
   m.error = error_text(e.error)
   m.skipped = val(e.skipped) == true or nil
   m.status = m.error and "error" or m.skipped and "skipped" or "completed"
@@ -68,7 +69,7 @@ local function futureagi_case(call, names)
     status = status,
     raw_status = text(call.status),
     score = number(call.overall_score),
-    duration = number(call.duration_seconds),
+    duration = number(call.duration_seconds) or number(call.duration),
     inputs = { scenario = scenario, scenario_id = text(call.scenario_id) },
     outputs = {
       response = last_reply(transcript),
