@@ -40,6 +40,26 @@ support.run(function()
       label .. ": the transcript, downloaded by text id")
     t.like(case.outputs.response or "", "Here is a short answer", label .. ": the replay's reply")
   end
+
+  -- Turns at next+run on one test are a semaphore: a task cancelled while it waits for its
+  -- turn leaves at once (the core's cancel of a parked task), and the turn goes on to the next.
+  support.control("config", { run_seconds = 0.6, glow_next_runs = false, latency = 0.3 })
+  local gl = glow.connect { base_url = base .. "/glow", token = "glow-test-token", wait = wait }
+  local test_id = gl:create(SUPPORT)
+  local holder = task.spawn(function() return gl:start(test_id) end)
+  task.sleep(0.05)
+  local t0 = task.now()
+  local waiter = task.spawn(function() return gl:start(test_id) end)
+  task.sleep(0.05)
+  task.cancel(waiter)
+  local ok, err = pcall(task.wait, waiter)
+  local took = task.now() - t0
+  t.ok(not ok and require("evalua.errors").is(err, "cancelled") and took < 0.5,
+    ("a start waiting for its turn is cancelled at once (%.2fs)"):format(took))
+  local first = task.wait(holder)
+  local third = gl:start(test_id)
+  t.ok(first.id and third.id and first.id ~= third.id, "the turn passed on: the next start gets the next run")
+  support.control("config", { latency = 0 })
 end)
 
 t.done()

@@ -169,19 +169,21 @@ function Client:op(name, body)
 end
 
 -- `next` hands the same pending run to every caller until its replay starts, so tasks
--- sharing a client take turns at next+run on one test. The lock is released inside the
--- holder's task, so woken waiters find it free or held by a newer, live task.
+-- sharing a client take turns at next+run on one test: one permit per test. A task
+-- cancelled while it waits for its turn leaves at once; one cancelled during its turn
+-- gives the permit back before the cancellation goes on.
 local function one_at_a_time(self, key, fn)
   self.locks = self.locks or {}
-  while self.locks[key] do pcall(task.wait, self.locks[key]) end
-  local holder = task.spawn(function()
-    local ok, a, b = pcall(fn)
-    self.locks[key] = nil
-    if not ok then error(a, 0) end
-    return a, b
-  end)
-  self.locks[key] = holder
-  return task.wait(holder)
+  local turn = self.locks[key]
+  if not turn then
+    turn = task.semaphore(1)
+    self.locks[key] = turn
+  end
+  turn:acquire()
+  local r = table.pack(pcall(fn))
+  turn:release()
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
 end
 
 -- A replay's view of a `get` answer (the test's whole document), and its application.
