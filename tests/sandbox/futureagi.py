@@ -532,16 +532,24 @@ class FutureAGI(Service):
             return err
         return json_response(200, self._run_test_json(run_test))
 
-    def patch_run_test(self, req, rt):
+    def _fields(self, req, rt, allowed):
+        """(run_test, fields, None), or (None, None, error response): a run test not deleted
+        and a JSON body holding only `allowed` keys."""
         run_test, err = self._live_run_test(rt)
         if err:
-            return err
+            return None, None, err
         body, err = self._body(req)
         if err:
-            return err
-        fields, unknown = self._normalize(body, PATCH_FIELDS)
+            return None, None, err
+        fields, unknown = self._normalize(body, allowed)
         if unknown:
-            return validation_error(unknown)
+            return None, None, validation_error(unknown)
+        return run_test, fields, None
+
+    def patch_run_test(self, req, rt):
+        run_test, fields, err = self._fields(req, rt, PATCH_FIELDS)
+        if err:
+            return err
         if "name" in fields:
             bad = self._check_name(fields["name"], exclude=run_test)
             if bad:
@@ -576,15 +584,9 @@ class FutureAGI(Service):
     # ------------------------------------------------------------ eval configs
 
     def add_eval_configs(self, req, rt):
-        run_test, err = self._live_run_test(rt)
+        run_test, fields, err = self._fields(req, rt, ("evaluations_config",))
         if err:
             return err
-        body, err = self._body(req)
-        if err:
-            return err
-        fields, unknown = self._normalize(body, ("evaluations_config",))
-        if unknown:
-            return validation_error(unknown)
         if "evaluations_config" not in fields:
             return validation_error({"evaluations_config": ["This field is required."]})
         creates, details = self._validate_eval_items(fields["evaluations_config"], strict=True)
@@ -599,21 +601,15 @@ class FutureAGI(Service):
             "run_test_id": run_test.id})
 
     def update_eval_config(self, req, rt, cfg):
-        run_test, err = self._live_run_test(rt)
+        # views/run_test.py UpdateEvalConfigView (POST .../update/, serializers/requests/
+        # run_test_evals.py EvalConfigUpdateRequestSerializer: unknown fields rejected).
+        run_test, fields, err = self._fields(req, rt, ("name", "config", "mapping", "model", "error_localizer",
+                                                       "kb_id", "template_id", "run", "test_execution_id"))
         if err:
             return err
         config = self.eval_configs.get(cfg)
         if config is None or cfg not in run_test.eval_configs:
             return fi_error(404, "not_found", "Eval config not found")
-        body, err = self._body(req)
-        if err:
-            return err
-        # views/run_test.py UpdateEvalConfigView (POST .../update/, serializers/requests/
-        # run_test_evals.py EvalConfigUpdateRequestSerializer: unknown fields rejected).
-        fields, unknown = self._normalize(body, ("name", "config", "mapping", "model", "error_localizer",
-                                                 "kb_id", "template_id", "run", "test_execution_id"))
-        if unknown:
-            return validation_error(unknown)
         if fields.get("template_id") is not None and fields["template_id"] not in TEMPLATES:
             return fi_error(400, "invalid", "Evaluation template not found")
         for key in ("name", "config", "mapping", "model"):
@@ -911,15 +907,9 @@ class FutureAGI(Service):
         """views/run_test.py TestExecutionRerunView: eval_only or call_and_eval, for the given
         executions (or all with select_all); running ones cannot be rerun.  The sandbox
         restarts each execution's clock (its calls and evals are redone)."""
-        run_test, err = self._live_run_test(rt)
+        run_test, fields, err = self._fields(req, rt, ("rerun_type", "test_execution_ids", "select_all"))
         if err:
             return err
-        body, err = self._body(req)
-        if err:
-            return err
-        fields, unknown = self._normalize(body, ("rerun_type", "test_execution_ids", "select_all"))
-        if unknown:
-            return validation_error(unknown)
         if fields.get("rerun_type") not in ("eval_only", "call_and_eval"):
             return validation_error({"rerun_type": ['"%s" is not a valid choice.' % fields.get("rerun_type")]})
         now = self.ctx.clock.now()

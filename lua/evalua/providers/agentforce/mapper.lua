@@ -18,24 +18,6 @@ local function normalize(raw)
   return model.normalize("agentforce", raw)
 end
 
--- A list of action names from a list, a JSON string, or Salesforce's entity-encoded
--- Python-style string (`"[&#39;A&#39;, &#39;B&#39;]"`).
-local function action_list(v)
-  v = val(v)
-  if type(v) == "table" then return v end
-  if type(v) ~= "string" then return nil end
-  local s = unescape(v)
-  local decoded = cjson.decode(s)
-  if type(decoded) == "table" then return decoded end
-  local list = {}
-  if s:match("^%s*%[") then
-    for _, item in s:gmatch("(['\"])(.-)%1") do list[#list + 1] = item end
-  elseif s:match("%S") then
-    list[1] = s
-  end
-  return list
-end
-
 -- A JSON document that Salesforce sends as a string, entity-encoded (`{&quot;a&quot;: 1}`):
 -- unescape first, then decode (decoding first fails on the entities). A table as is;
 -- anything that is not JSON: nil and the text.
@@ -47,6 +29,20 @@ local function embedded_json(v)
   local decoded = cjson.decode(s)
   if type(decoded) == "table" then return decoded end
   return nil, s
+end
+
+-- A list of action names from a list, a JSON string, or Salesforce's entity-encoded
+-- Python-style string (`"[&#39;A&#39;, &#39;B&#39;]"`).
+local function action_list(v)
+  local decoded, s = embedded_json(v)
+  if decoded or s == nil then return decoded end
+  local list = {}
+  if s:match("^%s*%[") then
+    for _, item in s:gmatch("(['\"])(.-)%1") do list[#list + 1] = item end
+  elseif s:match("%S") then
+    list[1] = s
+  end
+  return list
 end
 
 -- A value shown as text: strings as they are, numbers and booleans printed, tables as JSON
