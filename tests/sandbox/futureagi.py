@@ -737,7 +737,8 @@ class FutureAGI(Service):
         doc = self._execution_json(ex, now)
         if run_test.reported_terminal == len(run_test.executions):
             self.ctx.stats.poll_after_terminal(self.name)
-        self._reported(ex, doc["status"])
+        if all(e.reported_terminal for e in run_test.executions if e is not ex):
+            self._reported(ex, doc["status"])
         return json_response(200, {
             "run_test_id": run_test.id, "execution_id": ex.id, "status": doc["status"],
             "total_scenarios": doc["total_scenarios"], "total_calls": doc["total_calls"],
@@ -749,7 +750,9 @@ class FutureAGI(Service):
         """Poll-after-terminal accounting: the status endpoint shows only the latest execution,
         so a client waiting on an older one reads it elsewhere (test-executions/{id}/).  A status
         poll counts as after terminal only when every execution of the run test had already been
-        shown terminal, by either endpoint."""
+        shown terminal.  The status endpoint shows the latest execution to whoever asks -- the
+        poller of an older one too -- so it counts as having shown it only when every other
+        execution was already shown terminal (the question can then only be about this one)."""
         if status in TERMINAL and not ex.reported_terminal:
             ex.reported_terminal = True
             ex.run_test.reported_terminal += 1
