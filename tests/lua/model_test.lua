@@ -361,6 +361,21 @@ do
   tap.is(real, 16, "16 real documents from the public sources parse into the model, nothing dropped")
 end
 
+do -- Future AGI: voice transcript rows (speaker_role + content), eval outputs' boolean error
+  local run = model.from.futureagi({ status = "completed" }, { {
+    id = "c1", status = "completed", scenario = "S",
+    transcript = { { speaker_role = "user", content = "Hi" }, { speaker_role = "assistant", content = "Hello" } },
+    eval_outputs = { e1 = { name = "polite", value = "Passed", type = "Pass/Fail", error = false },
+                     e2 = { name = "accurate", value = cjson.null, type = "Pass/Fail", error = true,
+                            reason = "The evaluator failed" } } } })
+  local c = run.cases[1]
+  tap.ok(c.outputs.transcript[1].role == "user" and c.outputs.response == "Hello", "speaker_role rows are roles")
+  local ok_m, bad_m = c:metric("polite"), c:metric("accurate")
+  tap.ok(ok_m.error == nil and ok_m.passed == true, "error = false: no error")
+  tap.ok(bad_m.error == "The evaluator failed" and bad_m.status == "error" and bad_m.passed == nil,
+    "error = true: an errored eval, no verdict")
+end
+
 -- Glow -----------------------------------------------------------------------------
 
 do

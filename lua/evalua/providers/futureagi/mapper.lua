@@ -38,7 +38,9 @@ local function futureagi_metric(id, e, names)
   if value == nil then value = val(e.score) end -- the API docs' form: {score, explanation}
   local kind = (text(e.type) or text(e.output_type) or ""):lower()
   m.reason = text(e.reason) or text(e.explanation)
-  m.error = error_text(e.error)
+  -- `error` is a boolean in the backend's eval outputs: true means the evaluator failed;
+  -- its reason says why.
+  m.error = val(e.error) == true and (m.reason or "the evaluation failed") or error_text(e.error)
   m.skipped = val(e.skipped) == true or nil
   m.status = m.error and "error" or m.skipped and "skipped" or "completed"
   if kind:find("pass", 1, true) or type(value) == "boolean" then
