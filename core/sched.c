@@ -740,56 +740,20 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-static int l_duration(lua_State *L) {
-  lua_pushnumber(L, duration_check(L, 1));
-  return 1;
-}
-
-static int l_versions(lua_State *L) {
-  lua_createtable(L, 0, 4);
-  lua_pushliteral(L, EVALUA_VERSION);
-  lua_setfield(L, -2, "evalua");
-  lua_pushliteral(L, LUA_RELEASE);
-  lua_setfield(L, -2, "lua");
-  lua_pushstring(L, transfer_curl_version());
-  lua_setfield(L, -2, "curl");
-  return 1;
-}
-
-static int l_set_verbose(lua_State *L) {
-  trace_on = lua_toboolean(L, 1);
-  return 0;
-}
-
-static int l_shutdown(lua_State *L) {
-  return l_kill_all(L);
-}
-
-int luaopen_evalua_core(lua_State *L) {
+int luaopen_evalua_sched(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn}, {"sleep", l_sleep}, {"join", l_join}, {"queue", l_queue},
     {"park", l_park}, {"unpark", l_unpark}, {"cancel", l_cancel}, {"take_cancel", l_take_cancel},
     {"deadline", l_deadline}, {"resume", l_resume}, {"current", l_current},
     {"now", l_now}, {"run", l_run}, {"stats", l_stats}, {"cancel_all", l_cancel_all}, {"kill_all", l_kill_all},
-    {"duration", l_duration}, {"parse_duration", duration_lua_parse},
-    {"versions", l_versions}, {"set_verbose", l_set_verbose}, {"set_error_factory", l_set_error_factory},
-    {"http_send", http_send}, {"http_configure", http_configure}, {"url_check", http_url_check},
-    {"shutdown", l_shutdown}, {"take_interrupt", l_take_interrupt},
+    {"set_error_factory", l_set_error_factory}, {"take_interrupt", l_take_interrupt},
     {"set_interactive", l_set_interactive}, {NULL, NULL},
   };
   main_L = L;
   luaL_newmetatable(L, "evalua.queue");
   lua_pop(L, 1);
-  http_register(L);
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, MARKER);
   lua_setfield(L, -2, "MARKER");
-  http_push_default_headers(L);
-  lua_setfield(L, -2, "DEFAULT_HEADERS");
-  luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
-  lua_getfield(L, -1, "decode");
-  lua_pushvalue(L, -3);
-  auth_register(L, -2);
-  lua_pop(L, 3);
   return 1;
 }

@@ -570,10 +570,6 @@ void transfer_set_user_agent(const char *ua) {
   while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
 }
 
-const char *transfer_curl_version(void) {
-  return curl_version_info(CURLVERSION_NOW)->version;
-}
-
 void transfer_init_request(Request *r) {
   timer_init(&r->retry_timer, retry_fire);
 }

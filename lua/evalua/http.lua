@@ -1,7 +1,7 @@
 --- http: requests from tasks, on the C core's libcurl multi handle.
--- This file turns options into a normalized spec for `core.http_send` (which owns
+-- This file turns options into a normalized spec for `transfer.send` (which owns
 -- transfers, retries and backoff) and wraps what comes back.
-local core = require "evalua.core"
+local transfer = require "evalua.transfer"
 local json = require "evalua.json"
 local errors = require "evalua.errors"
 local task = require "evalua.task"
@@ -157,7 +157,7 @@ local function check_url(url, at)
   if host == "" or host:find("%s") then
     argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(redact_url(url)))
   end
-  local ok, why = core.url_check(url)
+  local ok, why = transfer.url_check(url)
   if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(redact_url(url), why)) end
   if ngood >= 4096 then good_urls, ngood = {}, 0 end
   good_urls[url], ngood = true, ngood + 1
@@ -177,7 +177,7 @@ local function positive(v, at, what)
   return secs
 end
 
--- Build the spec core.http_send takes; header names are sent lowercase.
+-- Build the spec transfer.send takes; header names are sent lowercase.
 local function prepare(opts, at)
   local function bad(msg) argerror(at.opts, at.fname, msg) end
   for k in pairs(opts) do
@@ -247,7 +247,7 @@ local function send(spec)
   -- The C side takes "name: value" lines; the map stays for a replay after a 401.
   local headers = spec.headers
   spec.headers = header_list(headers)
-  local ok, res = core.http_send(spec)
+  local ok, res = transfer.send(spec)
   spec.headers = headers
   if not ok then
     errors.raise(res, 4)
@@ -294,7 +294,7 @@ function http.request(opts)
   return request(opts, site("request", 1, 1))
 end
 
--- The spec of a request without options, kept and reused: core.http_send copies what it
+-- The spec of a request without options, kept and reused: transfer.send copies what it
 -- needs before it waits, so only `url` changes between requests. Rebuilt when the
 -- defaults change; not used while a default deadline is set (that needs a scope).
 local plain_specs = {}
@@ -303,7 +303,7 @@ local function plain_spec(method)
   local spec = plain_specs[method]
   if spec then return spec end
   spec = {
-    method = method, headers = core.DEFAULT_HEADERS, timeout = defaults.timeout,
+    method = method, headers = transfer.DEFAULT_HEADERS, timeout = defaults.timeout,
     connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
     retry = defaults.retry, compressed = defaults.compressed,
   }
@@ -320,7 +320,7 @@ local function plain(method, url, at)
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
   spec.url = url
-  local ok, res = core.http_send(spec)
+  local ok, res = transfer.send(spec)
   spec.url = nil
   if not ok then errors.raise(res, 3) end
   res.method = method
@@ -363,10 +363,10 @@ function http.configure(opts)
     elseif k == "max_host_connections" then
       local n = check.count(v, 1, "configure", "max_host_connections")
       if n > 10000 then argerror(1, "configure", "max_host_connections must be at most 10000, got " .. tostring(v)) end
-      core.http_configure { max_host_connections = n }
+      transfer.configure { max_host_connections = n }
     elseif k == "user_agent" then
       if type(v) ~= "string" then argerror(1, "configure", "user_agent must be a string") end
-      core.http_configure { user_agent = v }
+      transfer.configure { user_agent = v }
     else argerror(1, "configure", "unknown option '" .. tostring(k) .. "'") end
   end
 end

@@ -517,7 +517,7 @@ function Run.__close(run)
       common.warn("could not cancel %s run %s: %s", run.provider, tostring(run.id), tostring(err))
     end
   end
-  if coroutine.isyieldable() then cancel() else task.spawn(cancel) end
+  if coroutine.isyieldable() then cancel() else task.detached(cancel) end
 end
 
 -- Plain, JSON-safe data to re-attach to this run later (no credentials).

@@ -1,8 +1,7 @@
 -- Options of the evalua sub-commands: `--name VALUE`, `--name=VALUE`, `-x VALUE`,
 -- repeatable options, flags, and `--` to end the options. Declared once per command
 -- so that parsing and --help come from the same table.
-local core = require "evalua.core"
-
+local duration = require "evalua.duration"
 local args = {}
 
 local function key_of(long) return (long:gsub("^%-%-", ""):gsub("%-", "_")) end
@@ -75,7 +74,7 @@ end
 -- A duration option in seconds, or nil and a message naming the option (never the
 -- internal function that parsed it).
 function args.duration(value, name)
-  local secs = core.parse_duration(value)
+  local secs = duration.parse(value)
   if not secs then return nil, ("%s: invalid duration '%s' (use e.g. 30s, 10m)"):format(name, tostring(value)) end
   return secs
 end

@@ -1,7 +1,7 @@
 -- The globals a test file sees: test, describe, the four hooks, threshold, skip,
 -- expect and check. Declarations build a tree of blocks while the file loads; the
 -- runner walks it afterwards.
-local core = require "evalua.core"
+local duration = require "evalua.duration"
 local errors = require "evalua.errors"
 local context = require "evalua.runner.context"
 local expect = require "evalua.runner.expect"
@@ -106,7 +106,7 @@ function dsl.file_env(file)
     check_type(opts, "table", 3, "test")
     local spec = { name = name, fn = fn, block = state.block, line = line, tags = tag_list(opts.tags) }
     if opts.timeout ~= nil then
-      local ok, secs = pcall(core.duration, opts.timeout)
+      local ok, secs = pcall(duration.seconds, opts.timeout)
       if not ok then errors.argerror(3, "test", "timeout: " .. tostring(secs):gsub("^.-%((.*)%)$", "%1")) end
       spec.timeout = secs
     end

@@ -1,7 +1,7 @@
 -- The `evalua test` engine: loads test files, runs their tests as tasks (at most
 -- `jobs` at once), keeps the four outcomes apart (passed, failed, error, infra) and
 -- builds the session data that reporters and the exit code are made from.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local json = require "evalua.json"
@@ -95,7 +95,7 @@ local function in_task(owner, secs, pfn, ...)
     -- From when it starts: a test held back by another that hogged the loop keeps its time.
     if secs > 0 then
       deadline = task.now() + secs
-      core.deadline(deadline)
+      sched.deadline(deadline)
     end
     local r, n = task._in_scope(pfn, table.unpack(args, 1, args.n))
     left = n
