@@ -119,7 +119,9 @@ support.run(function()
     t.is(other.status, "cancelled", "cancel accepted: the run says cancelled at once")
     local seen = fi:attach(other:descriptor())
     seen.status = "running"
-    t.is(seen:poll(), "running", "the service says cancelling first (not terminal)")
+    local p = seen:poll() -- cancelling lasts 0.3 s: on a slow machine it may be over already
+    t.ok(p == "cancelled" or (p == "running" and seen.raw_status == "cancelling"),
+      "the service says cancelling first (not terminal), then cancelled")
     seen:wait()
     t.is(seen.status, "cancelled", "then cancelled")
     support.control("config", { run_seconds = 0.6 })
