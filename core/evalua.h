@@ -156,6 +156,8 @@ typedef struct Request {
   const char *kind;
   char *message;              /* malloc'd; NULL: use errbuf/strerror */
   int retryable;
+  int deadline_limits;        /* this attempt's time was cut to what was left of the deadline */
+  int deadline_hit;           /* the request failed because of the deadline */
   char errbuf[256];
 } Request;
 

@@ -190,7 +190,7 @@ static void push_error(lua_State *L, Request *r) {
   set_int(L, "attempts", r->attempt);
   lua_pushnumber(L, clock_now() - r->started);
   lua_setfield(L, -2, "elapsed");
-  if (r->deadline < HUGE_VAL && strcmp(r->kind ? r->kind : "", "timeout") == 0) {
+  if (r->deadline_hit) {
     lua_pushnumber(L, r->deadline);
     lua_setfield(L, -2, "deadline");
   }

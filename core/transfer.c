@@ -134,6 +134,7 @@ static void setup_easy(Request *r) {
   CURL *e = r->easy;
   double timeout = r->timeout > 0 ? r->timeout : HUGE_VAL, left = r->deadline - clock_now();
   int head = strcmp(r->method, "HEAD") == 0, get = strcmp(r->method, "GET") == 0;
+  r->deadline_limits = left < timeout;
   if (left < timeout) timeout = left;     /* an attempt never outlives the deadline */
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
@@ -316,6 +317,7 @@ static int schedule_retry(Request *r, const char *why, double retry_after) {
     delay = retry_after;
   }
   if (now + delay >= r->deadline) {
+    r->deadline_hit = 1;
     snprintf(msg, sizeof msg, "%s; the retry %s %.3gs would pass the deadline (%.3gs left), gave up after %d attempt%s",
              why, retry_after >= 0 ? "the server asked for in" : "due in", delay,
              r->deadline - now > 0 ? r->deadline - now : 0, r->attempt, r->attempt == 1 ? "" : "s");
@@ -509,6 +511,11 @@ static void on_done(CURL *easy, CURLcode rc) {
     }
   } else {
     int retryable = retry_transient(rc) && (!may_have_reached_server(rc, r) || idempotent(r));
+    /* An attempt cut short by the deadline, not by its own timeout. */
+    if (rc == CURLE_OPERATION_TIMEDOUT && r->deadline_limits) {
+      r->deadline_hit = 1;
+      retryable = 0;
+    }
     int sched = 0;
     const char *msg = describe(rc, r);
     if (trace_on) {

@@ -33,10 +33,6 @@ local function current_handle()
   return co and handles[co]
 end
 
-local function cancelled(message)
-  return errors.new { kind = "cancelled", message = message or "task cancelled" }
-end
-
 local function is_cancel(err) return errors.is(err, "cancelled") end
 task.is_cancelled = is_cancel
 
@@ -90,11 +86,9 @@ local function reap_own(h, r)
   return r
 end
 
+-- A task cancelled before it started still starts: its first wait raises the
+-- cancellation (before anything is sent), so its `<close>` handlers run as usual.
 local function body(h, fn, ...)
-  if sched.take_cancel() then
-    finish(h, { false, cancelled(), n = 2 })
-    return
-  end
   finish(h, reap_own(h, pack(xpcall(fn, on_error, ...))))
 end
 

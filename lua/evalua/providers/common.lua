@@ -501,6 +501,7 @@ function Run:cancel()
   end
   st.cancel_requested = true
   self.status = "cancelled"
+  hooks.emit("run_cancelled", self) -- the service confirmed: the journal marks it done
   common.trace("cancel requested for %s run %s", self.provider, tostring(self.id))
   common.observed(self)
   return true

@@ -64,10 +64,13 @@ function args.help(spec)
   return table.concat(lines, "\n")
 end
 
--- A positive integer option, or nil and a message.
-function args.count(value, name)
+-- A whole-number option of at least `min` (default 1), or nil and a message.
+function args.count(value, name, min)
+  min = min or 1
   local n = math.tointeger(tonumber(value))
-  if not n or n < 1 then return nil, ("%s expects a positive whole number, got '%s'"):format(name, value) end
+  if not n or n < min then
+    return nil, ("%s expects a %s whole number, got '%s'"):format(name, min == 1 and "positive" or ">= " .. min, value)
+  end
   return n
 end
 

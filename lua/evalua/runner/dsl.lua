@@ -5,6 +5,7 @@ local duration = require "evalua.duration"
 local errors = require "evalua.errors"
 local context = require "evalua.runner.context"
 local expect = require "evalua.runner.expect"
+local repeats = require "evalua.runner.repeats"
 local threshold = require "evalua.runner.threshold"
 local where = require "evalua.runner.where"
 
@@ -111,6 +112,18 @@ function dsl.file_env(file)
       spec.timeout = secs
     end
     if opts.skip then spec.skip = type(opts.skip) == "string" and opts.skip or "skipped" end
+    for key, min in pairs({ retries = 0, repeats = 1 }) do
+      local n = opts[key]
+      if n ~= nil and (math.type(n) ~= "integer" or n < min) then
+        errors.argerror(3, "test", ("%s: a whole number >= %d expected, got %s"):format(key, min, tostring(n)))
+      end
+      spec[key] = n
+    end
+    if opts.pass_rate ~= nil then
+      local rate, why = repeats.parse_rate(opts.pass_rate)
+      if not rate then errors.argerror(3, "test", "pass_rate: " .. why) end
+      spec.pass_rate = rate
+    end
     state.block.children[#state.block.children + 1] = spec
   end
 
