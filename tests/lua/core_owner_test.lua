@@ -90,6 +90,7 @@ task.sleep(0.05)                               -- both are running when the main
 ]], { secs = 15 })
   t.ok(rc == 0 and took < 10, ("item 12: evalua run exits 0 when its main chunk ends (%.1fs)"):format(took))
   t.like(out, "leftover closed", "item 12: the leftover task was cancelled (its <close> ran)")
+  t.like(out, "2 tasks still running", "item 12: and evalua says how many it cancelled")
 end
 
 -- 12. task.timeout owns what its function spawned.
