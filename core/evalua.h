@@ -113,6 +113,9 @@ void auth_shutdown(void);
 
 /* ---- json.c ---- */
 int luaopen_evalua_json(lua_State *L);
+/* Decode len bytes of JSON: pushes the value and returns 1, or pushes the error message
+ * ("json.decode: ... at character N") and returns 0. Raises only when out of memory. */
+int json_decode_buffer(lua_State *L, const char *data, size_t len);
 
 /* ---- fs.c ---- */
 int luaopen_evalua_fs(lua_State *L);
