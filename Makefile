@@ -3,7 +3,7 @@
 #   make check           C unit tests + Lua tests (TAP, run by prove)
 #   make check SANITIZE=address,undefined
 #   make demo            the main job against the local sandbox
-#   make bench           benchmarks -> tests/bench/RESULTS.md
+#   make bench           benchmarks -> tests/bench/work/RESULTS.md
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make install PREFIX=/usr/local
 
