@@ -483,9 +483,25 @@ static int enter(Decoder *d) {
   return 0;
 }
 
+/* After a member: 1 when a ',' says another follows, 0 at the closing bracket. */
+static int after_member(Decoder *d, char close, const char *why) {
+  skip_space(d);
+  if (d->p < d->end && *d->p == ',') {
+    d->p++;
+    skip_space(d);
+    return 1;
+  }
+  if (d->p < d->end && *d->p == close) {
+    d->p++;
+    return 0;
+  }
+  return fail(d, why, d->p);
+}
+
 static int decode_array(Decoder *d) {
   lua_State *L = d->L;
   lua_Integer i = 1;
+  int more;
   if (enter(d)) return -1;
   lua_createtable(L, 0, 0);
   lua_pushvalue(L, d->array_mt);
@@ -495,26 +511,17 @@ static int decode_array(Decoder *d) {
     d->depth--;
     return 0;
   }
-  for (;;) {
+  do {
     if (decode_value(d)) return -1;
     lua_rawseti(L, -2, i++);
-    skip_space(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      skip_space(d);
-    } else if (d->p < d->end && *d->p == ']') {
-      d->p++;
-      break;
-    } else {
-      return fail(d, "expected ',' or ']' in array", d->p);
-    }
-  }
+  } while ((more = after_member(d, ']', "expected ',' or ']' in array")) == 1);
   d->depth--;
-  return 0;
+  return more;
 }
 
 static int decode_object(Decoder *d) {
   lua_State *L = d->L;
+  int more;
   if (enter(d)) return -1;
   lua_createtable(L, 0, 0);
   if (d->p < d->end && *d->p == '}') {
@@ -522,7 +529,7 @@ static int decode_object(Decoder *d) {
     d->depth--;
     return 0;
   }
-  for (;;) {
+  do {
     if (d->p >= d->end || *d->p != '"') return fail(d, "expected a string key in object", d->p);
     d->p++;
     if (decode_string(d)) return -1;
@@ -532,19 +539,9 @@ static int decode_object(Decoder *d) {
     skip_space(d);
     if (decode_value(d)) return -1;
     lua_rawset(L, -3);
-    skip_space(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-      skip_space(d);
-    } else if (d->p < d->end && *d->p == '}') {
-      d->p++;
-      break;
-    } else {
-      return fail(d, "expected ',' or '}' in object", d->p);
-    }
-  }
+  } while ((more = after_member(d, '}', "expected ',' or '}' in object")) == 1);
   d->depth--;
-  return 0;
+  return more;
 }
 
 /* The value at d->p (whitespace skipped) pushed onto the stack. */

@@ -39,16 +39,6 @@ local function diff(a, b, path)
   return nil
 end
 
-local function has_infinity(v)
-  if type(v) == "number" then return v == math.huge or v == -math.huge end
-  if type(v) == "table" then
-    for _, x in pairs(v) do
-      if has_infinity(x) then return true end
-    end
-  end
-  return false
-end
-
 return function(input)
   local ok, mine = pcall(json.decode, input)
   local cok, ref = pcall(cjson.decode, input)
@@ -62,8 +52,9 @@ return function(input)
   if ok then
     local d = diff(mine, ref, "$")
     if d then error("json.decode and cjson.decode differ at " .. d, 0) end
-  elseif cok and not has_infinity(ref) then
-    local text = json.encode(ref)
+  elseif cok then
+    local eok, text = pcall(json.encode, ref)
+    if not eok then return end -- +-inf (a number past the double range) has no JSON form
     local rok, again = pcall(json.decode, text)
     if not rok then error(("json.decode refuses standard JSON: %s\n  text: %q"):format(again, text), 0) end
     local d = diff(again, ref, "$")
