@@ -15,16 +15,10 @@
  * Prints the "name value" lines scale.lua prints, for the same figures.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#define BENCH_NAME "c_poller"
 #include <sys/resource.h>
 #include <curl/curl.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-extern int luaopen_cjson(lua_State *L);
+#include "bench.h"
 
 #define CAP 32
 #define ATTACHED_MAX (2 * CAP)
@@ -47,8 +41,7 @@ typedef struct Run {
 typedef struct Xfer {
   CURL *easy;
   Run *run;
-  char *body;
-  size_t len, cap;
+  Body body;
 } Xfer;
 
 static lua_State *L;            /* index 1: cjson.decode */
@@ -66,17 +59,6 @@ static char post_body[sizeof definitions / sizeof definitions[0]][128];
 static long started, start_errors, done, correct, failed_requests;
 static double t0, all_started_at = -1;
 static long rss_all_started_kb;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "c_poller: %s\n", what);
-  exit(1);
-}
 
 static long status_kb(const char *field) {
   char line[256];
@@ -133,26 +115,11 @@ static void fifo_push(Run *r) {
 }
 
 /* ---- transfers ---- */
-static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-  Xfer *x = ud;
-  size_t len = size * n;
-  if (x->len + len + 1 > x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 4096;
-    while (cap < x->len + len + 1) cap *= 2;
-    x->body = realloc(x->body, cap);
-    if (x->body == NULL) die("out of memory");
-    x->cap = cap;
-  }
-  memcpy(x->body + x->len, data, len);
-  x->len += len;
-  return len;
-}
-
 static void attach(Run *r) {
   char url[1024];
   Xfer *x = free_xfers[--nfree];
   x->run = r;
-  x->len = 0;
+  x->body.len = 0;
   if (r->phase == START) {
     snprintf(url, sizeof url, "%s%s", instance, API);
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, post_body[r->def]);
@@ -231,9 +198,7 @@ static void complete(Xfer *x, CURLcode rc) {
     finish(r);
     return;
   }
-  lua_pushvalue(L, 1);
-  lua_pushlstring(L, x->body, x->len);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  decode_body(L, &x->body);
   if (r->phase == START) {
     if (lua_getfield(L, -1, "runId") != LUA_TSTRING) die("start response without runId");
     snprintf(r->id, sizeof r->id, "%s", lua_tostring(L, -1));
@@ -267,14 +232,14 @@ static void complete(Xfer *x, CURLcode rc) {
 }
 
 /* ---- blocking requests: the sandbox's control API and the token ---- */
-static void request(const char *url, const char *body, const char *content_type, Xfer *out) {
+static void request(const char *url, const char *body, const char *content_type, Body *out) {
   CURL *e = curl_easy_init();
   struct curl_slist *h = NULL;
   char header[128];
   long code = 0;
   out->len = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
   if (body) {
     snprintf(header, sizeof header, "content-type: %s", content_type);
@@ -287,9 +252,7 @@ static void request(const char *url, const char *body, const char *content_type,
   if (code != 200) die(url);
   curl_slist_free_all(h);
   curl_easy_cleanup(e);
-  lua_pushvalue(L, 1);
-  lua_pushlstring(L, out->body, out->len);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  decode_body(L, out);
 }
 
 static long field(const char *name) {
@@ -302,7 +265,7 @@ static long field(const char *name) {
 
 int main(int argc, char **argv) {
   char url[1024], body[256];
-  Xfer scratch = {0};
+  Body scratch = {0};
   long lo, hi, rss0, requests, attempts = 0;
   double cpu0, cpu, seconds;
   if (argc != 5) die("usage: c_poller SANDBOX_URL RUNS MIN_SECONDS MAX_SECONDS");
@@ -311,12 +274,7 @@ int main(int argc, char **argv) {
   hi = atol(argv[4]);
   if (nruns < 1 || lo < 0 || hi < lo) die("RUNS must be positive, MIN <= MAX");
   srand(1);
-  L = luaL_newstate();
-  luaL_openlibs(L);
-  luaL_requiref(L, "cjson", luaopen_cjson, 0);
-  lua_getfield(L, -1, "decode");
-  lua_replace(L, 1);
-  lua_settop(L, 1);
+  L = cjson_state();
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   snprintf(url, sizeof url, "%s/_control/reset", argv[1]);
@@ -338,8 +296,8 @@ int main(int argc, char **argv) {
     Xfer *x = calloc(1, sizeof *x);
     if (x == NULL) die("out of memory");
     x->easy = curl_easy_init();
-    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, &x->body);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     free_xfers[nfree++] = x;
   }
