@@ -244,8 +244,15 @@ static int encode_value(Encoder *e, int idx) {
       e->error = "out of stack space";
       return -1;
     }
-    if (marked_array(L, idx)) return encode_array(e, idx, (lua_Integer)lua_rawlen(L, idx));
     n = array_length(L, idx);
+    if (marked_array(L, idx)) {
+      /* A decoded array given a field ("doc.items.note = ..."): say so, drop nothing. */
+      if (n < 0) {
+        e->error = "a json.array holds keys other than 1..n";
+        return -1;
+      }
+      return encode_array(e, idx, n);
+    }
     if (n > 0) return encode_array(e, idx, n);
     return encode_object(e, idx);
   }

@@ -67,6 +67,10 @@ t.is(json.encode(back, { sort_keys = true }), vendor, "a document re-encodes unc
 back.cases[1] = { id = 7 }
 t.is(json.encode(back.cases), '[{"id":7}]', "a decoded array stays an array when filled")
 t.is(json.encode(json.decode("[]")), "[]", "top-level []")
+local tagged = json.decode('{"items":[1,2]}')
+tagged.items.note = "x"
+t.raises(function() json.encode(tagged) end, "json.encode: a json.array holds keys other than 1..n at %$%.items",
+  "a field added to a decoded array is an error, not silently dropped")
 
 -- Strings and escapes.
 t.is(json.decode('"\\ud83d\\ude00 \\u00e9 \\/ \\b\\f\\n\\r\\t \\"\\\\"'), "\240\159\152\128 é / \b\f\n\r\t \"\\",
