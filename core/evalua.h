@@ -132,6 +132,12 @@ typedef struct EmbeddedModule {
 } EmbeddedModule;
 extern const EmbeddedModule embedded_modules[];
 
+/* ---- alloc.c: Lua's and libcurl's allocator (mimalloc in release builds) ---- */
+lua_Alloc alloc_lua(void);
+/* curl_global_init(CURL_GLOBAL_DEFAULT) with curl allocating through the same allocator;
+ * call it instead of curl_global_init. Returns 0, or -1 when libcurl fails to start. */
+int alloc_install_curl(void);
+
 /* ---- state.c ---- */
 lua_State *state_new(void);
 

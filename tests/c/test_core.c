@@ -160,6 +160,30 @@ static void test_json_buffer(void) {
   lua_close(L);
 }
 
+/* The allocator glue: a Lua state on alloc_lua() grows, shrinks and closes; curl starts. */
+static void test_alloc(void) {
+  lua_State *L = lua_newstate(alloc_lua(), NULL);
+  char *escaped;
+  ok(L != NULL, "alloc: a Lua state on alloc_lua()");
+  if (L == NULL) return;
+  lua_createtable(L, 100000, 0);
+  for (int i = 1; i <= 100000; i++) {
+    lua_pushinteger(L, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushfstring(L, "%d", 12345);
+  ok(lua_rawlen(L, -2) == 100000 && strcmp(lua_tostring(L, -1), "12345") == 0, "alloc: tables and strings grow");
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  ok(lua_gc(L, LUA_GCCOUNT) < 64, "alloc: a full collection frees the table (the free path)");
+  lua_close(L);
+  ok(alloc_install_curl() == 0, "alloc: curl starts on the same allocator");
+  escaped = curl_easy_escape(NULL, "a b", 3);
+  ok(escaped != NULL && strcmp(escaped, "a%20b") == 0, "alloc: curl allocates through it");
+  curl_free(escaped);
+  curl_global_cleanup();
+}
+
 int main(void) {
   test_duration();
   test_backoff();
@@ -168,6 +192,7 @@ int main(void) {
   test_timers();
   test_base64url();
   test_json_buffer();
+  test_alloc();
   printf("1..%d\n", count);
   return failures ? 1 : 0;
 }
