@@ -16,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #define BENCH_NAME "c_poller"
+#include <math.h>
 #include <sys/resource.h>
 #include <curl/curl.h>
 #include "bench.h"
@@ -347,7 +348,8 @@ int main(int argc, char **argv) {
     wait = nheap > 0 ? heap[0]->due - now() : 1;
     if (wait > 1) wait = 1;
     if (wait < 0) wait = 0;
-    curl_multi_poll(multi, NULL, 0, (int)(wait * 1000), NULL);
+    /* Rounded up: a wait truncated to 0 ms would spin until the next poll is due. */
+    curl_multi_poll(multi, NULL, 0, (int)ceil(wait * 1000), NULL);
   }
   cpu = cpu_seconds() - cpu0;
   seconds = now() - t0;

@@ -96,10 +96,13 @@ local tp = {}
 local tp_clients = { "evalua", "c", "c_options", "node", "curl_loop" }
 for _, c in ipairs(tp_clients) do tp[c] = samples["throughput." .. c .. ".rps"] end
 local tp_ratio = paired(tp.evalua, tp.c)
-verdict("HTTP throughput, evalua / plain C libcurl", stat(tp_ratio, 1, 3) .. "×", "≥ 0.85×",
-  tp_ratio and median(tp_ratio) >= 0.85)
 local tp_instr = { evalua = one("instr.throughput.evalua.per_request"), c = one("instr.throughput.c.per_request") }
 local tp_instr_ratio = tp_instr.evalua and tp_instr.c and tp_instr.c / tp_instr.evalua
+-- Requests per second alone would pass whenever nginx, not the client, is the bottleneck
+-- (both clients then run at nginx's rate): the instructions a request costs must agree.
+verdict("HTTP throughput, evalua / plain C libcurl (requests/s; passes only with the instructions below)",
+  stat(tp_ratio, 1, 3) .. "×", "≥ 0.85×",
+  tp_ratio and median(tp_ratio) >= 0.85 and tp_instr_ratio ~= nil and tp_instr_ratio >= 0.85)
 verdict("HTTP throughput by instructions (callgrind), plain C / evalua per request",
   tp_instr_ratio and ("%s× (%s vs %s)"):format(num(tp_instr_ratio, 3), num(tp_instr.c, 0), num(tp_instr.evalua, 0)) or "n/a",
   "≥ 0.85×", tp_instr_ratio and tp_instr_ratio >= 0.85)
