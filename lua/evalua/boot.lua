@@ -1,6 +1,8 @@
 --- boot: the command line, the globals scripts see, and how a run ends (exit codes).
 -- Kept small: it is loaded on every start, everything else is loaded on first use.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
+local transfer = require "evalua.transfer"
+local version = require "evalua.version"
 local errors = require "evalua.errors"
 local redact = require "evalua.redact"
 
@@ -61,7 +63,7 @@ end
 local interrupt_handlers = {}
 
 local evalua = {
-  version = core.versions().evalua,
+  version = version.versions().evalua,
   env = env, secret = secret,
   redact = redact.redact,
   register_secret = redact.register,
@@ -134,39 +136,58 @@ function boot.print_error(err, tb)
   end
 end
 
-local function run_interrupt_handlers()
+-- How long cancelled tasks get for their cleanups (`<close>` handlers, a run's cancel
+-- request) after Ctrl-C, and each interrupt handler after that.
+local CLEANUP_SECONDS, HANDLER_SECONDS = 5, 10
+
+--- Ctrl-C or SIGTERM: every task is cancelled first and its cleanups run (bounded);
+-- what is still alive then is closed; then the interrupt handlers run alone, each
+-- bounded; then exit 130. A second signal exits at once (sched.c).
+function boot.interrupted()
   io.stderr:write("evalua: interrupted\n")
+  evalua.interrupted = true
+  sched.cancel_all()
+  if sched.run(nil, sched.now() + CLEANUP_SECONDS) ~= "done" then sched.kill_all() end
   if #interrupt_handlers == 0 then return EXIT.interrupted end
   local task = require "evalua.task"
-  -- Only the handlers run to completion (10 s at most); the interrupted work does not.
-  local h = task.spawn(function()
+  local h = task.detached(function()
     for _, fn in ipairs(interrupt_handlers) do
-      local ok, err = pcall(task.timeout, 10, fn)
+      local ok, err = pcall(task.timeout, HANDLER_SECONDS, fn)
       if not ok then boot.print_error(err) end
     end
   end)
-  core.run(h.co)
+  if sched.run(h.co, sched.now() + HANDLER_SECONDS * #interrupt_handlers + 1) ~= "done" then sched.kill_all() end
   return EXIT.interrupted
 end
 
---- Run fn(...) as the main task and return the process's exit code.
+--- Run fn(...) as the main task and return the process's exit code. The main chunk
+-- owns the tasks it spawns: those still running when it ends are cancelled.
 function boot.run_main(fn, ...)
   local task = require "evalua.task"
-  local h = task.spawn(fn, ...)
-  local co = h.co
-  local status = core.run(co)
-  if status == "interrupted" then return run_interrupt_handlers() end
+  local leftovers = 0
+  local h = task.detached(function(...)
+    local r, left = task._in_scope(fn, ...)
+    leftovers = left
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end, ...)
+  local status = sched.run(h.co)
+  if status == "interrupted" then return boot.interrupted() end
   if status == "stuck" then
     io.stderr:write("evalua: every task is waiting on another task and nothing else is pending (deadlock)\n")
     return EXIT.script
+  end
+  if leftovers > 0 then
+    io.stderr:write(("evalua: the script ended with %d task%s still running; %s cancelled\n")
+      :format(leftovers, leftovers == 1 and "" or "s", leftovers == 1 and "it was" or "they were"))
   end
   if not h.ok then
     boot.print_error(h.err, h.traceback)
     return boot.exit_code(h.err)
   end
-  -- The script is done; tasks it spawned and did not wait for still finish.
-  status = core.run()
-  if status == "interrupted" then return run_interrupt_handlers() end
+  -- Detached work (a token fetch others wait for) still finishes.
+  status = sched.run()
+  if status == "interrupted" then return boot.interrupted() end
   local code = EXIT.ok
   for _, failed in ipairs(task._unobserved()) do
     io.stderr:write(("evalua: task %d failed and nobody waited for it:\n"):format(failed.id))
@@ -187,7 +208,7 @@ local function usage_error(msg)
 end
 
 local function print_version()
-  local v = core.versions()
+  local v = version.versions()
   io.stdout:write(("evalua %s\n%s\nlibcurl %s\nlua-cjson 2.1.0\n"):format(v.evalua, v.lua, v.curl))
   return EXIT.ok
 end
@@ -263,7 +284,7 @@ function boot.main(argv)
     elseif a == "--version" then return print_version()
     elseif a == "-v" or a == "--verbose" then
       evalua.verbose = true
-      core.set_verbose(true)
+      transfer.set_verbose(true)
     elseif a == "--insecure" then evalua.http.configure { insecure = true }
     elseif a == "-e" then
       if not argv[i + 1] then return usage_error("-e needs an argument (the code to run)") end

@@ -17,7 +17,8 @@ local _, code = sh(("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0
   "-keyout %s/key.pem -out %s/cert.pem"):format(dir, dir))
 t.is(code, 0, "self-signed certificate generated")
 
-local port = 20000 + (os.time() % 20000)
+-- A port the kernel says is free (another suite may run beside this one).
+local port = tonumber(sh([[python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']]):match("%d+"))
 local conf = ([[
 daemon on;
 pid %s/nginx.pid;
@@ -31,9 +32,10 @@ http {
     ssl_certificate %s/cert.pem;
     ssl_certificate_key %s/key.pem;
     location / { default_type application/json; return 200 '{"tls":true}'; }
+    location /down { return 302 http://127.0.0.1:%d/plain; }
   }
 }
-]]):format(dir, dir, dir, dir, dir, dir, dir, port, dir, dir)
+]]):format(dir, dir, dir, dir, dir, dir, dir, port, dir, dir, port + 1)
 local f = assert(io.open(dir .. "/nginx.conf", "w"))
 f:write(conf)
 f:close()
@@ -60,6 +62,10 @@ t.ok(code == 0 and out:find("200") and out:find("warning"), "--insecure connects
 
 out = sh("bin/evalua -v --insecure -e 'http.get(\"" .. url .. "\")'")
 t.like(out, "< HTTP/2 200", "HTTP/2 is used when the server offers it")
+
+-- A redirect from https to http is never followed: the credentials would travel in clear.
+out, code = sh("bin/evalua --insecure -e 'http.get(\"" .. url .. "down\", {headers = {[\"x-api-key\"] = \"k\"}})'")
+t.ok(code == 4 and out:find("downgrade from https to http"), "a redirect from https to http is refused")
 
 sh("kill $(cat " .. dir .. "/nginx.pid)")
 sh("rm -rf " .. dir)
