@@ -83,6 +83,11 @@ local function one(key) return samples[key] and samples[key][1] end
 local out = {}
 local function say(fmt, ...) out[#out + 1] = select("#", ...) > 0 and fmt:format(...) or fmt end
 local function row(...) say("| " .. table.concat({ ... }, " | ") .. " |") end
+local function heading(title)
+  say("")
+  say("## " .. title)
+  say("")
+end
 
 local verdicts = {}
 -- verdict(what, measured, target_text, pass): a line of the summary table.
@@ -212,9 +217,7 @@ row("figure", "measured", "target", "verdict")
 row("---", "---", "---", "---")
 for _, v in ipairs(verdicts) do row(table.unpack(v)) end
 
-say("")
-say("## 1. HTTP throughput")
-say("")
+heading("1. HTTP throughput")
 say("GETs of a 92-byte JSON status body from nginx (1 worker, keep-alive) on 127.0.0.1, each")
 say("body decoded, %s in flight over as many connections; %s requests per client per round",
   info.concurrency or "?", info.tp_requests or "?")
@@ -236,9 +239,7 @@ for _, c in ipairs(tp_clients) do
     tp_instr[c] and num(tp_instr[c] / tp_instr.c, 3) or "")
 end
 
-say("")
-say("## 2. Start-up")
-say("")
+heading("2. Start-up")
 say("hyperfine, no shell, warm cache, %s runs of each command per round; wall time of the whole", info.hf_runs or "?")
 say("process. Figures are the median (min–max) of the rounds' medians; ratios per round.")
 say("")
@@ -254,9 +255,7 @@ for _, c in ipairs { "evalua", "evalua_installed", "c_baseline", "lua54", "node"
   row(st_names[c], stat(st[c], 1000, 2), stat(paired(st[c], st.c_baseline), 1, 3))
 end
 
-say("")
-say("## 3. Result documents")
-say("")
+heading("3. Result documents")
 say("A seeded Salesforce-shaped results document (`gen_results.lua`: testCases with")
 say("generatedData and three testResults each) served by nginx. evalua times `http.get(url):json()`")
 say("(wall clock, transfer included) and then `model.from.agentforce(doc)`; the baseline is")
@@ -299,9 +298,7 @@ for _, label in ipairs(doc_labels) do
   end
 end
 
-say("")
-say("## 4. Scale, and 5. memory per waiting run")
-say("")
+heading("4. Scale, and 5. memory per waiting run")
 if runs then
   say("%s Agentforce runs (alternately `Order_Support_All_Pass`, 3 cases, and", num(runs, 0))
   say("`Billing_Agent_Regressions`, 4 cases of which 2 fail) started at once from one process")
@@ -353,9 +350,7 @@ else
   say("(not measured)")
 end
 
-say("")
-say("## 6. A whole `evalua test` invocation")
-say("")
+heading("6. A whole `evalua test` invocation")
 if suite_runs then
   say("`tests/bench/suite_runs.lua` through `tests/bench/suite.sh`: %s tests, each starting one Agentforce", num(suite_runs, 0))
   say("run against the sandbox (%s s) and asserting it completed, all at once (`--jobs %s`), with", info.scale_seconds or "?",
