@@ -392,14 +392,15 @@ static int decode_string(Decoder *d) {
   luaL_buffinit(d->L, &b);
   luaL_addlstring(&b, d->p, (size_t)(p - d->p));
   for (;;) {
-    if (p >= end || *p == '\0') return fail(d, "unterminated string", d->p - 1);
+    if (p >= end) return fail(d, "unexpected end of string", d->p - 1);
+    if (*p == '\0') return fail(d, "NUL byte in a string (it must be written \\u0000)", p);
     if (*p == '"') break;
     if (*p != '\\') {
       for (run = p; p < end && *p != '"' && *p != '\\' && *p != '\0'; p++) {}
       luaL_addlstring(&b, run, (size_t)(p - run));
       continue;
     }
-    if (p + 1 >= end) return fail(d, "unterminated string", d->p - 1);
+    if (p + 1 >= end) return fail(d, "unexpected end of string", d->p - 1);
     switch (p[1]) {
     case '"': luaL_addchar(&b, '"'); break;
     case '\\': luaL_addchar(&b, '\\'); break;
@@ -452,8 +453,9 @@ static int decode_number(Decoder *d) {
     if (!is_digit(p, end)) return fail(d, "invalid number (digits must follow the exponent)", d->p);
     while (is_digit(p, end)) p++;
   }
-  if (integral && !overflow && n <= (uint64_t)INT64_MAX + negative) {
-    /* -(2^63) is the one value whose magnitude does not fit: negate in unsigned. */
+  if (integral && !overflow && n <= (uint64_t)INT64_MAX + negative && !(negative && n == 0)) {
+    /* -(2^63) is the one value whose magnitude does not fit: negate in unsigned. "-0" is
+     * left to strtod: -0.0 keeps its sign, integer 0 would not. */
     lua_pushinteger(d->L, negative ? (lua_Integer)(0 - n) : (lua_Integer)n);
   } else {
     char small[64];

@@ -55,6 +55,8 @@ t.is(math.type(json.decode("1e2")), "float", "1e2 (an exponent written) is a flo
 t.is(json.decode("1e2"), 100.0, "1e2 is 100.0")
 t.is(json.decode("-0.5e-1"), -0.05, "negative fraction and exponent")
 t.is(math.type(json.decode("-12")), "integer", "negative integers")
+t.is(1 / json.decode("-0"), -math.huge, "-0 keeps its sign (a float -0.0, as cjson reads it)")
+t.is(json.encode(json.decode("[-0]")), "[-0]", "-0 re-encodes as -0")
 t.is(json.decode("1e400"), math.huge, "a number past the double range is inf, as cjson reads it")
 t.is(json.decode(("1"):rep(80) .. ".5"), tonumber(("1"):rep(80) .. ".5"), "a long mantissa")
 
@@ -93,8 +95,8 @@ for _, case in ipairs {
   { '"\\udc00"', "lone low surrogate" },
   { '"\\ud800x"', "high surrogate without its low half" },
   { '"\\x"', "invalid escape in string" },
-  { '"abc', "unterminated string at character 1" },
-  { '"a\0b"', "unterminated string" },
+  { '"abc', "unexpected end of string at character 1" },
+  { '"a\0b"', "NUL byte in a string %(it must be written \\u0000%) at character 3" },
   { "[1]\0", "unexpected text after the value at character 4" },
   { "", "expected a value%) at character 1 %(the end of the text%)" },
   { "nul", "invalid token" },
