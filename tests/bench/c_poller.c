@@ -10,7 +10,10 @@
  * per-host cap) and 64 transfers attached at once (evalua's admission bound), the rest
  * waiting in a FIFO. Bodies are decoded with lua-cjson in a bare Lua state.
  *
- *   c_poller SANDBOX_URL RUNS MIN_SECONDS MAX_SECONDS
+ *   SF_CLIENT_ID=... SF_CLIENT_SECRET=... c_poller SANDBOX_URL RUNS MIN_SECONDS MAX_SECONDS
+ *
+ * The credentials come from the environment, as agentforce.connect reads them, so that
+ * no secret is compiled into the binary.
  *
  * Prints the "name value" lines scale.lua prints, for the same figures.
  */
@@ -256,6 +259,20 @@ static void request(const char *url, const char *body, const char *content_type,
   decode_body(L, out);
 }
 
+/* The token request's form: SF_CLIENT_ID and SF_CLIENT_SECRET, URL-encoded. */
+static void form_credentials(char *out, size_t cap) {
+  const char *id = getenv("SF_CLIENT_ID"), *secret = getenv("SF_CLIENT_SECRET");
+  char *eid, *esecret;
+  if (id == NULL || secret == NULL) die("set SF_CLIENT_ID and SF_CLIENT_SECRET");
+  eid = curl_easy_escape(NULL, id, 0);
+  esecret = curl_easy_escape(NULL, secret, 0);
+  if (eid == NULL || esecret == NULL) die("out of memory");
+  if ((size_t)snprintf(out, cap, "grant_type=client_credentials&client_id=%s&client_secret=%s", eid, esecret) >= cap)
+    die("SF_CLIENT_ID and SF_CLIENT_SECRET are too long");
+  curl_free(eid);
+  curl_free(esecret);
+}
+
 static long field(const char *name) {
   long v;
   lua_getfield(L, -1, name);
@@ -265,7 +282,7 @@ static long field(const char *name) {
 }
 
 int main(int argc, char **argv) {
-  char url[1024], body[256];
+  char url[1024], body[256], body_form[1024];
   Body scratch = {0};
   long lo, hi, rss0, requests, attempts = 0;
   double cpu0, cpu, seconds;
@@ -308,8 +325,8 @@ int main(int argc, char **argv) {
   t0 = now();
   /* The token, as the client's first request. */
   snprintf(url, sizeof url, "%s/sf/services/oauth2/token", argv[1]);
-  request(url, "grant_type=client_credentials&client_id=sandbox-client-id&client_secret=sandbox-client-secret",
-          "application/x-www-form-urlencoded", &scratch);
+  form_credentials(body_form, sizeof body_form);
+  request(url, body_form, "application/x-www-form-urlencoded", &scratch);
   lua_getfield(L, -1, "access_token");
   lua_getfield(L, -2, "instance_url");
   if (!lua_isstring(L, -1) || !lua_isstring(L, -2)) die("token response without access_token/instance_url");
