@@ -89,8 +89,39 @@ setmetatable(evalua, { __index = function(t, k)
   end
 end })
 
+-- What a script prints is masked like everything else evalua writes: print, io.write
+-- and the standard streams' write method pass their text through redact first. (A
+-- script's own files are its own business.)
+local function mask_output()
+  local raw_print, raw_write = print, io.write
+  local mask = redact.redact
+  local function masked(...)
+    local n = select("#", ...)
+    local parts = table.pack(...)
+    for i = 1, n do
+      local v = parts[i]
+      if type(v) == "string" then parts[i] = mask(v) end
+    end
+    return table.unpack(parts, 1, n)
+  end
+  _G.print = function(...)
+    local n = select("#", ...)
+    local parts = table.pack(...)
+    for i = 1, n do parts[i] = mask(tostring(parts[i])) end
+    return raw_print(table.unpack(parts, 1, n))
+  end
+  io.write = function(...) return raw_write(masked(...)) end -- luacheck: ignore 122
+  local meta = getmetatable(io.stdout).__index
+  local file_write = meta.write
+  meta.write = function(f, ...)
+    if f == io.stdout or f == io.stderr then return file_write(f, masked(...)) end
+    return file_write(f, ...)
+  end
+end
+
 local function install_globals()
   require("evalua.coroutine").install()
+  mask_output()
   package.loaded["evalua"] = evalua
   _G.evalua, _G.env, _G.secret = evalua, env, secret
   local G = {}
