@@ -545,7 +545,8 @@ static void on_done(CURL *easy, CURLcode rc) {
 void transfer_poll(double wait) {
   int running, left;
   CURLMsg *msg;
-  curl_multi_poll(multi, NULL, 0, (int)(wait * 1000), NULL);
+  /* Rounded up: a timer due in under 1 ms would otherwise make this a busy loop. */
+  curl_multi_poll(multi, NULL, 0, (int)ceil(wait * 1000), NULL);
   curl_multi_perform(multi, &running);
   while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
     if (msg->msg == CURLMSG_DONE) {
@@ -582,7 +583,7 @@ void transfer_init_request(Request *r) {
 }
 
 int transfer_init(void) {
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
+  if (alloc_install_curl() != 0) return -1;   /* curl_global_init on our allocator */
   multi = curl_multi_init();
   if (multi == NULL) return -1;
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
