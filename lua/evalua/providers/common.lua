@@ -359,12 +359,18 @@ local function start_outcome_unknown(err)
 end
 
 local start_count = 0
+local START_GATE, start_gate = 64, nil
 
 -- Send a start request (`send(token)`) journalled as such: listeners hear `run_starting`
 -- before it goes out, so a crash while the answer is on its way still leaves a trace
 -- that a run may exist; `run_start_failed` when it certainly created nothing.
 -- Returns the start's token (put it in the Run as start_token) and send's results.
 function Client:tracked_start(target, send)
+  -- At most START_GATE starts in flight: ten thousand queued at once would each hold a
+  -- request's copies (the measured peak of the scale run); the rest wait here, lean.
+  start_gate = start_gate or task.semaphore(START_GATE)
+  start_gate:acquire()
+  local _ <close> = setmetatable({}, { __close = function() start_gate:release() end })
   start_count = start_count + 1
   local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
   hooks.emit("run_starting", { provider = self.provider, target = tostring(target),
