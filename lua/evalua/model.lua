@@ -359,7 +359,7 @@ function Run:__tostring()
   if self.raw_status and self.raw_status ~= self.status then
     line = line .. " (" .. self.raw_status .. ")"
   end
-  line = line .. (", %d cases: %d passed, %d failed"):format(s.total, s.passed, s.failed)
+  line = line .. (", %d %s: %d passed, %d failed"):format(s.total, s.total == 1 and "case" or "cases", s.passed, s.failed)
   if s.unknown > 0 then line = line .. (", %d without verdict"):format(s.unknown) end
   if self.error then line = line .. "; error: " .. tostring(self.error) end
   return line
