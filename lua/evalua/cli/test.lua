@@ -63,6 +63,11 @@ local function configure(argv)
   local cfg = { paths = #paths > 0 and paths or { "." }, bail = o.bail == true,
                 cancel_on_interrupt = o.cancel_on_interrupt == true, journal = o.journal }
   local err
+  -- Defaults from the active profile of evalua.config.lua; the command line wins.
+  local defaults = require("evalua.config").get("test")
+  o.jobs = o.jobs or (defaults.jobs and tostring(defaults.jobs))
+  o.timeout = o.timeout or (defaults.timeout and tostring(defaults.timeout))
+  o.reporter = o.reporter or defaults.reporters
   cfg.jobs, err = args.count(o.jobs or "8", "--jobs")
   if not cfg.jobs then return nil, err end
   cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
