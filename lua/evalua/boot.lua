@@ -210,9 +210,11 @@ local function set_arg(argv, script_index)
   return a
 end
 
--- Runs that scripts start are journalled too, so `evalua resume` can collect them.
+-- Runs that scripts start are journalled too, so `evalua resume` can collect them, and
+-- shown in flight on stderr (evalua.progress).
 local function journal_runs()
   require("evalua.journal").open():listen()
+  require("evalua.progress").start()
 end
 
 local function run_file(path, argv, index)
