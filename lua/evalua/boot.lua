@@ -97,12 +97,18 @@ setmetatable(evalua, { __index = function(t, k)
   end
 end })
 
+-- The globals that load on first use (json, http, ...), for the REPL's completion.
+function boot.lazy_globals()
+  local out = {}
+  for k in pairs(lazy) do if k ~= "inspect" and k ~= "fs" and k ~= "config" then out[k] = true end end
+  return out
+end
+
 local function install_globals()
   require("evalua.coroutine").install()
   package.loaded["evalua"] = evalua
   _G.evalua, _G.env, _G.secret = evalua, env, secret
-  local G = {}
-  for k in pairs(lazy) do if k ~= "inspect" and k ~= "fs" and k ~= "config" then G[k] = true end end
+  local G = boot.lazy_globals()
   setmetatable(_G, { __index = function(t, k)
     if G[k] then
       local m = evalua[k]
