@@ -8,19 +8,11 @@ local esc = markup.escape
 
 local view = {}
 
-local CSS = [[
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-header{background:#1d2330;color:#fff;padding:16px 24px}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#c5cad3}main{padding:16px 24px}
-section{background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:0 0 16px;padding:12px 16px}
-h2{font-size:16px;margin:0 0 8px}.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{border:1px solid #dde1e7;border-radius:6px;padding:8px 14px;min-width:90px}.card b{display:block;font-size:22px}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceef2;vertical-align:top}
-th{background:#f0f2f5}td.side{width:32%}tr.regressed,tr.vanished{background:#fff1ef}tr.fixed{background:#effaf2}
+-- The session report's style, and the diff's own rows.
+local CSS = require("evalua.report.html").CSS .. [[
+td.side{width:32%}tr.regressed,tr.vanished{background:#fff1ef}tr.fixed{background:#effaf2}
 tr.new{background:#fffbea}.change{font-weight:bold;white-space:nowrap}.regressed .change,.vanished .change{color:#c42b1c}
-.fixed .change{color:#17803d}.metric{display:inline-block;border-radius:3px;padding:0 6px;margin:1px;font-size:12px}
-.metric.pass{background:#dcf5e3}.metric.fail{background:#fbd9d5;font-weight:bold}.metric.none{background:#eceef2}
-.delta{font-size:12px;color:#6b7280}
+.fixed .change{color:#17803d}.delta{font-size:12px;color:#6b7280}
 ]]
 
 local function metric_chip(name, passed, score)
