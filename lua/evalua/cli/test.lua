@@ -2,6 +2,7 @@
 -- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0).
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
+local budget = require "evalua.runner.budget"
 local context = require "evalua.runner.context"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
@@ -22,6 +23,8 @@ local OPTIONS = {
       .. "unless a reporter writes there)" },
   { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
+  { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
+  { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
   { long = "--help", short = "-h", help = "show this help" },
 }
 
@@ -90,6 +93,14 @@ local function configure(argv)
     end
     cfg.shard = { k = k, n = n }
   end
+  if o.max_runs then
+    cfg.max_runs, err = args.count(o.max_runs, "--max-runs")
+    if not cfg.max_runs then return nil, err end
+  end
+  if o.on_budget and not budget.POLICIES[o.on_budget] then
+    return nil, ("--on-budget expects finish or cancel, got '%s'"):format(o.on_budget)
+  end
+  cfg.on_budget = o.on_budget
   cfg.reporters, err = report.parse_all(o.reporter)
   if not cfg.reporters then return nil, err end
   return cfg
@@ -142,6 +153,7 @@ function cli.main(argv)
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
+  local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
   local stop_journal = j:listen(function()
     local owner = context.owner()
     local e = owner and owner.entry
@@ -150,6 +162,7 @@ function cli.main(argv)
   evalua.on_interrupt(function() on_interrupt(r, cfg) end)
   local ran, data = pcall(r.run, r)
   stop_journal()
+  stop_budget()
   if not ran then error(data, 0) end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
   if #(cfg.report.errors or {}) > 0 then return 3 end

@@ -115,6 +115,8 @@ function session.summarize(data)
   end
   data.summary = s
   data.exit_code = session.exit_code(s, data.tests)
+  -- A suite the budget stopped (--max-runs) did not pass, whatever ran.
+  if data.budget and data.exit_code == 0 then data.exit_code = 1 end
   return data
 end
 
@@ -128,6 +130,7 @@ function session.merge(reports)
     if not out.started_at or (r.started_at and r.started_at < out.started_at) then out.started_at = r.started_at end
     out.duration = math.max(out.duration, r.duration or 0)
     out.interrupted = out.interrupted or r.interrupted
+    out.budget = out.budget or r.budget
     for _, f in ipairs(r.files or {}) do
       local mine = files[f.path]
       if not mine then
