@@ -111,7 +111,8 @@ t.is(d.summary.cases_fixed, 1, "summary: 1 fixed")
 t.ok(d.regressed == true, "regressed flag")
 
 t.like(out, "Regressions %(%d+%):", "pretty: a Regressions section")
-t.ok(out:find("case agentforce run 1: #2 refund my order (t/agent_test.lua: routing): topic_sequence_match PASS -> FAIL, score 1 -> 0 (-1)", 1, true),
+t.ok(out:find("case agentforce run 1: #2 refund my order (t/agent_test.lua: routing): PASS -> FAIL; "
+  .. "topic_sequence_match PASS -> FAIL, score 1 -> 0 (-1)", 1, true),
   "pretty: what regressed, from what to what")
 t.ok(out:find("metric resolved: 100.0% (2/2) -> 50.0% (1/2), -50.0 pts", 1, true), "pretty: rate change with counts")
 t.ok(out:find("bot_response_rating PASS -> PASS, score 0.9 -> 0.7 (-0.2)", 1, true), "pretty: score deltas")
@@ -132,6 +133,12 @@ local infra = json.decode(json.encode(base))
 for _, x in ipairs(infra.tests) do x.outcome, x.runs = "infra", {} end
 code = select(2, shell.sh(("%s report diff %s %s"):format(bin, bpath, write("infra.json", infra))))
 t.is(code, 1, "NEW where every test hit an infrastructure error: exit 1")
+
+local lost = json.decode(json.encode(base))
+lost.tests[2].runs[1].cases[2].metrics[1].passed = nil
+out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("lost.json", lost)))
+t.ok(code == 1 and out:find("metric resolved: 100.0% (2/2) -> 100.0% (1/1), +0.0 pts, 1 fewer with a verdict", 1, true),
+  "a metric fewer cases have a verdict for regressed, though its rate did not fall")
 
 -- bad input: exit 2 naming the file and the field
 out, code = shell.sh(("%s report diff %s %s"):format(bin, write("e.json", report({})), npath))

@@ -3,7 +3,8 @@
 -- cases by a key each provider keeps stable across runs (case_key). The result is plain
 -- data that the pretty, JSON and HTML views render and whose `regressed` flag gives the
 -- exit code: a test or case that passed and does not any more, a metric whose pass rate
--- fell, or a test or case that vanished (not run is never as good as passed).
+-- fell or that fewer cases have a verdict for, or a test or case that vanished (not run
+-- is never as good as passed).
 local stats = require "evalua.runner.stats"
 
 local diff = {}
@@ -212,8 +213,9 @@ local function metric_rates(base, new)
     if x and x.rate and (not y or not y.rate) then
       m.change = "regressed" -- no verdict for it any more
     elseif x and x.rate and y.rate then
-      m.delta = y.rate - x.rate
-      m.change = m.delta < -EPS and "regressed" or m.delta > EPS and "fixed" or "same"
+      -- Fewer cases with a verdict is worse too: their verdicts were lost, not improved.
+      m.delta, m.lost = y.rate - x.rate, math.max(0, x.counted - y.counted)
+      m.change = (m.delta < -EPS or m.lost > 0) and "regressed" or m.delta > EPS and "fixed" or "same"
     elseif x and y and not y.rate then
       m.change = "same" -- a score-only metric (Kapso): no verdict on either side
     else

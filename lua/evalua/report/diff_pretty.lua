@@ -22,20 +22,22 @@ local function metric_words(m)
   return table.concat(parts, ", ")
 end
 
--- One line per case: its key, where it is, and its changed metrics (all when `all`).
-local function case_line(c, all)
-  local what = {}
-  for _, m in ipairs(c.metrics or {}) do
-    if all or m.change ~= "same" or (m.delta and m.delta ~= 0) then what[#what + 1] = metric_words(m) end
-  end
+-- One line per case: its key, where it is, its verdict when that changed, and the
+-- metrics that changed (verdict or score).
+local function case_line(c)
   local head = ("case %s (%s)"):format(c.key, where(c))
   if c.change == "new" or c.change == "vanished" then
     local v = c.change == "new" and c.new_verdict or c.base_verdict
     return ("%s: %s, %s in %s"):format(head, c.change, diff.verdict(v), c.change == "new" and "NEW" or "BASE")
   end
-  if #what == 0 then
-    return ("%s: %s -> %s"):format(head, diff.verdict(c.base_verdict), diff.verdict(c.new_verdict))
+  local what = {}
+  if c.base_verdict ~= c.new_verdict then
+    what[1] = ("%s -> %s"):format(diff.verdict(c.base_verdict), diff.verdict(c.new_verdict))
   end
+  for _, m in ipairs(c.metrics or {}) do
+    if m.change ~= "same" or (m.delta and m.delta ~= 0) then what[#what + 1] = metric_words(m) end
+  end
+  if #what == 0 then what[1] = "unchanged" end
   return head .. ": " .. table.concat(what, "; ")
 end
 
@@ -46,8 +48,9 @@ local function test_line(t)
 end
 
 local function metric_line(m)
-  return ("metric %s: %s -> %s%s"):format(m.name, diff.rate_text(m.base), diff.rate_text(m.new),
-    m.delta and (", " .. diff.signed(m.delta, true)) or "")
+  local lost = (m.lost or 0) > 0 and (", %d fewer with a verdict"):format(m.lost) or ""
+  return ("metric %s: %s -> %s%s%s"):format(m.name, diff.rate_text(m.base), diff.rate_text(m.new),
+    m.delta and (", " .. diff.signed(m.delta, true)) or "", lost)
 end
 
 --- view.render(d, opts) -> text. opts.color: ANSI colours.
@@ -110,7 +113,7 @@ function view.render(d, opts)
   local s = d.summary
   out[#out + 1] = ""
   out[#out + 1] = paint(d.regressed and "red" or "green", ("%d regression%s: %d test%s and %d case%s worse, "
-    .. "%d vanished, %d metric pass rate%s down; %d fixed; %d new; %d cases compared; %d unmatched")
+    .. "%d vanished, %d metric%s worse; %d fixed; %d new; %d cases compared; %d unmatched")
     :format(s.regressions, s.regressions == 1 and "" or "s", s.tests_regressed, s.tests_regressed == 1 and "" or "s",
       s.cases_regressed, s.cases_regressed == 1 and "" or "s", s.tests_vanished + s.cases_vanished,
       s.metrics_regressed, s.metrics_regressed == 1 and "" or "s", s.tests_fixed + s.cases_fixed,
