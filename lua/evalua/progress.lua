@@ -72,8 +72,25 @@ function progress.new(o)
                         runs = {}, order = {}, shown = false }, Tracker)
 end
 
-function Tracker:started(run)
-  local k = key(run)
+-- A start the service holds back (Salesforce's org limit): shown until the run starts
+-- or the start fails; on a non-terminal said once, at once.
+function Tracker:queued(info)
+  local k = "start:" .. tostring(info.token)
+  if self.runs[k] then return self:tick() end
+  local shown = { provider = info.provider, id = info.target, status = "queued: " .. tostring(info.reason) }
+  self:started(shown, k)
+  if not self.tty then self.write(("evalua: %s start of %s queued: %s\n"):format(tostring(info.provider),
+    tostring(info.target), tostring(info.reason))) end
+end
+
+-- The start with `token` is over (started or failed): its queued entry goes.
+function Tracker:start_resolved(token)
+  if token ~= nil and self.runs["start:" .. tostring(token)] then self:finished(nil, "start:" .. tostring(token)) end
+end
+
+function Tracker:started(run, k)
+  if run.start_token ~= nil then self:start_resolved(run.start_token) end
+  k = k or key(run)
   if not self.runs[k] then
     self.order[#self.order + 1] = k
     local now = self.clock()
@@ -87,8 +104,8 @@ function Tracker:status(run)
   if self.runs[key(run)] then self:tick() end
 end
 
-function Tracker:finished(run)
-  local k = key(run)
+function Tracker:finished(run, k)
+  k = k or key(run)
   if not self.runs[k] then return end
   self.runs[k] = nil
   for i, x in ipairs(self.order) do
@@ -207,17 +224,26 @@ function progress.start()
                              or function(s) io.stderr:write(s) io.stderr:flush() end }
   current = t
   local starters = setmetatable({}, { __mode = "k" })
-  hooks.on("run_started", function(run)
-    local h = task.current()
-    if h then starters[h] = true end
-    t:started(run)
-    if not settings.quiet and not t.ticking and h then t.ticking = ticker(t, starters) end
-  end)
+  -- Track `fn(x)`, and keep the ticker going while something is in flight.
+  local function follow(fn)
+    return function(x)
+      local h = task.current()
+      if h then starters[h] = true end
+      fn(x)
+      if not settings.quiet and not t.ticking and h and #t.order > 0 then t.ticking = ticker(t, starters) end
+    end
+  end
+  local function unfollow(fn)
+    return function(x)
+      fn(x)
+      if #t.order == 0 and t.ticking and t.ticking ~= task.current() then task.cancel(t.ticking) end
+    end
+  end
+  hooks.on("run_started", follow(function(run) t:started(run) end))
+  hooks.on("run_queued", follow(function(info) t:queued(info) end))
+  hooks.on("run_start_failed", unfollow(function(token) t:start_resolved(token) end))
   hooks.on("run_status", function(run) t:status(run) end)
-  hooks.on("run_finished", function(run)
-    t:finished(run)
-    if #t.order == 0 and t.ticking and t.ticking ~= task.current() then task.cancel(t.ticking) end
-  end)
+  hooks.on("run_finished", unfollow(function(run) t:finished(run) end))
   if line and not settings.quiet then wrap_output(t) end
   return t
 end

@@ -64,6 +64,20 @@ p:started(run)
 t.like(p:line(0), "glow:t1 running 0s %(2/3 cases%)", "or from partial results")
 t.is(progress.elapsed(3725), "1h02m", "hours")
 
+-- a start the service holds back (Salesforce's org limit)
+p = tracker(false)
+p:queued({ provider = "agentforce", target = "Order_Support", token = "T1", reason = "org limit of 10 runs in progress" })
+t.is(written[1], "evalua: agentforce start of Order_Support queued: org limit of 10 runs in progress\n",
+  "a queued start is said at once on a non-terminal")
+p:queued({ provider = "agentforce", target = "Order_Support", token = "T1", reason = "org limit of 10 runs in progress" })
+t.is(#written, 1, "once per start")
+t.like(p:line(20), "agentforce:Order_Support queued: org limit of 10 runs in progress 20s", "and shown in the line")
+p:started({ provider = "agentforce", id = "4KB9", status = "queued", start_token = "T1" })
+t.ok(#p:in_flight() == 1 and p:in_flight()[1].run.id == "4KB9", "the run replaces its queued start")
+p:queued({ provider = "agentforce", target = "Other", token = "T2", reason = "org limit of 10 runs in progress" })
+p:start_resolved("T2")
+t.is(#p:in_flight(), 1, "a start that failed leaves the line")
+
 -- the terminal line
 p = tracker(true, 60)
 p:started({ provider = "agentforce", id = "A", status = "running" })
@@ -113,6 +127,27 @@ print("left running")
 ]])
 out, code = shell.sh(journal .. "bin/evalua --progress " .. tmp .. " 2>&1", 30)
 t.ok(code == 0 and out:find("left running"), "a run left in flight does not keep the process alive")
+
+-- against the sandbox: an org limit of 1 run in progress queues the second start
+local sandbox = require "sandbox"
+local base = sandbox.start()
+local ok, err = pcall(function()
+  sandbox.control("config", { max_in_progress = 1, run_seconds = 1 })
+  shell.write(tmp, [[
+local sf = require("evalua.agentforce").connect { queue_interval = "200ms" }
+local first = sf:start("Order_Support_All_Pass")
+local second = sf:start("Order_Support_All_Pass")
+first:wait()
+second:wait()
+print("both done")
+]])
+  out, code = shell.sh(("%sSF_MY_DOMAIN=%s/sf SF_CLIENT_ID=sandbox-client-id SF_CLIENT_SECRET=sandbox-client-secret "
+    .. "bin/evalua %s 2>&1"):format(journal, base, tmp), 60)
+  t.ok(code == 0 and out:find("evalua: agentforce start of Order_Support_All_Pass queued: org limit of 10 runs in progress",
+    1, true) and out:find("both done", 1, true), "Salesforce's org limit: the queued start is said so")
+end)
+sandbox.stop()
+if not ok then t.ok(false, "sandbox checks: " .. tostring(err)) end
 os.remove(tmp)
 os.remove(tmp .. ".journal")
 t.done()
