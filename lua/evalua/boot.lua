@@ -31,9 +31,9 @@ Options:
   --config FILE        configuration (default: evalua.config.lua here or above)
   --profile NAME       profile of the configuration (default $EVALUA_PROFILE)
   --env-file FILE      read KEY=VALUE lines as environment (values are secrets)
-  --quiet              no progress line for runs in flight
+  --quiet              no progress (line or heartbeat) for runs in flight
   --progress           a progress line even when stderr is not a terminal
-  --color=WHEN         always, never or auto (default; NO_COLOR turns it off)
+  --color=WHEN         colour: always, never or auto (default: on a terminal, unless NO_COLOR)
   -h, --help           this text
   --version            versions of evalua, Lua, libcurl and lua-cjson
 

@@ -119,6 +119,10 @@ out = shell.sh(journal .. "bin/evalua --progress --color=always " .. tmp .. " 2>
 t.ok(out:find("\27[2m", 1, true), "--color=always")
 out = shell.sh(journal .. "NO_COLOR=1 bin/evalua --progress --color=auto " .. tmp .. " 2>&1", 60)
 t.ok(not out:find("\27[2m", 1, true), "NO_COLOR")
+out = shell.sh(journal .. "bin/evalua test --color=always tests/runner/passing --journal " .. tmp .. ".journal")
+t.ok(out:find("\27[1mevalua test:", 1, true), "--color=always colours evalua test's pretty reporter off a terminal")
+out = shell.sh(journal .. "bin/evalua test --color=never tests/runner/passing --journal " .. tmp .. ".journal")
+t.ok(not out:find("\27[", 1, true), "--color=never")
 out, code = shell.sh("bin/evalua --color=sometimes -e 'print(1)'")
 t.ok(code == 2 and out:find("--color expects always, never or auto", 1, true), "a bad --color: exit 2")
 shell.write(tmp, [[
