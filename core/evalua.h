@@ -1,9 +1,10 @@
 /*
  * evalua.h -- declarations shared by the C core.
  *
- * The core is a scheduler that resumes Lua coroutines (sched.c) when their timers
- * (timer.c) or HTTP transfers (http.c) complete, plus pure helpers (duration.c,
- * retry.c, redact.c) that are unit-tested on their own.
+ * The core is a scheduler that resumes Lua coroutines (sched.c) when their one
+ * pending wait ends: a timer (timer.c), an HTTP transfer (transfer.c: the libcurl
+ * engine; http_lua.c: its Lua side; trace.c: the -v trace), a join or a queue; plus
+ * pure helpers (duration.c, retry.c, redact.c) that are unit-tested on their own.
  */
 #ifndef EVALUA_H
 #define EVALUA_H
@@ -49,6 +50,9 @@ double retry_backoff(const RetryPolicy *p, int attempt, double unit_random);
  * Returns -1 when the value is not understood. */
 double retry_after_parse(const char *value, double now_epoch);
 int retry_status_listed(const RetryPolicy *p, int status);
+/* What a libcurl error code means: the error kind, and whether trying again may help. */
+const char *retry_classify(int curlcode);
+int retry_transient(int curlcode);
 int method_is_idempotent(const char *method);
 
 /* ---- redact.c: secrets never printed ---- */
@@ -78,33 +82,109 @@ void timer_fire_expired(double now);
 size_t timer_count(void);
 void timer_shutdown(void);
 
-/* ---- sched.c: tasks are coroutines resumed by the loop ---- */
+/* ---- sched.c: tasks are coroutines resumed by the loop ----
+ * A task has at most one pending wait. A wait is begun with sched_check_wait (every
+ * check that can fail, before any side effect), registered with sched_wait (which
+ * yields), and ended in the continuation with sched_end_wait. Whatever wakes the task
+ * -- its event, its own timeout, its deadline, a cancellation -- runs the wait's
+ * cleanup first, so nothing it registered outlives it. */
 typedef struct Task Task;
-struct Request;
+
+enum { WAKE_EVENT, WAKE_TIMEOUT, WAKE_DEADLINE, WAKE_CANCEL };
+
+typedef struct WaitOps {
+  const char *what;                  /* "sleep", "join", "http", ... (diagnostics) */
+  void (*cleanup)(Task *t, void *data);   /* withdraw what the wait registered; may be NULL */
+} WaitOps;
 
 Task *sched_current(void);
-/* Make a suspended task runnable; the values on its stack are its resume values. */
-void sched_wake(Task *t, int nargs);
-lua_State *sched_thread(Task *t);
-/* Record what the task waits on, so cancellation can withdraw it. */
-void sched_set_request(Task *t, struct Request *r);
+/* Raise (as a Lua error) unless the running code may wait now: inside a task, every
+ * coroutine between it and the scheduler yieldable, no cancellation pending, the
+ * task's deadline not passed. Call before any side effect of a wait. */
+void sched_check_wait(lua_State *L);
+/* Register the current task's wait and yield; k runs when the task is resumed.
+ * `until` is the wait's own end (monotonic seconds, HUGE_VAL for none). */
+int sched_wait(lua_State *L, const WaitOps *ops, void *data, double until, lua_KContext ctx, lua_KFunction k);
+/* In the continuation: WAKE_EVENT or WAKE_TIMEOUT; a cancellation or a passed
+ * deadline is raised here (the wait's cleanup has already run). */
+int sched_end_wait(lua_State *L);
+/* Wake a task from its wait (idempotent: a task not waiting is left alone). */
+void sched_wake(Task *t, int reason);
+/* The current task's deadline (monotonic seconds, HUGE_VAL for none). */
+double sched_deadline(const Task *t);
+/* Raise a structured error: fields table on top of the stack -> errors.new(fields). */
+int sched_raise(lua_State *L);
 int luaopen_evalua_core(lua_State *L);
 void sched_interrupt(void);
 
-/* ---- http.c ---- */
-int http_init(void);
-void http_shutdown(void);
-int http_active(void);
-/* Wait for network activity at most `wait` seconds, then process it. */
-void http_poll(double wait);
-void http_wakeup(void);
-void http_cancel(struct Request *r);
+/* ---- transfer.c: the curl multi engine (pool, admission, retries, redirects) ---- */
+typedef struct Buf {
+  char *data;
+  size_t len, cap;
+} Buf;
+int buf_append(Buf *b, const char *data, size_t len);
+int buf_reserve(Buf *b, size_t extra);
+void buf_free(Buf *b);
+
+enum { REQ_NEW, REQ_QUEUED, REQ_ACTIVE, REQ_RETRY_WAIT, REQ_DONE, REQ_CANCELLED };
+
+typedef struct Request {
+  int state;
+  Task *task;                 /* the task waiting for it; NULL once done or cancelled */
+  void *easy;                 /* CURL *, only while admitted */
+  struct curl_slist *headers;
+  char *method, *url, *body;
+  size_t body_len;
+  Buf resp_body, resp_head;
+  RetryPolicy retry;
+  int attempt, redirects;
+  int same_origin_only;       /* refuse any redirect to another origin (token endpoints) */
+  int too_large;
+  size_t max_body;
+  double timeout, connect_timeout, deadline;
+  int insecure;
+  double started;
+  Timer retry_timer;
+  struct Request *next_waiting;   /* admission queue */
+  /* outcome */
+  int failed;                 /* 1: transport error (code, kind, message below) */
+  int code;                   /* CURLcode */
+  long status;
+  const char *kind;
+  char *message;              /* malloc'd; NULL: use errbuf/strerror */
+  int retryable;
+  char errbuf[256];
+} Request;
+
+void transfer_init_request(Request *r);   /* before anything else is set */
+int transfer_init(void);
+void transfer_shutdown(void);
+/* Admit the request now or queue it (no easy handle is taken while it queues). */
+void transfer_start(Request *r);
+/* Withdraw the request wherever it is (queue, multi handle, retry timer). */
+void transfer_cancel(Request *r);
+/* Free what the request owns (it must not be in flight). */
+void transfer_release(Request *r);
+int transfer_active(void);
+void transfer_poll(double wait);
+void transfer_wakeup(void);
+void transfer_set_max_host_connections(long n);
+void transfer_set_user_agent(const char *ua);
+const char *transfer_curl_version(void);
+int transfer_url_origin_same(const char *a, const char *b);
+
+/* ---- http_lua.c: core.http_send and friends (Lua marshalling) ---- */
 int http_send(lua_State *L);      /* core.http_send(spec) */
 int http_configure(lua_State *L); /* core.http_configure(opts) */
 int http_url_check(lua_State *L);  /* core.url_check(url) */
-void http_set_verbose(int on);
+void http_register(lua_State *L);  /* request metatable */
+
+/* ---- trace.c: the -v trace on stderr, secrets redacted ---- */
+extern int trace_on;
+void trace_request(const Request *r);
+void trace_header(const char *prefix, const char *line, size_t len);
+void trace_note(const char *fmt, ...);
 int http_find_header(const char *head, size_t len, const char *name, char *out, size_t outlen);
-const char *http_curl_version(void);
 
 /* ---- auth.c ---- */
 long base64url_decode(const char *in, size_t n, char *out, size_t cap);

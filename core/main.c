@@ -38,7 +38,7 @@ static int traceback(lua_State *L) {
 int main(int argc, char **argv) {
   lua_State *L;
   int code;
-  if (http_init() != 0) {
+  if (transfer_init() != 0) {
     fputs("evalua: cannot initialise libcurl\n", stderr);
     return 4;
   }
@@ -77,6 +77,6 @@ int main(int argc, char **argv) {
   redact_clear();
   auth_shutdown();
   timer_shutdown();
-  http_shutdown();
+  transfer_shutdown();
   return code;
 }

@@ -1,6 +1,6 @@
 /*
  * retry.c -- when and how long to wait before trying a request again.
- * Pure arithmetic, kept apart from http.c so it can be unit-tested.
+ * Pure arithmetic and classification, kept apart from transfer.c so it can be unit-tested.
  */
 #include <ctype.h>
 #include <math.h>
@@ -42,7 +42,10 @@ double retry_after_parse(const char *value, double now_epoch) {
   if (value == NULL) return -1;
   while (isspace((unsigned char)*p)) p++;
   if (isdigit((unsigned char)*p)) {
-    secs = strtod(p, &end);
+    /* RFC 9110: delay-seconds = 1*DIGIT; "0x1", "1e0" and "1.5" are not that. */
+    end = (char *)p;
+    while (isdigit((unsigned char)*end)) end++;
+    secs = strtod(p, NULL);
     while (isspace((unsigned char)*end)) end++;
     if (*end == '\0' && isfinite(secs)) return secs;
     return -1;
@@ -64,4 +67,37 @@ int method_is_idempotent(const char *method) {
   for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
     if (strcasecmp(method, safe[i]) == 0) return 1;
   return 0;
+}
+
+const char *retry_classify(int curlcode) {
+  switch ((CURLcode)curlcode) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
+  case CURLE_COULDNT_CONNECT: return "connect";
+  case CURLE_OPERATION_TIMEDOUT: return "timeout";
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS: return "tls";
+  default: return "protocol";    /* dropped connections, bad framing, body too large */
+  }
+}
+
+int retry_transient(int curlcode) {
+  switch ((CURLcode)curlcode) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_GOT_NOTHING:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM: return 1;
+  default: return 0;
+  }
 }

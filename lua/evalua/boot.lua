@@ -150,39 +150,58 @@ function boot.print_error(err, tb)
   end
 end
 
-local function run_interrupt_handlers()
+-- How long cancelled tasks get for their cleanups (`<close>` handlers, a run's cancel
+-- request) after Ctrl-C, and each interrupt handler after that.
+local CLEANUP_SECONDS, HANDLER_SECONDS = 5, 10
+
+--- Ctrl-C or SIGTERM: every task is cancelled first and its cleanups run (bounded);
+-- what is still alive then is closed; then the interrupt handlers run alone, each
+-- bounded; then exit 130. A second signal exits at once (sched.c).
+function boot.interrupted()
   io.stderr:write("evalua: interrupted\n")
+  evalua.interrupted = true
+  core.cancel_all()
+  if core.run(nil, core.now() + CLEANUP_SECONDS) ~= "done" then core.kill_all() end
   if #interrupt_handlers == 0 then return EXIT.interrupted end
   local task = require "evalua.task"
-  -- Only the handlers run to completion (10 s at most); the interrupted work does not.
-  local h = task.spawn(function()
+  local h = task.detached(function()
     for _, fn in ipairs(interrupt_handlers) do
-      local ok, err = pcall(task.timeout, 10, fn)
+      local ok, err = pcall(task.timeout, HANDLER_SECONDS, fn)
       if not ok then boot.print_error(err) end
     end
   end)
-  core.run(h.co)
+  if core.run(h.co, core.now() + HANDLER_SECONDS * #interrupt_handlers + 1) ~= "done" then core.kill_all() end
   return EXIT.interrupted
 end
 
---- Run fn(...) as the main task and return the process's exit code.
+--- Run fn(...) as the main task and return the process's exit code. The main chunk
+-- owns the tasks it spawns: those still running when it ends are cancelled.
 function boot.run_main(fn, ...)
   local task = require "evalua.task"
-  local h = task.spawn(fn, ...)
-  local co = h.co
-  local status = core.run(co)
-  if status == "interrupted" then return run_interrupt_handlers() end
+  local leftovers = 0
+  local h = task.detached(function(...)
+    local r, left = task._in_scope(fn, ...)
+    leftovers = left
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end, ...)
+  local status = core.run(h.co)
+  if status == "interrupted" then return boot.interrupted() end
   if status == "stuck" then
     io.stderr:write("evalua: every task is waiting on another task and nothing else is pending (deadlock)\n")
     return EXIT.script
+  end
+  if leftovers > 0 then
+    io.stderr:write(("evalua: the script ended with %d task%s still running; %s cancelled\n")
+      :format(leftovers, leftovers == 1 and "" or "s", leftovers == 1 and "it was" or "they were"))
   end
   if not h.ok then
     boot.print_error(h.err, h.traceback)
     return boot.exit_code(h.err)
   end
-  -- The script is done; tasks it spawned and did not wait for still finish.
+  -- Detached work (a token fetch others wait for) still finishes.
   status = core.run()
-  if status == "interrupted" then return run_interrupt_handlers() end
+  if status == "interrupted" then return boot.interrupted() end
   local code = EXIT.ok
   for _, failed in ipairs(task._unobserved()) do
     io.stderr:write(("evalua: task %d failed and nobody waited for it:\n"):format(failed.id))

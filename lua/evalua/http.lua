@@ -15,12 +15,14 @@ local defaults = {
   max_body = 64 * 1024 * 1024,
   retry = { attempts = 4, backoff = 0.2, max_backoff = 30, statuses = { 429, 502, 503, 504 } },
   insecure = false,
+  deadline = nil,           -- seconds for the whole call (every attempt and wait); nil: none
 }
 
 local methods = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true, OPTIONS = true }
 local known_options = {
   method = true, url = true, headers = true, query = true, body = true, json = true, form = true,
   timeout = true, connect_timeout = true, retry = true, auth = true, max_body = true, insecure = true,
+  deadline = true, same_origin = true,
 }
 
 local argerror = errors.argerror
@@ -167,6 +169,13 @@ local function encode_body(value)
   return body
 end
 
+-- A duration that must be more than zero (0 would mean "no limit" to libcurl).
+local function positive(v, at, what)
+  local secs = check.duration(v, at.opts, at.fname, what)
+  if secs <= 0 then argerror(at.opts, at.fname, what .. " must be greater than 0") end
+  return secs
+end
+
 -- Build the spec core.http_send takes; header names are sent lowercase.
 local function prepare(opts, at)
   local function bad(msg) argerror(at.opts, at.fname, msg) end
@@ -208,9 +217,11 @@ local function prepare(opts, at)
   if headers["accept"] == nil then headers["accept"] = "application/json" end
   return {
     method = method, url = url, headers = headers, body = body,
-    timeout = opts.timeout ~= nil and check.duration(opts.timeout, at.opts, at.fname, "timeout") or defaults.timeout,
+    timeout = opts.timeout ~= nil and positive(opts.timeout, at, "timeout") or defaults.timeout,
     connect_timeout = opts.connect_timeout ~= nil
-      and check.duration(opts.connect_timeout, at.opts, at.fname, "connect_timeout") or defaults.connect_timeout,
+      and positive(opts.connect_timeout, at, "connect_timeout") or defaults.connect_timeout,
+    deadline = opts.deadline ~= nil and positive(opts.deadline, at, "deadline") or defaults.deadline,
+    same_origin = opts.same_origin == true or nil,
     max_body = opts.max_body ~= nil and check.count(opts.max_body, at.opts, at.fname, "max_body") or defaults.max_body,
     insecure = opts.insecure == true or defaults.insecure,
     retry = normalize_retry(opts.retry, at),
@@ -234,9 +245,8 @@ local function send(spec)
   -- The C side takes "name: value" lines; the map stays for a replay after a 401.
   local headers = spec.headers
   spec.headers = header_list(headers)
-  core.http_send(spec)
+  local ok, res = core.http_send(spec)
   spec.headers = headers
-  local ok, res = task._block()
   if not ok then
     errors.raise(res, 4)
   end
@@ -244,9 +254,12 @@ local function send(spec)
   return setmetatable(res, Response)
 end
 
-local function request(opts, at)
-  local spec = prepare(opts, at)
-  local auth = opts.auth
+local function deadline_error(spec, secs)
+  errors.raise({ kind = "timeout", method = spec.method, url = redact_url(spec.url),
+                 message = ("deadline of %s exceeded (every attempt and wait included)"):format(task.format_seconds(secs)) }, 4)
+end
+
+local function authorized(spec, auth, at)
   if auth == nil then return send(spec) end
   if type(auth) ~= "table" or type(auth.apply) ~= "function" then
     argerror(at.opts, at.fname, "auth must be an auth provider (auth.api_key, auth.bearer, auth.client_credentials)")
@@ -259,6 +272,18 @@ local function request(opts, at)
     res = send(spec)
   end
   return res
+end
+
+local function request(opts, at)
+  local spec = prepare(opts, at)
+  local auth = opts.auth
+  local secs = spec.deadline
+  spec.deadline = nil
+  if not secs then return authorized(spec, auth, at) end
+  local r, expired = task._with_deadline(secs, authorized, spec, auth, at)
+  if expired then deadline_error(spec, secs) end
+  if not r[1] then error(r[2], 0) end
+  return r[2]
 end
 
 --- http.request(opts) -> response
@@ -287,17 +312,19 @@ http.put = shorthand("PUT")
 http.patch = shorthand("PATCH")
 http.delete = shorthand("DELETE")
 
---- http.configure{retry, timeout, connect_timeout, max_body, max_host_connections, user_agent, insecure}
+--- http.configure{retry, timeout, connect_timeout, deadline, max_body, max_host_connections, user_agent, insecure}
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
   local at = site("configure", 1, 1)
   for k, v in pairs(opts) do
-    if k == "timeout" or k == "connect_timeout" then defaults[k] = check.duration(v, 1, "configure", k)
+    if k == "timeout" or k == "connect_timeout" or k == "deadline" then defaults[k] = positive(v, at, k)
     elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")
     elseif k == "retry" then defaults.retry = normalize_retry(v, at) or { attempts = 1 }
     elseif k == "insecure" then defaults.insecure = v == true
     elseif k == "max_host_connections" then
-      core.http_configure { max_host_connections = check.count(v, 1, "configure", "max_host_connections") }
+      local n = check.count(v, 1, "configure", "max_host_connections")
+      if n > 10000 then argerror(1, "configure", "max_host_connections must be at most 10000, got " .. tostring(v)) end
+      core.http_configure { max_host_connections = n }
     elseif k == "user_agent" then
       if type(v) ~= "string" then argerror(1, "configure", "user_agent must be a string") end
       core.http_configure { user_agent = v }

@@ -1,5 +1,4 @@
 --- poll: wait for a condition with backoff, bounded by a timeout.
-local core = require "evalua.core"
 local errors = require "evalua.errors"
 local check = require "evalua.check"
 local task = require "evalua.task"
@@ -29,24 +28,26 @@ function poll.wait(condition, opts)
   local factor = check.number(opts.factor or 1.5, 2, "wait", "factor", 1)
   local jitter = check.number(opts.jitter or 0.1, 2, "wait", "jitter", 0, 1)
   local timeout = check.duration(opts.timeout or 300, 2, "wait", "timeout")
-  local started = core.now()
-  local deadline = started + timeout
   local last
-  while true do
-    local r = table.pack(condition())
-    if r[1] then return table.unpack(r, 1, r.n) end
-    if r.n >= 2 then last = r[2] end
-    local remaining = deadline - core.now()
-    if remaining <= 0 then
-      errors.raise({
-        kind = "timeout", last = last, what = opts.what,
-        message = ("timed out after %s waiting for %s"):format(format_duration(timeout), opts.what or "a condition"),
-      }, 2)
+  -- The whole wait, the checks' own requests and their Retry-After waits included, is
+  -- bounded by the timeout: it is the task's deadline while the loop runs.
+  local r, expired = task._with_deadline(timeout, function()
+    while true do
+      local got = table.pack(condition())
+      if got[1] then return got end
+      if got.n >= 2 then last = got[2] end
+      task.sleep(interval * (1 + jitter * (2 * math.random() - 1)))
+      interval = math.min(interval * factor, max_interval)
     end
-    local delay = interval * (1 + jitter * (2 * math.random() - 1))
-    task.sleep(math.min(delay, remaining))
-    interval = math.min(interval * factor, max_interval)
+  end)
+  if expired then
+    errors.raise({
+      kind = "timeout", last = last, what = opts.what,
+      message = ("timed out after %s waiting for %s"):format(format_duration(timeout), opts.what or "a condition"),
+    }, 2)
   end
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r[2], 1, r[2].n)
 end
 
 return poll

@@ -1,6 +1,9 @@
 --- task: concurrent tasks on evalua's scheduler.
--- Handles, joins, timeouts and cancellation are built here on the C primitives of
--- `evalua.core` (spawn a coroutine, suspend it, wake it, arm its timer).
+-- Handles, joins, timeouts, scopes and semaphores are built here on the C primitives
+-- of `evalua.core`: spawn a coroutine, wait (sleep, join, park on a queue), cancel,
+-- and a per-task deadline. Every wait is C's (one per task, withdrawn whatever ends
+-- it); a cancellation arrives as an error of kind `cancelled` that this module never
+-- swallows: whoever started children cancels them with it.
 local core = require "evalua.core"
 local errors = require "evalua.errors"
 local check = require "evalua.check"
@@ -8,14 +11,17 @@ local check = require "evalua.check"
 local task = {}
 
 local pack, unpack = table.pack, table.unpack
-local CANCEL = {}                          -- resume value meaning "you were cancelled"
+
+core.set_error_factory(errors.new)
 
 local Handle = {}
 Handle.__index = Handle
 Handle.__name = "evalua.task"
 
 function Handle:__tostring()
-  return ("task %d (%s)"):format(self.id, self.done and (self.ok and "done" or "failed") or "running")
+  local state = self.done and (self.ok and "done" or (errors.is(self.err, "cancelled") and "cancelled" or "failed"))
+    or "running"
+  return ("task %d (%s)"):format(self.id, state)
 end
 
 local handles = setmetatable({}, { __mode = "k" })   -- thread -> handle
@@ -27,21 +33,12 @@ local function current_handle()
   return co and handles[co]
 end
 
--- Suspend the current task until something wakes it; a cancellation raises here.
-local function block()
-  local h = current_handle()
-  if h and h.cancel_requested then
-    h.cancel_requested = false
-    errors.raise({ kind = "cancelled", message = "task cancelled" }, 3)
-  end
-  local r = pack(core.suspend())
-  if r[1] == CANCEL then
-    if h then h.cancel_requested = false end
-    errors.raise({ kind = "cancelled", message = "task cancelled" }, 3)
-  end
-  return unpack(r, 1, r.n)
+local function cancelled(message)
+  return errors.new { kind = "cancelled", message = message or "task cancelled" }
 end
-task._block = block
+
+local function is_cancel(err) return errors.is(err, "cancelled") end
+task.is_cancelled = is_cancel
 
 -- A non-table error travels with its traceback in one of these.
 local Wrapped = {}
@@ -68,19 +65,17 @@ local function finish(h, r)
     else
       h.err, h.traceback = e, type(e) == "table" and rawget(e, "traceback") or nil
     end
-    if not h.observed then unobserved[h] = true end
+    -- A task that was cancelled did what it was asked to; anything else is a failure
+    -- somebody should hear about.
+    if not h.observed and not is_cancel(h.err) then unobserved[h] = true end
   end
+  if h.scope then h.scope.members[h] = nil end
   h.co = nil
-  local waiters = h.waiters
-  h.waiters = nil
-  if waiters then
-    for _, co in ipairs(waiters) do core.wake(co) end
-  end
 end
 
 local function body(h, fn, ...)
-  if h.cancel_requested then
-    finish(h, { false, errors.new { kind = "cancelled", message = "task cancelled" }, n = 2 })
+  if core.take_cancel() then
+    finish(h, { false, cancelled(), n = 2 })
     return
   end
   finish(h, pack(xpcall(fn, on_error, ...)))
@@ -94,40 +89,41 @@ local function check_callable(fn, argn, fname)
   errors.argerror(argn, fname, "function expected, got " .. (t == "nil" and "no value" or t))
 end
 
---- task.spawn(fn, ...) -> handle
-function task.spawn(fn, ...)
-  check_callable(fn, 1, "spawn")
+-- The scope new tasks of the running task join: its innermost open one, or the one it
+-- was spawned into (so a test owns its tasks' tasks too).
+local function current_scope()
+  local me = current_handle()
+  if not me then return nil end
+  local stack = me.scopes
+  return stack and stack[#stack] or me.scope
+end
+
+local function new_task(scope, fn, ...)
   next_id = next_id + 1
-  local h = setmetatable({ id = next_id, parent = current_handle(), done = false }, Handle)
+  local h = setmetatable({ id = next_id, parent = current_handle(), done = false, scope = scope }, Handle)
   h.co = core.spawn(body, h, fn, ...)
   handles[h.co] = h
+  if scope then scope.members[h] = true end
   return h
+end
+
+--- task.spawn(fn, ...) -> handle; owned by the running scope (a test, the script, task.timeout)
+function task.spawn(fn, ...)
+  check_callable(fn, 1, "spawn")
+  return new_task(current_scope(), fn, ...)
+end
+
+--- task.detached(fn, ...) -> handle of a task no scope owns: work shared by many tasks
+-- (a token fetch, a single-flight request) that must not end with whoever started it.
+function task.detached(fn, ...)
+  check_callable(fn, 1, "detached")
+  return new_task(nil, fn, ...)
 end
 
 local function check_handle(h, argn, fname)
   if getmetatable(h) ~= Handle then
     errors.argerror(argn, fname, "task handle expected, got " .. type(h))
   end
-end
-
-local function join(h, deadline)
-  local me = core.current()
-  if not me then error("task.wait: waiting is only possible inside a task", 3) end
-  if h.co == me then error("task.wait: a task cannot wait for itself", 3) end
-  while not h.done do
-    h.waiters = h.waiters or {}
-    table.insert(h.waiters, me)
-    if deadline then core.timer(math.max(0, deadline - core.now())) end
-    block()
-    if not h.done and deadline and core.now() >= deadline then
-      for i, co in ipairs(h.waiters or {}) do
-        if co == me then table.remove(h.waiters, i) break end
-      end
-      return false
-    end
-  end
-  if deadline then core.cancel_wait(me) end
-  return true
 end
 
 local function outcome(h)
@@ -146,14 +142,53 @@ local function outcome(h)
   error(err, 0)
 end
 
---- task.wait(handle) -> the task's results, or its error raised again
-function task.wait(h)
+local function join(h, timeout, fname)
+  if h.co == nil then return true end
+  if h.co == core.current() then error(("task.%s: a task cannot wait for itself"):format(fname), 3) end
+  return core.join(h.co, timeout)
+end
+
+--- task.wait(handle [, timeout]) -> the task's results, or its error raised again;
+-- with a timeout: nil, "timeout" when it did not end in time (it keeps running)
+function task.wait(h, timeout)
   check_handle(h, 1, "wait")
-  join(h)
+  if timeout ~= nil then timeout = check.duration(timeout, 2, "wait") end
+  if not join(h, timeout, "wait") then return nil, "timeout" end
   return outcome(h)
 end
 
---- task.all(list) -> array of each task's first result
+--- task.cancel(handle) -> true if the task was still running. It takes effect at once:
+-- a waiting task is woken with a `cancelled` error, a ready one gets it next.
+function task.cancel(h)
+  check_handle(h, 1, "cancel")
+  if h.done then return false end
+  if h.co == core.current() then
+    errors.raise({ kind = "cancelled", message = "task cancelled" }, 2)
+  end
+  return core.cancel(h.co)
+end
+
+-- Cancel the given tasks and wait until each has ended (their cleanups ran). The
+-- waiting itself cannot be cancelled half-way: what was started is always collected.
+local function cancel_and_reap(list)
+  for _, h in ipairs(list) do
+    if not h.done then core.cancel(h.co) end
+  end
+  local again
+  for _, h in ipairs(list) do
+    while not h.done do
+      local ok, err = pcall(core.join, h.co)
+      if not ok then
+        if not is_cancel(err) then error(err, 0) end
+        again = again or err           -- re-raised once every child is gone
+      end
+    end
+  end
+  if again then error(again, 0) end
+end
+
+--- task.all(list) -> array of each task's first result. When one fails (or the waiter
+-- is cancelled), the others are cancelled at once and the first error is raised.
 function task.all(list)
   if type(list) ~= "table" then
     errors.argerror(1, "all", "table expected, got " .. type(list))
@@ -163,19 +198,22 @@ function task.all(list)
     if type(item) == "function" then hs[i] = task.spawn(item)
     else check_handle(item, 1, "all"); hs[i] = item end
   end
-  local results, first_err = {}, nil
+  local results = {}
   for i, h in ipairs(hs) do
     local ok, v = pcall(task.wait, h)
-    if ok then results[i] = v elseif first_err == nil then first_err = v end
+    if not ok then
+      cancel_and_reap(hs)
+      for _, other in ipairs(hs) do other.observed = true; unobserved[other] = nil end
+      error(v, 0)
+    end
+    results[i] = v
   end
-  if first_err ~= nil then error(first_err, 0) end
   return results
 end
 
 --- task.sleep(duration)
 function task.sleep(d)
-  core.timer(check.duration(d, 1, "sleep"))
-  block()
+  core.sleep(check.duration(d, 1, "sleep"))
 end
 
 task.now = core.now
@@ -185,42 +223,161 @@ function task.current()
   return current_handle()
 end
 
---- task.cancel(handle) -> true if the task was still running
-function task.cancel(h)
-  check_handle(h, 1, "cancel")
-  if h.done then return false end
-  if h.co == core.current() then
-    errors.raise({ kind = "cancelled", message = "task cancelled" }, 2)
-  end
-  core.cancel_wait(h.co)
-  if not core.wake(h.co, CANCEL) then h.cancel_requested = true end
-  return true
-end
+---------------------------------------------------------------------------
+-- Scopes and deadlines
+
+local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel request)
 
 local function format_seconds(s)
   if s >= 1 and s == math.floor(s) then return ("%ds"):format(s) end
   return ("%gs"):format(s)
 end
+task.format_seconds = format_seconds
 
---- task.timeout(duration, fn, ...) -> fn's results; a `timeout` error when too slow
+-- Run fn(...) in the running task with tasks it spawns owned by a new scope; when fn
+-- ends, however it ends, the scope's leftover tasks are cancelled and reaped.
+-- Returns pack(ok, ...) and the number of leftovers; a failure's value may be Wrapped
+-- (raise it again as it is inside a task body, or unwrap it for a caller).
+local function in_scope(fn, ...)
+  local me = current_handle()
+  if not me then error("task scopes need a task", 3) end
+  local scope = { members = {} }
+  me.scopes = me.scopes or {}
+  local depth = #me.scopes + 1
+  me.scopes[depth] = scope
+  local r = pack(xpcall(fn, on_error, ...))   -- a string error keeps its traceback (Wrapped)
+  me.scopes[depth] = nil
+  local left = {}
+  for h in pairs(scope.members) do left[#left + 1] = h end
+  table.sort(left, function(a, b) return a.id < b.id end)
+  if #left > 0 then
+    -- Their cleanups get time of their own, even when a deadline is what ended fn.
+    local prev = core.deadline(core.now() + REAP_SECONDS)
+    local ok, err = pcall(cancel_and_reap, left)
+    core.deadline(prev)
+    if not ok and r[1] then r = pack(false, err) end
+  end
+  return r, #left
+end
+
+--- task.scope(fn, ...) -> fn's results. Tasks fn spawns (and theirs) are cancelled when
+-- fn ends; `task.scope_leftovers()` tells how many there were.
+local last_leftovers = 0
+local function unwrap(e)
+  if getmetatable(e) == Wrapped then return e.value end
+  return e
+end
+
+function task.scope(fn, ...)
+  check_callable(fn, 1, "scope")
+  local r, left = in_scope(fn, ...)
+  last_leftovers = left
+  if not r[1] then error(unwrap(r[2]), 0) end
+  return unpack(r, 2, r.n)
+end
+function task.scope_leftovers() return last_leftovers end
+
+-- Run fn(...) with the running task's deadline at most `secs` from now. Returns
+-- pack(ok, ...) and whether a failure was this deadline passing.
+local function with_deadline(secs, fn, ...)
+  local mine = core.now() + secs
+  local prev = core.deadline()
+  if prev and prev < mine then mine = prev end
+  core.deadline(mine)
+  local r = pack(pcall(fn, ...))
+  core.deadline(prev)
+  local expired = not r[1] and errors.is(r[2], "timeout") and rawget(r[2], "deadline") == mine
+    and (prev == nil or mine < prev)
+  return r, expired
+end
+task._with_deadline = with_deadline
+
+--- task.timeout(duration, fn, ...) -> fn's results; a `timeout` error when too slow.
+-- fn runs in the calling task under a deadline that every wait (and code that never
+-- waits) obeys; tasks it spawned are cancelled when it ends.
 function task.timeout(d, fn, ...)
   local secs = check.duration(d, 1, "timeout")
   check_callable(fn, 2, "timeout")
-  local h = task.spawn(fn, ...)
-  local ok, finished = pcall(join, h, core.now() + secs)
-  if not ok then
-    -- The waiting task was itself cancelled: the work it waited for goes too.
-    h.observed = true
-    task.cancel(h)
-    error(finished, 0)
-  end
-  if not finished then
-    h.observed = true                   -- its cancellation is reported as this timeout
-    task.cancel(h)
+  local args = pack(...)
+  local r, expired = with_deadline(secs, function()
+    local inner = in_scope(fn, unpack(args, 1, args.n))
+    if not inner[1] then error(inner[2], 0) end
+    return unpack(inner, 2, inner.n)
+  end)
+  if expired then
     errors.raise({ kind = "timeout", message = "timed out after " .. format_seconds(secs) }, 2)
   end
-  return outcome(h)
+  if not r[1] then error(unwrap(r[2]), 0) end
+  return unpack(r, 2, r.n)
 end
+
+---------------------------------------------------------------------------
+-- Semaphores and events: waits on a C queue, withdrawn on cancellation.
+
+local Semaphore = {}
+Semaphore.__index = Semaphore
+Semaphore.__name = "evalua.semaphore"
+
+--- task.semaphore(n) -> a semaphore with n permits
+function task.semaphore(n)
+  n = check.count(n == nil and 1 or n, 1, "semaphore", "permits", 0)
+  return setmetatable({ count = n, queue = core.queue(), handed = {}, waiting = 0 }, Semaphore)
+end
+
+--- sem:acquire([timeout]) -> true, or false when the timeout passed first
+function Semaphore:acquire(timeout)
+  if getmetatable(self) ~= Semaphore then errors.argerror(1, "acquire", "semaphore expected") end
+  if timeout ~= nil then timeout = check.duration(timeout, 1, "acquire") end
+  if self.count > 0 and self.waiting == 0 then
+    self.count = self.count - 1
+    return true
+  end
+  local me = core.current()
+  self.waiting = self.waiting + 1
+  local ok, got = pcall(core.park, self.queue, timeout)
+  self.waiting = self.waiting - 1
+  local handed = self.handed[me]
+  self.handed[me] = nil
+  if not ok then
+    if handed then self:release() end  -- a permit given to a task that is leaving
+    error(got, 0)
+  end
+  return handed == true
+end
+
+--- sem:release()
+function Semaphore:release()
+  local woken = core.unpark(self.queue, 1)
+  if woken then self.handed[woken] = true
+  else self.count = self.count + 1 end
+end
+
+local Event = {}
+Event.__index = Event
+Event.__name = "evalua.event"
+
+--- task.event() -> an event tasks wait on until it is set
+function task.event()
+  return setmetatable({ set_ = false, queue = core.queue() }, Event)
+end
+
+--- ev:wait([timeout]) -> true once set, false when the timeout passed first
+function Event:wait(timeout)
+  if timeout ~= nil then timeout = check.duration(timeout, 1, "wait") end
+  if self.set_ then return true end
+  core.park(self.queue, timeout)
+  return self.set_
+end
+
+--- ev:set(): wakes every waiter; later waits return at once
+function Event:set()
+  self.set_ = true
+  core.unpark(self.queue, 0)
+end
+
+function Event:is_set() return self.set_ end
+
+---------------------------------------------------------------------------
 
 --- Failed tasks whose error was never collected (reported at exit).
 function task._unobserved()
@@ -230,5 +387,9 @@ function task._unobserved()
   return list
 end
 
+--- Run fn(...) as a new root task with the main scope: used by boot for the script.
+task._in_scope = in_scope
 task.Handle = Handle
+task.Semaphore = Semaphore
+task.Event = Event
 return task

@@ -73,6 +73,9 @@ static void test_retry_after(void) {
   near(retry_after_parse("Mon, 23 Nov 2026 09:59:00 GMT", now), 0, "Retry-After: past date means now");
   ok(retry_after_parse("soon", now) < 0, "Retry-After: garbage is refused");
   ok(retry_after_parse("12abc", now) < 0, "Retry-After: trailing garbage is refused");
+  ok(retry_after_parse("0x1", now) < 0, "Retry-After: hexadecimal is refused (RFC 9110: digits only)");
+  ok(retry_after_parse("1e0", now) < 0, "Retry-After: an exponent is refused");
+  ok(retry_after_parse("1.5", now) < 0, "Retry-After: a fraction is refused");
   ok(retry_after_parse(NULL, now) < 0, "Retry-After: missing");
 }
 

@@ -7,7 +7,7 @@ local http = require "evalua.http"
 local redact = require "evalua.redact"
 
 local expected = {
-  "requests can only be made inside a task",   -- the URL passed check_url
+  "waiting is only possible inside a task",     -- the URL passed check_url
   "malformed URL", "unsupported URL scheme",
 }
 

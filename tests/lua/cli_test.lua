@@ -56,10 +56,13 @@ t.ok(code == 0 and out:find("hello\tdflt"), "env with value and with default")
 out, code = sh("EVALUA_S=topsecretvalue bin/evalua -e 'local s = secret(\"EVALUA_S\") error(\"failed with \" .. s)'")
 t.ok(code == 3 and out:find("failed with %*%*%*") and not out:find("topsecretvalue"), "secrets are redacted in errors")
 
-out, code = sh("bin/evalua -e 'task.spawn(function() error(\"lost\") end)'")
+out, code = sh("bin/evalua -e 'task.spawn(function() error(\"lost\") end) task.sleep(0.05)'")
 t.ok(code == 3 and out:find("nobody waited for it") and out:find("lost"), "an unobserved task error is reported, exit 3")
-out, code = sh("bin/evalua -e 'local h = task.spawn(function() task.sleep(0.05) print(\"bg done\") end)'")
-t.ok(code == 0 and out:find("bg done"), "background tasks finish before exit")
+out, code = sh("bin/evalua -e 'local h = task.spawn(function() task.sleep(5) print(\"bg done\") end)'")
+t.ok(code == 0 and not out:find("bg done") and out:find("ended with 1 task still running; it was cancelled"),
+  "the main chunk owns its tasks: one left running is cancelled when it ends, and that is said")
+out, code = sh("bin/evalua -e 'local h = task.detached(function() task.sleep(0.05) print(\"bg done\") end)'")
+t.ok(code == 0 and out:find("bg done"), "detached tasks finish before exit")
 
 -- Ctrl-C: exit 130, quickly, with a message.
 out, code = sh("bin/evalua -e 'task.sleep(30)' & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")

@@ -31,9 +31,10 @@ http {
     ssl_certificate %s/cert.pem;
     ssl_certificate_key %s/key.pem;
     location / { default_type application/json; return 200 '{"tls":true}'; }
+    location /down { return 302 http://127.0.0.1:%d/plain; }
   }
 }
-]]):format(dir, dir, dir, dir, dir, dir, dir, port, dir, dir)
+]]):format(dir, dir, dir, dir, dir, dir, dir, port, dir, dir, port + 1)
 local f = assert(io.open(dir .. "/nginx.conf", "w"))
 f:write(conf)
 f:close()
@@ -60,6 +61,10 @@ t.ok(code == 0 and out:find("200") and out:find("warning"), "--insecure connects
 
 out = sh("bin/evalua -v --insecure -e 'http.get(\"" .. url .. "\")'")
 t.like(out, "< HTTP/2 200", "HTTP/2 is used when the server offers it")
+
+-- A redirect from https to http is never followed: the credentials would travel in clear.
+out, code = sh("bin/evalua --insecure -e 'http.get(\"" .. url .. "down\", {headers = {[\"x-api-key\"] = \"k\"}})'")
+t.ok(code == 4 and out:find("downgrade from https to http"), "a redirect from https to http is refused")
 
 sh("kill $(cat " .. dir .. "/nginx.pid)")
 sh("rm -rf " .. dir)

@@ -28,37 +28,120 @@ local function parse_duration(d)
 end
 
 local function install_core()
+  -- The C scheduler's primitives (core/sched.c) on coroutines and a virtual clock:
+  -- one wait per task, withdrawn by whatever ends it (event, timeout, deadline, cancel).
   local core, tasks, ready = {}, {}, {}
   local clock, current = 0, nil
   local MARKER = {}
+  local factory = function(fields) return fields end
+  local huge = math.huge
 
   local function enqueue(rec)
     rec.state = "ready"
     ready[#ready + 1] = rec
   end
 
+  local function unlink(rec)
+    local q = rec.queue
+    if q then
+      for i, other in ipairs(q) do if other == rec then table.remove(q, i) break end end
+      rec.queue = nil
+    end
+  end
+
+  local function wake(rec, reason)
+    if not rec or rec.state ~= "suspended" or not rec.wait then return end
+    unlink(rec)
+    rec.wait, rec.wake_at, rec.reason = nil, nil, reason
+    enqueue(rec)
+  end
+
+  local function raise(fields) error(factory(fields), 0) end
+
+  local function check_wait()
+    local rec = current
+    if not rec then error("evalua: waiting is only possible inside a task", 3) end
+    if rec.pending then
+      rec.pending = false
+      raise { kind = "cancelled", message = "task cancelled" }
+    end
+    if rec.deadline <= clock then raise { kind = "timeout", message = "deadline exceeded", deadline = rec.deadline } end
+    return rec
+  end
+
+  local function wait(rec, what, secs, queue)
+    rec.wait, rec.wake_at = what, secs and clock + secs or huge
+    if queue then queue[#queue + 1] = rec; rec.queue = queue end
+    coroutine.yield(MARKER)
+    local reason = rec.reason
+    rec.reason = nil
+    if reason == "cancel" or rec.pending then
+      rec.pending = false
+      raise { kind = "cancelled", message = "task cancelled" }
+    end
+    if reason == "deadline" then raise { kind = "timeout", message = "deadline exceeded", deadline = rec.deadline } end
+    return reason == "event"
+  end
+
+  function core.set_error_factory(fn) factory = fn end
   function core.spawn(fn, ...)
     local co = coroutine.create(fn)
-    local rec = { co = co, args = table.pack(...) }
+    local rec = { co = co, args = table.pack(...), deadline = huge, joiners = {} }
     tasks[co] = rec
     enqueue(rec)
     return co
   end
-  function core.suspend() return coroutine.yield(MARKER) end
-  function core.timer(d) current.deadline = clock + parse_duration(d) end
-  function core.wake(co, ...)
+  function core.sleep(d) wait(check_wait(), "sleep", d) end
+  function core.join(co, secs)
+    local rec = check_wait()
+    local target = tasks[co]
+    if not target then return true end
+    return wait(rec, "join", secs, target.joiners)
+  end
+  function core.queue() return {} end
+  function core.park(q, secs) return wait(check_wait(), "park", secs, q) end
+  function core.unpark(q, n)
+    local woken = {}
+    while q[1] and (not n or n <= 0 or #woken < n) do
+      local rec = q[1]
+      woken[#woken + 1] = rec.co
+      wake(rec, "event")
+    end
+    return table.unpack(woken)
+  end
+  function core.cancel(co)
     local rec = tasks[co]
-    if not rec or rec.state ~= "suspended" then return false end
-    rec.deadline, rec.args = nil, table.pack(...)
-    enqueue(rec)
+    if not rec then return false end
+    if rec.state == "suspended" and rec.wait then wake(rec, "cancel") else rec.pending = true end
     return true
   end
-  function core.cancel_wait(co)
-    local rec = tasks[co]
-    if rec then rec.deadline = nil end
+  function core.take_cancel()
+    local p = current and current.pending
+    if current then current.pending = false end
+    return p or false
+  end
+  function core.deadline(when)
+    local prev = current.deadline
+    current.deadline = when or huge
+    if prev == huge then return nil end
+    return prev
+  end
+  function core.resume(co, ...)
+    local function forward(ok, ...)
+      if ok and select("#", ...) > 0 and (...) == MARKER and coroutine.status(co) == "suspended" then
+        return forward(coroutine.resume(co, coroutine.yield(MARKER)))
+      end
+      return ok, ...
+    end
+    return forward(coroutine.resume(co, ...))
   end
   function core.current() return current and current.co end
   function core.now() return clock end
+  function core.stats()
+    local n = 0
+    for _ in pairs(tasks) do n = n + 1 end
+    return { tasks = n, timers = 0, requests = 0 }
+  end
   core.duration = parse_duration
   -- The C core's non-raising twin: seconds, or nil and the reason.
   function core.parse_duration(d)
@@ -68,44 +151,72 @@ local function install_core()
   end
 
   local function resume(rec)
+    if rec.pending and rec.started then
+      -- cancelled while ready: the error comes at its next instruction
+      debug.sethook(rec.co, function()
+        debug.sethook(rec.co)
+        if rec.pending then
+          rec.pending = false
+          raise { kind = "cancelled", message = "task cancelled" }
+        end
+      end, "", 1)
+    end
+    rec.started = true
     current, rec.state = rec, "running"
     local ok, r = coroutine.resume(rec.co, table.unpack(rec.args, 1, rec.args.n))
     current, rec.args = nil, { n = 0 }
     if coroutine.status(rec.co) == "dead" then
       tasks[rec.co] = nil
       if not ok then io.stderr:write("host: internal error in a task: ", tostring(r), "\n") end
-    elseif r == MARKER then
+      while rec.joiners[1] do wake(rec.joiners[1], "event") end
+    elseif r == MARKER and rec.wait then
       rec.state = "suspended"
     else
       enqueue(rec)
     end
   end
 
-  -- Run until `target` finished (or every task); "done" or "stuck".
-  function core.run(target)
+  local function when(rec)
+    return math.min(rec.wake_at or huge, rec.deadline)
+  end
+
+  -- Run until `target` finished (or every task), or the clock reaches `stop_at`.
+  function core.run(target, stop_at)
     while true do
       local batch = ready
       ready = {}
       for _, rec in ipairs(batch) do resume(rec) end
       if target and not tasks[target] or not target and next(tasks) == nil then return "done" end
+      if stop_at and clock >= stop_at then return "time" end
       if #ready == 0 then
         local soonest
         for _, rec in pairs(tasks) do
-          if rec.state == "suspended" and rec.deadline and (not soonest or rec.deadline < soonest) then
-            soonest = rec.deadline
+          if rec.state == "suspended" and rec.wait and when(rec) < huge and (not soonest or when(rec) < soonest) then
+            soonest = when(rec)
           end
         end
         if not soonest then return "stuck" end
-        clock = math.max(clock, soonest)
+        clock = math.max(clock, stop_at and math.min(soonest, stop_at) or soonest)
         for _, rec in pairs(tasks) do
-          if rec.state == "suspended" and rec.deadline and rec.deadline <= clock then
-            rec.deadline = nil
-            enqueue(rec)
+          if rec.state == "suspended" and rec.wait and when(rec) <= clock then
+            wake(rec, rec.deadline <= (rec.wake_at or huge) and "deadline" or "timeout")
           end
         end
       end
     end
   end
+  function core.cancel_all()
+    for co in pairs(tasks) do core.cancel(co) end
+  end
+  function core.kill_all()
+    for co, rec in pairs(tasks) do
+      unlink(rec)
+      coroutine.close(co)
+      tasks[co] = nil
+    end
+    ready = {}
+  end
+  core.MARKER = MARKER
   package.loaded["evalua.core"] = core
 end
 

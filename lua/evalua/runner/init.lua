@@ -1,6 +1,7 @@
 -- The `evalua test` engine: loads test files, runs their tests as tasks (at most
 -- `jobs` at once), keeps the four outcomes apart (passed, failed, error, infra) and
 -- builds the session data that reporters and the exit code are made from.
+local core = require "evalua.core"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local json = require "evalua.json"
@@ -18,7 +19,6 @@ local runner = {}
 local Runner = {}
 Runner.__index = Runner
 
-local SETUP_POLL = 0.01        -- seconds between looks while another test runs a before_all
 local THRESHOLD_SEQ = 1000000  -- thresholds and hook errors sort after a file's tests
 local HOOK_SEQ = 2000000
 
@@ -85,25 +85,35 @@ function runner.new(opts)
 end
 
 -- Run `pfn(...)` (which returns an error or nil, never raises) in a task bound to
--- `owner`; cancel it after `secs` seconds (0: no limit). Returns err, traceback.
+-- `owner`, under a deadline of `secs` seconds (0: none) that every wait obeys and
+-- code that never waits too. The task owns what it spawns: tasks left running when it
+-- ends are cancelled, and the test's output says so. Returns err, traceback.
 local function in_task(owner, secs, pfn, ...)
-  local h = task.spawn(pfn, ...)
+  local args = table.pack(...)
+  local deadline, left = nil, 0
+  local h = task.spawn(function()
+    -- From when it starts: a test held back by another that hogged the loop keeps its time.
+    if secs > 0 then
+      deadline = task.now() + secs
+      core.deadline(deadline)
+    end
+    local r, n = task._in_scope(pfn, table.unpack(args, 1, args.n))
+    left = n
+    if not r[1] then return r[2] end       -- pfn itself failed (cancelled on its way out)
+    return r[2], r[3]
+  end)
   context.bind(h, owner)
   owner.handle = h
-  local timed_out = false
-  local watchdog = secs > 0 and task.spawn(function()
-    if pcall(task.sleep, secs) then
-      timed_out = true
-      task.cancel(h)
-    end
-  end)
   local ok, err, tb = pcall(task.wait, h)
-  if watchdog then task.cancel(watchdog) end
   owner.handle = nil
-  if timed_out then
-    return errors.new { kind = "timeout", message = ("timed out after %gs (the test's timeout)"):format(secs) }
+  if left > 0 then
+    owner.output[#owner.output + 1] = ("(evalua: %d task%s this left running %s cancelled when it ended)")
+      :format(left, left == 1 and "" or "s", left == 1 and "was" or "were")
   end
   if not ok then return err end -- cancelled before it started
+  if deadline and errors.is(err, "timeout") and rawget(err, "deadline") == deadline then
+    return errors.new { kind = "timeout", message = ("timed out after %gs (the test's timeout)"):format(secs) }
+  end
   return err, tb
 end
 
@@ -165,11 +175,12 @@ end
 -- whichever test gets there first); returns their error, if any.
 function Runner:setup(job)
   for _, b in ipairs(job.blocks) do
-    while b.state == "running" do task.sleep(SETUP_POLL) end
+    if b.state == "running" then b.ready:wait() end
     if b.state == nil then
-      b.state = "running"
+      b.state, b.ready = "running", task.event()
       b.error, b.traceback = self:run_hooks(b, "before_all")
       b.state = "done"
+      b.ready:set()
     end
     if b.error ~= nil then return b.error, b.traceback end
   end
@@ -242,8 +253,8 @@ function Runner:settle(job, err, tb, prefix)
   elseif dsl.is_skip(err) then
     e.outcome = failed and "failed" or "skipped"
     e.skip_reason = err.reason
-  elseif errors.is(err, "cancelled") and self.stopping then
-    e.outcome, e.skip_reason = "skipped", self.stopping
+  elseif errors.is(err, "cancelled") and (self.stopping or require("evalua").interrupted) then
+    e.outcome, e.skip_reason = "skipped", self.stopping or "interrupted"
   else
     e.outcome, e.error = error_fields(err, tb, prefix)
   end
@@ -398,6 +409,8 @@ function Runner:run()
   restore_exit()
   unlisten()
   if not ok then
+    -- Ctrl-C cancels every task first: the report is written now and says so.
+    if task.is_cancelled(err) and require("evalua").interrupted then return self:interrupt() end
     pcall(self.finish, self) -- still write what is known, and stop live reporters
     error(err, 0)
   end
