@@ -200,7 +200,7 @@ local function ticker(t, starters)
       if not h.done then return true end
     end
   end
-  return task.spawn(function()
+  return task.detached(function() -- not owned by the script or test that started a run
     while #t.order > 0 and alive() do
       if not pcall(task.sleep, progress.TICK) then break end -- cancelled: its own end
       t:tick()

@@ -24,9 +24,10 @@ function budget.watch(r, opts)
     end
     if not r.data.budget then
       r.data.budget = { max_runs = opts.max_runs, on_budget = opts.on_budget or "finish" }
-      -- In a task of its own: stopping cancels every running test, this one included.
-      -- Tests first (they end skipped, not failed by a run they see cancelled), then runs.
-      task.spawn(function()
+      -- In a task of its own, which no test owns: stopping cancels every running test,
+      -- this one included. Tests first (they end skipped, not failed by a run they see
+      -- cancelled), then runs.
+      task.detached(function()
         r:stop(reason, { keep_running = opts.on_budget ~= "cancel" })
         if opts.on_budget ~= "cancel" then return end
         for _, run in ipairs(r:unfinished_runs()) do
