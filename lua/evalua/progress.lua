@@ -242,7 +242,8 @@ function progress.start()
   hooks.on("run_started", follow(function(run) t:started(run) end))
   hooks.on("run_queued", follow(function(info) t:queued(info) end))
   hooks.on("run_start_failed", unfollow(function(token) t:start_resolved(token) end))
-  hooks.on("run_status", function(run) t:status(run) end)
+  -- A poll means someone waits (a REPL line waiting on a run an earlier line started).
+  hooks.on("run_status", follow(function(run) t:status(run) end))
   hooks.on("run_finished", unfollow(function(run) t:finished(run) end))
   if line and not settings.quiet then wrap_output(t) end
   return t
