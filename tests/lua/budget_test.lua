@@ -7,9 +7,7 @@ local shell = require "shell"
 local sandbox = require "sandbox"
 local json = require "cjson"
 
-local p = io.popen("mktemp -d")
-local dir = p:read("l")
-p:close()
+local dir = shell.tmpdir()
 
 local base = sandbox.start()
 local ok, err = pcall(function()

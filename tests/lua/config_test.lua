@@ -6,9 +6,7 @@ local t = require "tap"
 local shell = require "shell"
 
 local bin = os.getenv("PWD") .. "/bin/evalua"
-local p = io.popen("mktemp -d")
-local dir = p:read("l")
-p:close()
+local dir = shell.tmpdir()
 os.execute(("mkdir -p %s/proj/sub/deeper"):format(dir))
 
 local function sh(cmd, cwd)

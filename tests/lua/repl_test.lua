@@ -4,9 +4,7 @@
 local t = require "tap"
 local shell = require "shell"
 
-local p = io.popen("mktemp -d")
-local dir = p:read("l")
-p:close()
+local dir = shell.tmpdir()
 local envs = ("HOME=%s EVALUA_JOURNAL=%s/journal "):format(dir, dir)
 
 -- The completer itself

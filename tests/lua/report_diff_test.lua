@@ -6,9 +6,7 @@ local t = require "tap"
 local shell = require "shell"
 local json = require "cjson"
 
-local p = io.popen("mktemp -d")
-local dir = p:read("l")
-p:close()
+local dir = shell.tmpdir()
 
 local function m(name, passed, score) return { name = name, passed = passed, score = score } end
 
