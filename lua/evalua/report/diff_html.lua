@@ -10,7 +10,7 @@ local view = {}
 
 -- The session report's style, and the diff's own rows.
 local CSS = require("evalua.report.html").CSS .. [[
-td.side{width:32%}tr.regressed,tr.vanished{background:#fff1ef}tr.fixed{background:#effaf2}
+td.side{width:30%}td.key{min-width:14em}tr.regressed,tr.vanished{background:#fff1ef}tr.fixed{background:#effaf2}
 tr.new{background:#fffbea}.change{font-weight:bold;white-space:nowrap}.regressed .change,.vanished .change{color:#c42b1c}
 .fixed .change{color:#17803d}.delta{font-size:12px;color:#6b7280}
 ]]
@@ -52,7 +52,7 @@ local function row(out, item, kind)
     out[#out + 1] = ('<td class="side">%s</td><td class="side">%s</td>'):format(esc(item.base or "–"),
       esc(item.new or "–"))
   else
-    out[#out + 1] = ("<td>%s</td><td>%s</td><td>%s%s</td>"):format(esc(item.file or ""), esc(item.test or ""),
+    out[#out + 1] = ('<td>%s</td><td>%s</td><td class="key">%s%s</td>'):format(esc(item.file or ""), esc(item.test or ""),
       esc(item.key), deltas(item))
     out[#out + 1] = case_side(item, "base") .. case_side(item, "new")
   end
@@ -85,7 +85,7 @@ function view.render(d)
     out[#out + 1] = ('<tr class="%s" data-metric="%s" data-change="%s"><td class="change">%s</td><td>%s</td>'
       .. '<td class="side">%s</td><td class="side">%s</td><td>%s</td></tr>'):format(m.change, esc(m.name), m.change,
       esc(m.change), esc(m.name), esc(diff.rate_text(m.base)), esc(diff.rate_text(m.new)),
-      esc(diff.signed(m.delta, true)))
+      esc(diff.signed(m.delta, true) .. ((m.lost or 0) > 0 and (", %d fewer with a verdict"):format(m.lost) or "")))
   end
   out[#out + 1] = "</table></section>"
   out[#out + 1] = '<section id="changes"><h2>Tests and cases, side by side</h2><table><tr><th>change</th>'
