@@ -182,20 +182,19 @@ void auth_shutdown(void) {
   }
 }
 
-/* Adds the token functions to the table on top (evalua.core); the JSON decoder they
- * use for JWT claims is the function at index `decode`. */
-void auth_register(lua_State *L, int decode) {
+/* The module evalua.token: the token cache and lifetimes. The functions reading JWT
+ * claims hold evalua.json's decoder as their upvalue. */
+int luaopen_evalua_token(lua_State *L) {
   static const luaL_Reg with_decoder[] = {
-    {"jwt_expiry", l_jwt_expiry}, {"token_lifetime", l_token_lifetime}, {NULL, NULL},
+    {"jwt_expiry", l_jwt_expiry}, {"lifetime", l_token_lifetime}, {NULL, NULL},
   };
   static const luaL_Reg plain[] = {
-    {"token_get", l_token_get}, {"token_put", l_token_put}, {"token_drop", l_token_drop}, {NULL, NULL},
+    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {NULL, NULL},
   };
-  decode = lua_absindex(L, decode);
-  for (const luaL_Reg *r = with_decoder; r->name; r++) {
-    lua_pushvalue(L, decode);
-    lua_pushcclosure(L, r->func, 1);
-    lua_setfield(L, -2, r->name);
-  }
-  luaL_setfuncs(L, plain, 0);
+  luaL_newlib(L, plain);
+  luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  luaL_setfuncs(L, with_decoder, 1);
+  return 1;
 }

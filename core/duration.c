@@ -66,9 +66,9 @@ double duration_check(lua_State *L, int idx) {
   return luaL_typeerror(L, idx, "duration (number or string)");
 }
 
-/* core.parse_duration(v) -> seconds, or nil and what is wrong (never raises): Lua
+/* duration.parse(v) -> seconds, or nil and what is wrong (never raises): Lua
  * callers word the bad-argument error with their own function's name. */
-int duration_lua_parse(lua_State *L) {
+static int l_parse(lua_State *L) {
   double v;
   if (lua_type(L, 1) == LUA_TNUMBER) {
     v = lua_tonumber(L, 1);
@@ -95,4 +95,16 @@ int duration_lua_parse(lua_State *L) {
 
 double duration_opt(lua_State *L, int idx, double def) {
   return lua_isnoneornil(L, idx) ? def : duration_check(L, idx);
+}
+
+/* duration.seconds(v) -> seconds; a bad-argument error otherwise */
+static int l_seconds(lua_State *L) {
+  lua_pushnumber(L, duration_check(L, 1));
+  return 1;
+}
+
+int luaopen_evalua_duration(lua_State *L) {
+  static const luaL_Reg funcs[] = {{"parse", l_parse}, {"seconds", l_seconds}, {NULL, NULL}};
+  luaL_newlib(L, funcs);
+  return 1;
 }

@@ -29,7 +29,7 @@ int duration_parse(const char *text, double *seconds);
 /* Lua: accept a number or duration string at index idx; raise a bad-argument error otherwise. */
 double duration_check(lua_State *L, int idx);
 double duration_opt(lua_State *L, int idx, double def);
-int duration_lua_parse(lua_State *L);
+int luaopen_evalua_duration(lua_State *L);
 
 /* ---- retry.c: backoff arithmetic and Retry-After ---- */
 typedef struct RetryPolicy {
@@ -114,7 +114,7 @@ void sched_wake(Task *t, int reason);
 double sched_deadline(const Task *t);
 /* Raise a structured error: fields table on top of the stack -> errors.new(fields). */
 int sched_raise(lua_State *L);
-int luaopen_evalua_core(lua_State *L);
+int luaopen_evalua_sched(lua_State *L);
 void sched_interrupt(void);
 
 /* ---- transfer.c: the curl multi engine (pool, admission, retries, redirects) ---- */
@@ -132,7 +132,9 @@ typedef struct Request {
   int state;
   Task *task;                 /* the task waiting for it; NULL once done or cancelled */
   void *easy;                 /* CURL *, only while admitted */
+  unsigned easy_generation;
   struct curl_slist *headers;
+  int shared_headers;         /* headers is http_lua.c's shared default list: not ours to free */
   char *method, *url, *body;
   size_t body_len;
   Buf resp_body, resp_head;
@@ -143,6 +145,7 @@ typedef struct Request {
   size_t max_body;
   double timeout, connect_timeout, deadline;
   int insecure;
+  int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
   double started;
   Timer retry_timer;
   struct Request *next_waiting;   /* admission queue */
@@ -153,6 +156,8 @@ typedef struct Request {
   const char *kind;
   char *message;              /* malloc'd; NULL: use errbuf/strerror */
   int retryable;
+  int deadline_limits;        /* this attempt's time was cut to what was left of the deadline */
+  int deadline_hit;           /* the request failed because of the deadline */
   char errbuf[256];
 } Request;
 
@@ -170,14 +175,14 @@ void transfer_poll(double wait);
 void transfer_wakeup(void);
 void transfer_set_max_host_connections(long n);
 void transfer_set_user_agent(const char *ua);
-const char *transfer_curl_version(void);
 int transfer_url_origin_same(const char *a, const char *b);
 
-/* ---- http_lua.c: core.http_send and friends (Lua marshalling) ---- */
-int http_send(lua_State *L);      /* core.http_send(spec) */
-int http_configure(lua_State *L); /* core.http_configure(opts) */
-int http_url_check(lua_State *L);  /* core.url_check(url) */
-void http_register(lua_State *L);  /* request metatable */
+/* ---- http_lua.c: the module evalua.transfer (send, configure, url_check) ---- */
+int luaopen_evalua_transfer(lua_State *L);
+void http_shutdown(void);
+
+/* ---- version.c: the module evalua.version ---- */
+int luaopen_evalua_version(lua_State *L);
 
 /* ---- trace.c: the -v trace on stderr, secrets redacted ---- */
 extern int trace_on;
@@ -188,7 +193,7 @@ int http_find_header(const char *head, size_t len, const char *name, char *out, 
 
 /* ---- auth.c ---- */
 long base64url_decode(const char *in, size_t n, char *out, size_t cap);
-void auth_register(lua_State *L, int decode);
+int luaopen_evalua_token(lua_State *L);
 void auth_shutdown(void);
 
 /* ---- json.c ---- */

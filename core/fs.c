@@ -1,6 +1,8 @@
 /*
  * fs.c -- the few file operations the journal and the reporters need and Lua's io
- * library lacks: durable appends, atomic replacement, directory listing.
+ * library lacks: durable appends, atomic replacement, locks, directory listing. None
+ * follows a symbolic link at the path it writes: a journal or report path is often
+ * in a workspace others can shape, and a planted link would redirect the write.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -8,13 +10,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "evalua.h"
 
 static int fail(lua_State *L, const char *what, const char *path, int err) {
+  if (err == ELOOP) return luaL_error(L, "%s %s: it is a symbolic link (refusing to follow it)", what, path);
   return luaL_error(L, "%s %s: %s", what, path, strerror(err));
+}
+
+/* Open `path` without following a link there; owner-only mode enforced even on a file
+ * that existed with a wider one. */
+static int open_private(const char *path, int flags) {
+  struct stat st;
+  int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (fstat(fd, &st) == 0 && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
 }
 
 static int write_all(int fd, const char *data, size_t len) {
@@ -33,12 +52,13 @@ static int write_all(int fd, const char *data, size_t len) {
 /* fs.append_line(path, line): append line + "\n" in one write and fsync before
  * returning, so a crash right after never loses it. A file whose last line was cut
  * short by an earlier crash gets a newline first, so the torn line stays alone and
- * this one stays readable. Created mode 0600: the journal holds run data. */
+ * this one stays readable. Mode 0600 (the journal holds run data); a link at `path`
+ * is refused. */
 static int l_append_line(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
   const char *line = luaL_checklstring(L, 2, &len);
-  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open_private(path, O_RDWR | O_APPEND | O_CREAT);
   struct stat st;
   char last = '\n', *buf;
   size_t n = 0;
@@ -83,15 +103,20 @@ static void sync_parent(const char *path) {
 
 /* fs.write_atomic(path, content [, mode]): write a temporary file beside path, fsync,
  * rename over path. Readers see the old file or the new one, never half of one; a
- * full disk is an error and leaves the old file in place. */
+ * full disk is an error and leaves the old file in place. A symbolic link at path is
+ * refused (rename would replace the link, but the user named it for its target); the
+ * temporary file is created afresh (O_EXCL), never through a link planted there. */
 static int l_write_atomic(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
   const char *content = luaL_checklstring(L, 2, &len);
   mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
   const char *tmp = lua_pushfstring(L, "%s.tmp-%d", path, (int)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  int err;
+  struct stat st;
+  int fd, err;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) return fail(L, "cannot write", path, ELOOP);
+  unlink(tmp);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return fail(L, "cannot create", tmp, errno);
   if (write_all(fd, content, len) != 0 || fsync(fd) != 0) {
     err = errno;
@@ -130,6 +155,61 @@ static int l_mkdir_p(lua_State *L) {
   }
   free(copy);
   return 0;
+}
+
+/* fs.is_symlink(path) -> whether path itself is a symbolic link */
+static int l_is_symlink(lua_State *L) {
+  struct stat st;
+  lua_pushboolean(L, lstat(luaL_checkstring(L, 1), &st) == 0 && S_ISLNK(st.st_mode));
+  return 1;
+}
+
+/* A held lock: the open descriptor its flock belongs to. */
+typedef struct {
+  int fd;
+} Lock;
+
+#define LOCK_MT "evalua.fs.lock"
+
+static int lock_release(lua_State *L) {
+  Lock *k = luaL_checkudata(L, 1, LOCK_MT);
+  if (k->fd >= 0) {
+    flock(k->fd, LOCK_UN);
+    close(k->fd);
+    k->fd = -1;
+  }
+  return 0;
+}
+
+/* fs.lock(path [, shared]) -> lock, or nil when another process holds it. Never
+ * blocks (the caller waits in a task, so the event loop keeps running). The lock goes
+ * with the lock object: lock:unlock(), or its __close / __gc. Creates path (0600),
+ * refuses a link there. */
+static int l_lock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int shared = lua_toboolean(L, 2);
+  Lock *k = lua_newuserdatauv(L, sizeof *k, 0);
+  k->fd = -1;
+  luaL_setmetatable(L, LOCK_MT);
+  k->fd = open_private(path, O_RDWR | O_CREAT);
+  if (k->fd < 0) return fail(L, "cannot open", path, errno);
+  if (flock(k->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    int err = errno;
+    close(k->fd);
+    k->fd = -1;
+    if (err == EWOULDBLOCK) {
+      lua_pushnil(L);
+      return 1;
+    }
+    return fail(L, "cannot lock", path, err);
+  }
+  return 1;
+}
+
+/* fs.pid() -> this process's id (the journal says who holds its lock) */
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
 }
 
 static int l_exists(lua_State *L) {
@@ -181,8 +261,18 @@ static int l_list(lua_State *L) {
 int luaopen_evalua_fs(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"append_line", l_append_line}, {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p},
-    {"exists", l_exists}, {"isdir", l_isdir}, {"list", l_list}, {NULL, NULL},
+    {"exists", l_exists}, {"isdir", l_isdir}, {"is_symlink", l_is_symlink}, {"lock", l_lock},
+    {"pid", l_pid}, {"list", l_list}, {NULL, NULL},
   };
+  static const luaL_Reg lock_methods[] = {
+    {"unlock", lock_release}, {"__close", lock_release}, {"__gc", lock_release}, {NULL, NULL},
+  };
+  if (luaL_newmetatable(L, LOCK_MT)) {
+    luaL_setfuncs(L, lock_methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, funcs);
   return 1;
 }

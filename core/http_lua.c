@@ -1,5 +1,5 @@
 /*
- * http_lua.c -- the Lua side of a transfer: core.http_send reads a request spec into a
+ * http_lua.c -- the module evalua.transfer, the Lua side of a transfer: send reads a request spec into a
  * Request userdata, starts it, and waits; the continuation turns the outcome into the
  * values lua/evalua/http.lua wraps. The Request is a userdata created before anything
  * that could fail (as liolib.c's newprefile), so an error on any path frees it through
@@ -13,6 +13,11 @@
 #include "evalua.h"
 
 #define REQUEST_MT "evalua.request"
+
+/* The headers of a request without options ("accept: application/json"), built once:
+ * a spec says `headers = transfer.DEFAULT_HEADERS` to use them. */
+static struct curl_slist *default_headers;
+static char default_headers_key;
 
 static int request_gc(lua_State *L) {
   Request *r = luaL_checkudata(L, 1, REQUEST_MT);
@@ -29,13 +34,10 @@ static int request_tostring(lua_State *L) {
   return 1;
 }
 
-void http_register(lua_State *L) {
-  static const luaL_Reg meta[] = {
-    {"__gc", request_gc}, {"__close", request_gc}, {"__tostring", request_tostring}, {NULL, NULL},
-  };
-  luaL_newmetatable(L, REQUEST_MT);
-  luaL_setfuncs(L, meta, 0);
-  lua_pop(L, 1);
+
+void http_shutdown(void) {
+  curl_slist_free_all(default_headers);
+  default_headers = NULL;
 }
 
 /* ---- reading the spec (any of it may raise: the userdata frees what was filled) ---- */
@@ -90,7 +92,12 @@ static void read_retry(lua_State *L, int idx, RetryPolicy *p) {
 
 static void read_headers(lua_State *L, int idx, Request *r) {
   lua_getfield(L, idx, "headers");
-  if (lua_istable(L, -1)) {
+  if (lua_touserdata(L, -1) == &default_headers_key) {
+    if (default_headers == NULL) default_headers = curl_slist_append(NULL, "accept: application/json");
+    if (default_headers == NULL) luaL_error(L, "out of memory");
+    r->headers = default_headers;
+    r->shared_headers = 1;
+  } else if (lua_istable(L, -1)) {
     int n = (int)luaL_len(L, -1);
     for (int i = 1; i <= n; i++) {
       lua_geti(L, -1, i);
@@ -124,6 +131,11 @@ static void read_spec(lua_State *L, Request *r) {
   read_headers(L, 1, r);
   /* Large bodies would wait a second for "100 Continue" first: skip that round trip. */
   if (r->body_len > 1024) {
+    if (r->shared_headers) {
+      r->headers = curl_slist_append(NULL, "accept: application/json");
+      r->shared_headers = 0;
+      if (r->headers == NULL) luaL_error(L, "out of memory");
+    }
     struct curl_slist *grown = curl_slist_append(r->headers, "Expect:");
     if (grown == NULL) luaL_error(L, "out of memory");
     r->headers = grown;
@@ -136,6 +148,9 @@ static void read_spec(lua_State *L, Request *r) {
   lua_pop(L, 1);
   lua_getfield(L, 1, "same_origin");
   r->same_origin_only = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "compressed");
+  r->compressed = lua_toboolean(L, -1);
   lua_pop(L, 1);
 }
 
@@ -175,7 +190,7 @@ static void push_error(lua_State *L, Request *r) {
   set_int(L, "attempts", r->attempt);
   lua_pushnumber(L, clock_now() - r->started);
   lua_setfield(L, -2, "elapsed");
-  if (r->deadline < HUGE_VAL && strcmp(r->kind ? r->kind : "", "timeout") == 0) {
+  if (r->deadline_hit) {
     lua_pushnumber(L, r->deadline);
     lua_setfield(L, -2, "deadline");
   }
@@ -217,11 +232,11 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   return 2;
 }
 
-/* core.http_send{method, url, headers = {"name: value", ...}, body, timeout,
- *   connect_timeout, max_body, insecure, same_origin, retry = false | {...}}
+/* transfer.send{method, url, headers = {"name: value", ...}, body, timeout,
+ *   connect_timeout, max_body, insecure, same_origin, compressed, retry = false | {...}}
  *   -> true, response | false, error fields
  * Waits in the current task; the task's deadline bounds every attempt and retry. */
-int http_send(lua_State *L) {
+static int l_send(lua_State *L) {
   Request *r;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -237,8 +252,8 @@ int http_send(lua_State *L) {
   return sched_wait(L, &http_ops, r, HUGE_VAL, 2, send_k);
 }
 
-/* core.http_configure{max_host_connections = n, user_agent = s} */
-int http_configure(lua_State *L) {
+/* transfer.configure{max_host_connections = n, user_agent = s} */
+static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "max_host_connections");
   if (!lua_isnil(L, -1)) {
@@ -253,9 +268,9 @@ int http_configure(lua_State *L) {
   return 0;
 }
 
-/* core.url_check(url) -> true, or nil and why libcurl's own parser refuses it: a URL that
+/* transfer.url_check(url) -> true, or nil and why libcurl's own parser refuses it: a URL that
  * passes here is one curl will send, so a bad one is the caller's error, not the network's. */
-int http_url_check(lua_State *L) {
+static int l_url_check(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   CURLU *h = curl_url();
   CURLUcode rc;
@@ -269,4 +284,27 @@ int http_url_check(lua_State *L) {
   lua_pushnil(L);
   lua_pushstring(L, curl_url_strerror(rc));
   return 2;
+}
+
+/* transfer.set_verbose(on): the -v trace */
+static int l_set_verbose(lua_State *L) {
+  trace_on = lua_toboolean(L, 1);
+  return 0;
+}
+
+int luaopen_evalua_transfer(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__gc", request_gc}, {"__close", request_gc}, {"__tostring", request_tostring}, {NULL, NULL},
+  };
+  static const luaL_Reg funcs[] = {
+    {"send", l_send}, {"configure", l_configure}, {"url_check", l_url_check},
+    {"set_verbose", l_set_verbose}, {NULL, NULL},
+  };
+  luaL_newmetatable(L, REQUEST_MT);
+  luaL_setfuncs(L, meta, 0);
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  lua_pushlightuserdata(L, &default_headers_key);
+  lua_setfield(L, -2, "DEFAULT_HEADERS");
+  return 1;
 }

@@ -69,14 +69,15 @@ int main(int argc, char **argv) {
   }
   fflush(stdout);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "evalua.core");
+  lua_pushliteral(L, "evalua.sched");
   lua_call(L, 1, 1);
-  lua_getfield(L, -1, "shutdown");
+  lua_getfield(L, -1, "kill_all");
   lua_call(L, 0, 0);
   lua_close(L);
   redact_clear();
   auth_shutdown();
   timer_shutdown();
+  http_shutdown();
   transfer_shutdown();
   return code;
 }

@@ -44,7 +44,7 @@ struct Task {
   Timer timer;             /* fires at min(wait_until, deadline) */
   double deadline;         /* HUGE_VAL for none */
   int cancel_pending;      /* cancelled while ready or running: raised at the next chance */
-  TaskQueue joiners;       /* tasks in core.join on this one */
+  TaskQueue joiners;       /* tasks in sched.join on this one */
   TaskQueue *queue;        /* the queue this task is parked on, if any */
   Task *qprev, *qnext;
   Task *next_ready;
@@ -63,7 +63,7 @@ static lua_State *main_L;
 static int watchdog_armed;
 static volatile unsigned long resumes;   /* counts resumes, for the watchdog */
 
-/* Threads between a task and the innermost user coroutine (core.resume forwards the
+/* Threads between a task and the innermost user coroutine (sched.resume forwards the
  * scheduler's yields through them), and whether each resumer could yield. */
 #define CHAIN_MAX 200
 static struct { lua_State *co; int resumer_yieldable; } chain[CHAIN_MAX];
@@ -234,7 +234,7 @@ int sched_end_wait(lua_State *L) {
   return reason;
 }
 
-/* core.sleep(seconds) */
+/* sched.sleep(seconds) */
 static const WaitOps sleep_ops = {"sleep", NULL};
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
@@ -261,7 +261,7 @@ static int bool_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* core.join(thread [, timeout]) -> true when the task ended, false on timeout */
+/* sched.join(thread [, timeout]) -> true when the task ended, false on timeout */
 static const WaitOps join_ops = {"join", queue_cleanup};
 
 static int l_join(lua_State *L) {
@@ -280,7 +280,7 @@ static int l_join(lua_State *L) {
   return sched_wait(L, &join_ops, NULL, until, 0, bool_k);
 }
 
-/* core.queue() -> a queue tasks can park on (semaphores, events) */
+/* sched.queue() -> a queue tasks can park on (semaphores, events) */
 static int l_queue(lua_State *L) {
   TaskQueue *q = lua_newuserdatauv(L, sizeof *q, 0);
   q->head = q->tail = NULL;
@@ -288,7 +288,7 @@ static int l_queue(lua_State *L) {
   return 1;
 }
 
-/* core.park(queue [, timeout]) -> true when unparked, false on timeout */
+/* sched.park(queue [, timeout]) -> true when unparked, false on timeout */
 static const WaitOps park_ops = {"park", queue_cleanup};
 
 static int l_park(lua_State *L) {
@@ -299,7 +299,7 @@ static int l_park(lua_State *L) {
   return sched_wait(L, &park_ops, NULL, until, 0, bool_k);
 }
 
-/* core.unpark(queue [, n]) -> the threads woken (first n, default 1; 0 means all) */
+/* sched.unpark(queue [, n]) -> the threads woken (first n, default 1; 0 means all) */
 static int l_unpark(lua_State *L) {
   TaskQueue *q = luaL_checkudata(L, 1, "evalua.queue");
   lua_Integer n = luaL_optinteger(L, 2, 1), woken = 0;
@@ -347,7 +347,7 @@ static void task_free(Task *t) {
   free(t);
 }
 
-/* core.spawn(fn, ...) -> thread: fn(...) runs on the next turn of the loop */
+/* sched.spawn(fn, ...) -> thread: fn(...) runs on the next turn of the loop */
 static int l_spawn(lua_State *L) {
   int n = lua_gettop(L);
   Task *t;
@@ -387,8 +387,9 @@ static void cancel_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
-/* core.cancel(thread) -> true if the task was alive. A waiting task is woken at once
- * (its wait withdrawn); a ready one gets the error at its next wait or instruction. */
+/* sched.cancel(thread) -> true if the task was alive. A waiting task is woken at once
+ * (its wait withdrawn); a ready one gets the error at its next wait or instruction (one
+ * that has not started yet, at its first wait). */
 static int l_cancel(lua_State *L) {
   Task *t;
   luaL_checktype(L, 1, LUA_TTHREAD);
@@ -403,26 +404,17 @@ static int l_cancel(lua_State *L) {
   return 1;
 }
 
-/* core.take_cancel() -> whether a cancellation was pending for the running task
- * (cleared): the task body checks it before running a task cancelled before it started. */
-static int l_take_cancel(lua_State *L) {
-  Task *t = current;
-  lua_pushboolean(L, t && t->cancel_pending);
-  if (t) t->cancel_pending = 0;
-  return 1;
-}
-
 static void on_alarm(int sig);
 static void deadline_hook(lua_State *L, lua_Debug *ar);
 static void cancel_hook(lua_State *L, lua_Debug *ar);
 
-/* core.deadline([when]) -> the previous deadline. Sets the running task's deadline
+/* sched.deadline([when]) -> the previous deadline. Sets the running task's deadline
  * (monotonic seconds; nil or math.huge for none): every wait ends by then with a
  * `timeout` error carrying `deadline`, and so does code that never waits. */
 static int l_deadline(lua_State *L) {
   Task *t = current;
   double prev;
-  if (t == NULL) return luaL_error(L, "core.deadline: not inside a task");
+  if (t == NULL) return luaL_error(L, "sched.deadline: not inside a task");
   prev = t->deadline;
   t->deadline = luaL_optnumber(L, 1, HUGE_VAL);
   if (t->deadline != t->deadline) t->deadline = HUGE_VAL;   /* NaN */
@@ -509,7 +501,7 @@ static int coresume_k(lua_State *L, int status, lua_KContext ctx) {
   return coresume_from(L, lua_tothread(L, 1), (int)ctx);
 }
 
-/* core.resume(co, ...) -> coroutine.resume's results, forwarding evalua's waits */
+/* sched.resume(co, ...) -> coroutine.resume's results, forwarding evalua's waits */
 static int l_resume(lua_State *L) {
   lua_State *co;
   luaL_checktype(L, 1, LUA_TTHREAD);
@@ -584,13 +576,13 @@ static int thread_done(lua_State *co) {
   return task_of(co) == NULL && lua_status(co) == LUA_OK && lua_gettop(co) == 0;
 }
 
-/* core.run([thread [, until]]) -> "done" | "interrupted" | "stuck" | "time"
+/* sched.run([thread [, until]]) -> "done" | "interrupted" | "stuck" | "time"
  * Runs the loop until the given task finished (or every task, without one), or until
  * the monotonic time `until`. */
 static int l_run(lua_State *L) {
   lua_State *until = lua_isnoneornil(L, 1) ? NULL : (luaL_checktype(L, 1, LUA_TTHREAD), lua_tothread(L, 1));
   double stop_at = luaL_optnumber(L, 2, HUGE_VAL);
-  if (current != NULL) return luaL_error(L, "core.run cannot be called inside a task");
+  if (current != NULL) return luaL_error(L, "sched.run cannot be called inside a task");
   for (;;) {
     double wait, now;
     run_ready();
@@ -621,7 +613,7 @@ static int l_run(lua_State *L) {
   }
 }
 
-/* core.cancel_all() -> how many tasks were cancelled (Ctrl-C, shutdown) */
+/* sched.cancel_all() -> how many tasks were cancelled (Ctrl-C, shutdown) */
 static int l_cancel_all(lua_State *L) {
   lua_Integer n = 0;
   for (Task *t = live; t; t = t->next) {
@@ -633,7 +625,7 @@ static int l_cancel_all(lua_State *L) {
   return 1;
 }
 
-/* core.kill_all(): tasks that did not end after being cancelled are closed: their
+/* sched.kill_all(): tasks that did not end after being cancelled are closed: their
  * pending `<close>` variables run (they cannot wait any more), then they are freed. */
 static int l_kill_all(lua_State *L) {
   (void)L;
@@ -656,7 +648,7 @@ static int l_kill_all(lua_State *L) {
   return 0;
 }
 
-/* core.stats() -> {tasks, timers, requests} for diagnostics, tests and benchmarks */
+/* sched.stats() -> {tasks, timers, requests} for diagnostics, tests and benchmarks */
 static int l_stats(lua_State *L) {
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)live_count);
@@ -707,21 +699,21 @@ void sched_interrupt(void) {
   transfer_wakeup();
 }
 
-/* core.take_interrupt() -> whether Ctrl-C was pressed since the last call (clears it) */
+/* sched.take_interrupt() -> whether Ctrl-C was pressed since the last call (clears it) */
 static int l_take_interrupt(lua_State *L) {
   lua_pushboolean(L, interrupted);
   interrupted = 0;
   return 1;
 }
 
-/* core.set_interactive(on): in the REPL a Ctrl-C stops a line, never the process */
+/* sched.set_interactive(on): in the REPL a Ctrl-C stops a line, never the process */
 static int l_set_interactive(lua_State *L) {
   interactive = lua_toboolean(L, 1);
   interrupts = 0;
   return 0;
 }
 
-/* core.set_error_factory(fn): how C builds the error objects it raises */
+/* sched.set_error_factory(fn): how C builds the error objects it raises */
 static int l_set_error_factory(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
@@ -740,54 +732,20 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-static int l_duration(lua_State *L) {
-  lua_pushnumber(L, duration_check(L, 1));
-  return 1;
-}
-
-static int l_versions(lua_State *L) {
-  lua_createtable(L, 0, 4);
-  lua_pushliteral(L, EVALUA_VERSION);
-  lua_setfield(L, -2, "evalua");
-  lua_pushliteral(L, LUA_RELEASE);
-  lua_setfield(L, -2, "lua");
-  lua_pushstring(L, transfer_curl_version());
-  lua_setfield(L, -2, "curl");
-  return 1;
-}
-
-static int l_set_verbose(lua_State *L) {
-  trace_on = lua_toboolean(L, 1);
-  return 0;
-}
-
-static int l_shutdown(lua_State *L) {
-  return l_kill_all(L);
-}
-
-int luaopen_evalua_core(lua_State *L) {
+int luaopen_evalua_sched(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"spawn", l_spawn}, {"sleep", l_sleep}, {"join", l_join}, {"queue", l_queue},
-    {"park", l_park}, {"unpark", l_unpark}, {"cancel", l_cancel}, {"take_cancel", l_take_cancel},
+    {"park", l_park}, {"unpark", l_unpark}, {"cancel", l_cancel},
     {"deadline", l_deadline}, {"resume", l_resume}, {"current", l_current},
     {"now", l_now}, {"run", l_run}, {"stats", l_stats}, {"cancel_all", l_cancel_all}, {"kill_all", l_kill_all},
-    {"duration", l_duration}, {"parse_duration", duration_lua_parse},
-    {"versions", l_versions}, {"set_verbose", l_set_verbose}, {"set_error_factory", l_set_error_factory},
-    {"http_send", http_send}, {"http_configure", http_configure}, {"url_check", http_url_check},
-    {"shutdown", l_shutdown}, {"take_interrupt", l_take_interrupt},
+    {"set_error_factory", l_set_error_factory}, {"take_interrupt", l_take_interrupt},
     {"set_interactive", l_set_interactive}, {NULL, NULL},
   };
   main_L = L;
   luaL_newmetatable(L, "evalua.queue");
   lua_pop(L, 1);
-  http_register(L);
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, MARKER);
   lua_setfield(L, -2, "MARKER");
-  luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
-  lua_getfield(L, -1, "decode");
-  lua_pushvalue(L, -3);
-  auth_register(L, -2);
-  lua_pop(L, 3);
   return 1;
 }

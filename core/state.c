@@ -98,7 +98,11 @@ lua_State *state_new(void) {
   find_lua_dir();
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
-  preload(L, "evalua.core", luaopen_evalua_core);
+  preload(L, "evalua.sched", luaopen_evalua_sched);
+  preload(L, "evalua.transfer", luaopen_evalua_transfer);
+  preload(L, "evalua.duration", luaopen_evalua_duration);
+  preload(L, "evalua.token", luaopen_evalua_token);
+  preload(L, "evalua.version", luaopen_evalua_version);
   preload(L, "evalua.json", luaopen_evalua_json);
   preload(L, "evalua.fs", luaopen_evalua_fs);
   preload(L, "evalua.readline", luaopen_evalua_readline);

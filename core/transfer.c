@@ -26,9 +26,11 @@ static int nwaiting;
 static long max_host_connections = 32;
 static char user_agent[128] = "evalua/" EVALUA_VERSION;
 
-/* Easy handles are reused: they keep their DNS and TLS session caches. */
+/* Easy handles are reused: they keep their DNS and TLS session caches. The pool holds
+ * the handles made with the current user agent (set once per handle). */
 static CURL *pool[64];
 static int pool_len;
+static unsigned ua_generation;
 
 /* ---- buffers ---- */
 
@@ -97,19 +99,22 @@ static CURL *easy_new(void) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
   return e;
 }
 
-static CURL *easy_get(void) {
+static CURL *easy_get(Request *r) {
+  r->easy_generation = ua_generation;
   if (pool_len > 0) return pool[--pool_len];
   return easy_new();
 }
 
-static void easy_put(CURL *easy) {
-  if (pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = easy;
+static void easy_put(Request *r) {
+  CURL *easy = r->easy;
+  r->easy = NULL;
+  if (r->easy_generation == ua_generation && pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = easy;
   else curl_easy_cleanup(easy);
 }
 
@@ -129,6 +134,7 @@ static void setup_easy(Request *r) {
   CURL *e = r->easy;
   double timeout = r->timeout > 0 ? r->timeout : HUGE_VAL, left = r->deadline - clock_now();
   int head = strcmp(r->method, "HEAD") == 0, get = strcmp(r->method, "GET") == 0;
+  r->deadline_limits = left < timeout;
   if (left < timeout) timeout = left;     /* an attempt never outlives the deadline */
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
@@ -137,7 +143,6 @@ static void setup_easy(Request *r) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout < HUGE_VAL ? millis(timeout) : 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout > 0 ? millis(r->connect_timeout) : 0L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
@@ -159,6 +164,9 @@ static void setup_easy(Request *r) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  /* Compression costs libcurl ~10k instructions a transfer even when the answer is not
+   * compressed: asked for only where bodies are large (results documents). */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->compressed ? "" : (char *)NULL);
   /* libcurl silently sends a request again when a reused connection turns out to be
    * closed; for a request that must not run twice, use a connection of its own. A
    * retry always does, for the same reason. */
@@ -170,12 +178,11 @@ static void setup_easy(Request *r) {
 static int limit(void) { return (int)(max_host_connections * 2); }
 
 static int attach(Request *r) {
-  r->easy = easy_get();
+  r->easy = easy_get(r);
   if (r->easy == NULL) return -1;
   setup_easy(r);
   if (curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
-    easy_put(r->easy);
-    r->easy = NULL;
+    easy_put(r);
     return -1;
   }
   r->state = REQ_ACTIVE;
@@ -241,8 +248,7 @@ static void detach(Request *r) {
       curl_multi_remove_handle(multi, r->easy);
       active--;
     }
-    easy_put(r->easy);
-    r->easy = NULL;
+    easy_put(r);
   }
   timer_disarm(&r->retry_timer);
 }
@@ -258,7 +264,7 @@ void transfer_cancel(Request *r) {
 
 void transfer_release(Request *r) {
   transfer_cancel(r);
-  curl_slist_free_all(r->headers);
+  if (!r->shared_headers) curl_slist_free_all(r->headers);
   r->headers = NULL;
   buf_free(&r->resp_body);
   buf_free(&r->resp_head);
@@ -311,6 +317,7 @@ static int schedule_retry(Request *r, const char *why, double retry_after) {
     delay = retry_after;
   }
   if (now + delay >= r->deadline) {
+    r->deadline_hit = 1;
     snprintf(msg, sizeof msg, "%s; the retry %s %.3gs would pass the deadline (%.3gs left), gave up after %d attempt%s",
              why, retry_after >= 0 ? "the server asked for in" : "due in", delay,
              r->deadline - now > 0 ? r->deadline - now : 0, r->attempt, r->attempt == 1 ? "" : "s");
@@ -446,8 +453,9 @@ static int follow_redirect(Request *r, long status) {
     struct curl_slist *kept = NULL;
     for (struct curl_slist *h = r->headers; h; h = h->next)
       if (header_travels(h->data)) kept = curl_slist_append(kept, h->data);
-    curl_slist_free_all(r->headers);
+    if (!r->shared_headers) curl_slist_free_all(r->headers);
     r->headers = kept;
+    r->shared_headers = 0;
   }
   old_url = r->url;
   r->url = strdup(next);
@@ -503,6 +511,11 @@ static void on_done(CURL *easy, CURLcode rc) {
     }
   } else {
     int retryable = retry_transient(rc) && (!may_have_reached_server(rc, r) || idempotent(r));
+    /* An attempt cut short by the deadline, not by its own timeout. */
+    if (rc == CURLE_OPERATION_TIMEDOUT && r->deadline_limits) {
+      r->deadline_hit = 1;
+      retryable = 0;
+    }
     int sched = 0;
     const char *msg = describe(rc, r);
     if (trace_on) {
@@ -560,10 +573,8 @@ void transfer_set_max_host_connections(long n) {
 
 void transfer_set_user_agent(const char *ua) {
   snprintf(user_agent, sizeof user_agent, "%s", ua);
-}
-
-const char *transfer_curl_version(void) {
-  return curl_version_info(CURLVERSION_NOW)->version;
+  ua_generation++;                      /* handles made with the old one are not reused */
+  while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
 }
 
 void transfer_init_request(Request *r) {

@@ -2,7 +2,8 @@
 -- call; it adds its headers (p:apply(spec)) and, on a 401, may refresh once
 -- (p:refresh(response) -> true to replay). Every secret value is registered for
 -- redaction, so tokens and keys never reach traces, errors or reports.
-local core = require "evalua.core"
+local duration = require "evalua.duration"
+local tokens = require "evalua.token"
 local errors = require "evalua.errors"
 local redact = require "evalua.redact"
 
@@ -56,11 +57,11 @@ end
 -- OAuth 2.0 client credentials (Salesforce)
 
 --- The `exp` claim of a JWT (epoch seconds), or nil when the token is not a JWT.
-auth.jwt_expiry = core.jwt_expiry
+auth.jwt_expiry = tokens.jwt_expiry
 
 --- Seconds from now until the token expires: `expires_in`, else the JWT's `exp`,
 -- else `issued_at` (epoch ms) + 30 minutes, else 30 minutes.
-auth.token_lifetime = core.token_lifetime
+auth.token_lifetime = tokens.lifetime
 
 local ClientCredentials = {}
 ClientCredentials.__index = ClientCredentials
@@ -101,7 +102,7 @@ function ClientCredentials:fetch()
                    message = "token response has no access_token" }, 2)
   end
   self.lifetime = auth.token_lifetime(doc)
-  core.token_put(self.key, doc.access_token, self.lifetime)
+  tokens.put(self.key, doc.access_token, self.lifetime)
   self.instance = doc.instance_url
   self.response = doc
   return doc.access_token
@@ -115,17 +116,17 @@ function ClientCredentials:token()
   -- its life.
   local life = self.lifetime or 0
   local margin = math.min(self.margin, math.max(life / 4, math.min(1, life / 2)))
-  local cached, generation = core.token_get(self.key, margin)
+  local cached, generation = tokens.get(self.key, margin)
   if cached and self.instance then return cached, generation end
   local task = require "evalua.task"
   if not self.fetching then
-    self.fetching = task.spawn(function() return self:fetch() end)
+    self.fetching = task.detached(function() return self:fetch() end) -- shared by every waiter
   end
   local pending = self.fetching
   local ok, result = pcall(task.wait, pending)
   if self.fetching == pending then self.fetching = nil end
   if not ok then error(result, 0) end
-  return core.token_get(self.key, 0)
+  return tokens.get(self.key, 0)
 end
 
 function ClientCredentials:apply(spec)
@@ -137,7 +138,7 @@ end
 -- A 401 means the token died early (revoked, shorter admin policy): drop it so the
 -- replay fetches a new one -- unless another request already replaced it.
 function ClientCredentials:refresh(_, spec)
-  core.token_drop(self.key, spec.auth_generation)
+  tokens.drop(self.key, spec.auth_generation)
   return true
 end
 
@@ -164,7 +165,7 @@ function auth.client_credentials(opts)
   check_secret(opts.client_secret, 1, "client_credentials", "client_secret")
   return setmetatable({
     token_url = opts.token_url, client_id = opts.client_id, client_secret = opts.client_secret,
-    scope = opts.scope, margin = core.duration(opts.refresh_margin or 60),
+    scope = opts.scope, margin = duration.seconds(opts.refresh_margin or 60),
     -- The token cache in the C core is shared by every client of the same org.
     key = opts.token_url .. "\n" .. opts.client_id,
   }, ClientCredentials)

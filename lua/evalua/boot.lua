@@ -1,6 +1,8 @@
 --- boot: the command line, the globals scripts see, and how a run ends (exit codes).
 -- Kept small: it is loaded on every start, everything else is loaded on first use.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
+local transfer = require "evalua.transfer"
+local version = require "evalua.version"
 local errors = require "evalua.errors"
 local redact = require "evalua.redact"
 
@@ -71,7 +73,7 @@ end
 local interrupt_handlers = {}
 
 local evalua = {
-  version = core.versions().evalua,
+  version = version.versions().evalua,
   env = env, secret = secret,
   redact = redact.redact,
   register_secret = redact.register,
@@ -160,8 +162,8 @@ local CLEANUP_SECONDS, HANDLER_SECONDS = 5, 10
 function boot.interrupted()
   io.stderr:write("evalua: interrupted\n")
   evalua.interrupted = true
-  core.cancel_all()
-  if core.run(nil, core.now() + CLEANUP_SECONDS) ~= "done" then core.kill_all() end
+  sched.cancel_all()
+  if sched.run(nil, sched.now() + CLEANUP_SECONDS) ~= "done" then sched.kill_all() end
   if #interrupt_handlers == 0 then return EXIT.interrupted end
   local task = require "evalua.task"
   local h = task.detached(function()
@@ -170,7 +172,7 @@ function boot.interrupted()
       if not ok then boot.print_error(err) end
     end
   end)
-  if core.run(h.co, core.now() + HANDLER_SECONDS * #interrupt_handlers + 1) ~= "done" then core.kill_all() end
+  if sched.run(h.co, sched.now() + HANDLER_SECONDS * #interrupt_handlers + 1) ~= "done" then sched.kill_all() end
   return EXIT.interrupted
 end
 
@@ -185,7 +187,7 @@ function boot.run_main(fn, ...)
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
   end, ...)
-  local status = core.run(h.co)
+  local status = sched.run(h.co)
   if status == "interrupted" then return boot.interrupted() end
   if status == "stuck" then
     io.stderr:write("evalua: every task is waiting on another task and nothing else is pending (deadlock)\n")
@@ -200,7 +202,7 @@ function boot.run_main(fn, ...)
     return boot.exit_code(h.err)
   end
   -- Detached work (a token fetch others wait for) still finishes.
-  status = core.run()
+  status = sched.run()
   if status == "interrupted" then return boot.interrupted() end
   local code = EXIT.ok
   for _, failed in ipairs(task._unobserved()) do
@@ -222,7 +224,7 @@ local function usage_error(msg)
 end
 
 local function print_version()
-  local v = core.versions()
+  local v = version.versions()
   io.stdout:write(("evalua %s\n%s\nlibcurl %s\nlua-cjson 2.1.0\n"):format(v.evalua, v.lua, v.curl))
   return EXIT.ok
 end
@@ -338,7 +340,7 @@ function boot.main(argv)
     elseif a == "--version" then return print_version()
     elseif a == "-v" or a == "--verbose" then
       evalua.verbose = true
-      core.set_verbose(true)
+      transfer.set_verbose(true)
     elseif a == "--insecure" then evalua.http.configure { insecure = true }
     elseif a == "-e" then
       if not argv[i + 1] then return usage_error("-e needs an argument (the code to run)") end

@@ -1,13 +1,13 @@
 --- check: argument checks shared by the host modules, each raising a bad-argument error
 -- that names the user's function and line (errors.argerror), never evalua's internals.
-local core = require "evalua.core"
+local duration = require "evalua.duration"
 local errors = require "evalua.errors"
 
 local check = {}
 
 --- check.duration(v, argn, fname [, what]) -> seconds
 function check.duration(v, argn, fname, what)
-  local secs, why = core.parse_duration(v)
+  local secs, why = duration.parse(v)
   if secs then return secs end
   errors.argerror(argn, fname, what and (what .. ": " .. why) or why)
 end

@@ -1,13 +1,12 @@
 --- Make users' own coroutines safe around evalua's I/O.
 -- An evalua wait yields a private marker up to the scheduler. Inside a coroutine the
 -- user created, that yield would land in the user's `coroutine.resume` instead;
--- `core.resume` (C, in sched.c) passes such yields on to the scheduler and resumes the
+-- `sched.resume` (C, in sched.c) passes such yields on to the scheduler and resumes the
 -- inner coroutine when the wait is over, as cqueues and OpenResty do, and tells the
 -- scheduler which thread runs (for Ctrl-C and deadlines in code that never waits).
 -- Other yields behave as usual.
-local core = require "evalua.core"
-
-local resume, create, close = core.resume, coroutine.create, coroutine.close
+local sched = require "evalua.sched"
+local resume, create, close = sched.resume, coroutine.create, coroutine.close
 
 local function unwrap(co, ok, ...)
   if not ok then

@@ -1,7 +1,7 @@
 --- http: requests from tasks, on the C core's libcurl multi handle.
--- This file turns options into a normalized spec for `core.http_send` (which owns
+-- This file turns options into a normalized spec for `transfer.send` (which owns
 -- transfers, retries and backoff) and wraps what comes back.
-local core = require "evalua.core"
+local transfer = require "evalua.transfer"
 local json = require "evalua.json"
 local errors = require "evalua.errors"
 local task = require "evalua.task"
@@ -16,13 +16,14 @@ local defaults = {
   retry = { attempts = 4, backoff = 0.2, max_backoff = 30, statuses = { 429, 502, 503, 504 } },
   insecure = false,
   deadline = nil,           -- seconds for the whole call (every attempt and wait); nil: none
+  compressed = false,       -- ask for gzip/deflate/br (worth it for large bodies only)
 }
 
 local methods = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true, OPTIONS = true }
 local known_options = {
   method = true, url = true, headers = true, query = true, body = true, json = true, form = true,
   timeout = true, connect_timeout = true, retry = true, auth = true, max_body = true, insecure = true,
-  deadline = true, same_origin = true,
+  deadline = true, same_origin = true, compressed = true,
 }
 
 local argerror = errors.argerror
@@ -156,7 +157,7 @@ local function check_url(url, at)
   if host == "" or host:find("%s") then
     argerror(at.url, at.fname, ("malformed URL %q (no host)"):format(redact_url(url)))
   end
-  local ok, why = core.url_check(url)
+  local ok, why = transfer.url_check(url)
   if not ok then argerror(at.url, at.fname, ("malformed URL %q (%s)"):format(redact_url(url), why)) end
   if ngood >= 4096 then good_urls, ngood = {}, 0 end
   good_urls[url], ngood = true, ngood + 1
@@ -176,7 +177,7 @@ local function positive(v, at, what)
   return secs
 end
 
--- Build the spec core.http_send takes; header names are sent lowercase.
+-- Build the spec transfer.send takes; header names are sent lowercase.
 local function prepare(opts, at)
   local function bad(msg) argerror(at.opts, at.fname, msg) end
   for k in pairs(opts) do
@@ -222,6 +223,7 @@ local function prepare(opts, at)
       and positive(opts.connect_timeout, at, "connect_timeout") or defaults.connect_timeout,
     deadline = opts.deadline ~= nil and positive(opts.deadline, at, "deadline") or defaults.deadline,
     same_origin = opts.same_origin == true or nil,
+    compressed = opts.compressed == nil and defaults.compressed or opts.compressed == true,
     max_body = opts.max_body ~= nil and check.count(opts.max_body, at.opts, at.fname, "max_body") or defaults.max_body,
     insecure = opts.insecure == true or defaults.insecure,
     retry = normalize_retry(opts.retry, at),
@@ -245,7 +247,7 @@ local function send(spec)
   -- The C side takes "name: value" lines; the map stays for a replay after a 401.
   local headers = spec.headers
   spec.headers = header_list(headers)
-  local ok, res = core.http_send(spec)
+  local ok, res = transfer.send(spec)
   spec.headers = headers
   if not ok then
     errors.raise(res, 4)
@@ -292,11 +294,45 @@ function http.request(opts)
   return request(opts, site("request", 1, 1))
 end
 
+-- The spec of a request without options, kept and reused: transfer.send copies what it
+-- needs before it waits, so only `url` changes between requests. Rebuilt when the
+-- defaults change; not used while a default deadline is set (that needs a scope).
+local plain_specs = {}
+
+local function plain_spec(method)
+  local spec = plain_specs[method]
+  if spec then return spec end
+  spec = {
+    method = method, headers = transfer.DEFAULT_HEADERS, timeout = defaults.timeout,
+    connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
+    retry = defaults.retry, compressed = defaults.compressed,
+  }
+  plain_specs[method] = spec
+  return spec
+end
+
+-- The fast path of http.get(url) and friends: what request() does for no options.
+local function plain(method, url, at)
+  check_url(url, at)
+  local spec = plain_spec(method)
+  if spec.insecure and not insecure_warned then
+    insecure_warned = true
+    io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
+  end
+  spec.url = url
+  local ok, res = transfer.send(spec)
+  spec.url = nil
+  if not ok then errors.raise(res, 3) end
+  res.method = method
+  return setmetatable(res, Response)
+end
+
 local function shorthand(method)
   local fname = method:lower()
   local at = site(fname, 1, 2)
   return function(url, opts)
     if type(url) ~= "string" then argerror(1, fname, "string expected, got " .. type(url)) end
+    if opts == nil and defaults.deadline == nil then return plain(method, url, at) end
     if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table expected, got " .. type(opts)) end
     local o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
@@ -312,22 +348,25 @@ http.put = shorthand("PUT")
 http.patch = shorthand("PATCH")
 http.delete = shorthand("DELETE")
 
---- http.configure{retry, timeout, connect_timeout, deadline, max_body, max_host_connections, user_agent, insecure}
+--- http.configure{retry, timeout, connect_timeout, deadline, compressed, max_body, max_host_connections,
+--- user_agent, insecure}
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
   local at = site("configure", 1, 1)
+  plain_specs = {}
   for k, v in pairs(opts) do
     if k == "timeout" or k == "connect_timeout" or k == "deadline" then defaults[k] = positive(v, at, k)
     elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")
     elseif k == "retry" then defaults.retry = normalize_retry(v, at) or { attempts = 1 }
     elseif k == "insecure" then defaults.insecure = v == true
+    elseif k == "compressed" then defaults.compressed = v == true
     elseif k == "max_host_connections" then
       local n = check.count(v, 1, "configure", "max_host_connections")
       if n > 10000 then argerror(1, "configure", "max_host_connections must be at most 10000, got " .. tostring(v)) end
-      core.http_configure { max_host_connections = n }
+      transfer.configure { max_host_connections = n }
     elseif k == "user_agent" then
       if type(v) ~= "string" then argerror(1, "configure", "user_agent must be a string") end
-      core.http_configure { user_agent = v }
+      transfer.configure { user_agent = v }
     else argerror(1, "configure", "unknown option '" .. tostring(k) .. "'") end
   end
 end

@@ -1,7 +1,9 @@
 -- The journal: every run a test or script starts is appended as one JSON line
--- (fsync'd, mode 0600, secrets redacted) before anyone waits on it, and marked finished
--- when it ends, so that `evalua resume` can re-attach to what a crash, kill -9 or
--- Ctrl-C left running.
+-- (fsync'd, mode 0600, never through a symbolic link, secrets redacted) before anyone
+-- waits on it, and marked finished once it is accounted for -- for `evalua test` and
+-- `resume`, when a report holding its verdict has been written -- so that
+-- `evalua resume` can re-attach to what a crash, kill -9 or Ctrl-C left unreported.
+-- A run evalua cancelled itself (and the service confirmed) is marked at once.
 local fs = require "evalua.fs"
 local hooks = require "evalua.hooks"
 local json = require "evalua.json"
@@ -30,15 +32,26 @@ local function descriptor(run)
 end
 
 -- A journal at `path` (default .evalua/journal). Nothing touches the disk until the
--- first run is recorded: a script that starts no run leaves no .evalua/ behind.
-function journal.open(path)
-  return setmetatable({ path = path or journal.DEFAULT, finished = {} }, Journal)
+-- first run is recorded: a script that starts no run leaves no .evalua/ behind. With
+-- `opts.shared_by` (the command's name), the first record also takes a shared lock, so
+-- that no `evalua resume` collects this session's runs while it is still running.
+function journal.open(path, opts)
+  return setmetatable({ path = path or journal.DEFAULT, finished = {}, unreported = {},
+                        shared_by = opts and opts.shared_by }, Journal)
 end
 
 function Journal:append(entry)
   if not self.ready then
     local dir = self.path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
+    if self.shared_by then
+      local lock, holder = journal.lock(self.path, self.shared_by, true)
+      if not lock then
+        error(("journal %s is in use by %s: a run cannot be recorded while it collects the journal's runs")
+          :format(self.path, holder), 0)
+      end
+      self.lock = lock
+    end
     self.ready = true
   end
   fs.append_line(self.path, redact(json.encode(entry)))
@@ -64,38 +77,95 @@ function Journal:resolve_start(token, event)
   self:append({ event = event, key = "start:" .. token, time = now() })
 end
 
-function Journal:finish(run)
+function Journal:finish(run, event)
   local k = key(run)
   if self.finished[k] then return end
   self.finished[k] = true
-  self:append({ event = "finished", key = k, status = run.status, time = now() })
+  self.unreported[k] = nil
+  self:append({ event = event or "finished", key = k, status = run.status, time = now() })
 end
 
--- Record runs as providers announce them; `locate()` names the starting test.
--- Returns a function that stops listening.
-function Journal:listen(locate)
+-- A run that ended but is not in a written report yet: finished by `reported()`.
+function Journal:ended(run)
+  local k = key(run)
+  if not self.finished[k] then self.unreported[k] = run end
+end
+
+-- The reports holding every ended run are on disk: mark those runs finished.
+function Journal:reported()
+  local runs = {}
+  for _, run in pairs(self.unreported) do runs[#runs + 1] = run end
+  table.sort(runs, function(a, b) return key(a) < key(b) end)
+  for _, run in ipairs(runs) do self:finish(run) end
+end
+
+-- Record runs as providers announce them; `locate()` names the starting test. With
+-- `opts.until_reported`, an ended run stays unfinished until `reported()`. Returns a
+-- function that stops listening.
+function Journal:listen(locate, opts)
+  local deferred = opts and opts.until_reported
   local offs = {
     hooks.on("run_starting", function(info) self:starting(info, locate and locate()) end),
     hooks.on("run_start_failed", function(token) self:resolve_start(token, "start_failed") end),
     hooks.on("run_started", function(run) self:started(run, locate and locate()) end),
-    hooks.on("run_finished", function(run) self:finish(run) end),
+    hooks.on("run_finished", function(run)
+      if deferred then self:ended(run) else self:finish(run) end
+    end),
+    hooks.on("run_cancelled", function(run) self:finish(run, "cancelled") end),
   }
   return function()
     for _, off in ipairs(offs) do off() end
   end
 end
 
+local STRING_FIELDS = { "event", "key", "test", "file", "time", "start", "status" }
+
+-- Why a decoded journal record cannot be used, or nil. A record names a run (or a
+-- start) by `key`; `started`/`starting` carry the descriptor in `run`.
+local function invalid(e)
+  if type(e) ~= "table" then return "not a JSON object" end
+  for _, f in ipairs(STRING_FIELDS) do
+    if e[f] ~= nil and type(e[f]) ~= "string" then return ('"%s" is a %s, not a string'):format(f, type(e[f])) end
+  end
+  if e.key == nil then return 'no "key"' end
+  if e.event == "started" or e.event == "starting" then
+    if type(e.run) ~= "table" then return ('no "run" descriptor (got %s)'):format(type(e.run)) end
+    if type(e.run.provider) ~= "string" or not tostring(e.run.provider):match("^[%w_]+$") then
+      return '"run.provider" is not a provider name'
+    end
+    if e.event == "started" and type(e.run.id) ~= "string" and math.type(e.run.id) ~= "integer" then
+      return '"run.id" is missing'
+    end
+    if e.run.base_url ~= nil and type(e.run.base_url) ~= "string" then return '"run.base_url" is not a string' end
+  end
+end
+
+-- The journal's text; a symbolic link at `path` is refused (it may point anywhere).
+local function read_text(path)
+  if fs.is_symlink(path) then
+    error(("journal %s is a symbolic link: refusing to follow it"):format(path), 0)
+  end
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 -- Every run in the journal at `path`, oldest first: {key, run, test, file, time,
--- finished, status}; and the number of lines that could not be read (a crash can cut
--- the last line short).
+-- finished, status, cancelled}; and the lines that could not be used, as
+-- {line = n, reason = text} (a crash can cut the last line short, others may be
+-- planted or damaged: they are skipped, the rest is read).
 function journal.read(path)
-  local f = io.open(path or journal.DEFAULT, "r")
-  if not f then return {}, 0 end
-  local list, by, bad = {}, {}, 0
-  for line in f:lines() do
+  local text = read_text(path or journal.DEFAULT)
+  if not text then return {}, {} end
+  local list, by, bad, n = {}, {}, {}, 0
+  for line in text:gmatch("([^\n]*)\n?") do
+    n = n + 1
     local ok, e = pcall(json.decode, line)
-    if not ok or type(e) ~= "table" or type(e.key) ~= "string" then
-      if line:match("%S") then bad = bad + 1 end
+    local why = not ok and "not JSON" or invalid(e)
+    if why then
+      if line:match("%S") then bad[#bad + 1] = { line = n, reason = why } end
     elseif (e.event == "started" or e.event == "starting") and not by[e.key] then
       local entry = { key = e.key, run = e.run, test = e.test, file = e.file, time = e.time,
                       pending_start = e.event == "starting" or nil }
@@ -104,12 +174,34 @@ function journal.read(path)
       -- the start this run came from is resolved
       local begun = e.start and by["start:" .. e.start]
       if begun then begun.finished = true end
-    elseif (e.event == "finished" or e.event == "start_failed" or e.event == "start_reported") and by[e.key] then
+    elseif (e.event == "finished" or e.event == "cancelled" or e.event == "start_failed"
+            or e.event == "start_reported") and by[e.key] then
       by[e.key].finished, by[e.key].status = true, e.status
+      by[e.key].cancelled = e.event == "cancelled" or nil
     end
   end
-  f:close()
   return list, bad
+end
+
+-- Hold the journal for this process (`by`, default "resume"; `shared` among sessions
+-- that only add runs): returns the lock, or nil and who holds it (from the last `locked`
+-- record) when another process does.
+function journal.lock(path, by, shared)
+  path = path or journal.DEFAULT
+  local lock = fs.lock(path, shared)
+  if not lock then
+    local holder
+    for line in (read_text(path) or ""):gmatch("[^\n]+") do
+      local ok, e = pcall(json.decode, line)
+      if ok and type(e) == "table" and e.event == "locked" then holder = e end
+    end
+    return nil, holder and ("evalua %s (pid %s, since %s)"):format(tostring(holder.by),
+      tostring(math.tointeger(holder.pid) or holder.pid),
+      tostring(holder.time)) or "another process"
+  end
+  fs.append_line(path, json.encode({ event = "locked", key = "lock", by = by or "resume", pid = fs.pid(),
+                                     time = now() }))
+  return lock
 end
 
 -- The runs started and never marked finished.

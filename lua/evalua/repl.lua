@@ -1,6 +1,7 @@
 --- repl: the interactive prompt. Each line runs as a task, so `http.get(...)` or
 -- `run:wait()` work at the prompt; Ctrl-C stops the line, not the REPL.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
+local version = require "evalua.version"
 local readline = require "evalua.readline"
 local boot = require "evalua.boot"
 local inspect = require "evalua.inspect"
@@ -151,12 +152,12 @@ local function show_results(r)
 end
 
 local function run_line(fn)
-  local h = task.spawn(fn)
+  local h = task._keeper(fn)
   local co = h.co
-  local status = core.run(co)
+  local status = sched.run(co)
   if status == "interrupted" then
     task.cancel(h)
-    core.run(co)
+    sched.run(co)
     io.stderr:write("interrupted\n")
     return
   end
@@ -171,17 +172,17 @@ local function run_line(fn)
 end
 
 function repl.main()
-  local v = core.versions()
+  local v = version.versions()
   io.stdout:write(("evalua %s (%s, libcurl %s). Globals: json http task poll auth env secret evalua. "
     .. ":help lists the modules; Tab completes; Ctrl-D exits.\n"):format(v.evalua, v.lua, v.curl))
   readline.set_completer(repl.complete)
   local hist = history_file()
   if hist then readline.load_history(hist) end
   local buffer = ""
-  core.set_interactive(true)
+  sched.set_interactive(true)
   while true do
     local line = readline.read(buffer == "" and "> " or ">> ")
-    local interrupted = core.take_interrupt()
+    local interrupted = sched.take_interrupt()
     if line == nil and not interrupted then break end
     if interrupted then
       -- Ctrl-C while typing: drop what was typed, as shells do.

@@ -1,8 +1,7 @@
 --- script: what the bundled orchestration scripts share, for yours too: command-line
 -- flags and a readable run summary with a CI verdict (exit code).
 local errors = require "evalua.errors"
-local core = require "evalua.core"
-
+local duration = require "evalua.duration"
 local script = {}
 
 local function usage_text(name, spec, about)
@@ -52,7 +51,7 @@ function script.flags(args, spec, about)
       if not n then fail(("--%s needs a number, got '%s'"):format(key, value)) end
       value = n
     elseif f.duration then
-      local secs = core.parse_duration(value)
+      local secs = duration.parse(value)
       if not secs then fail(("--%s needs a duration like 30s or 10m, got '%s'"):format(key, value)) end
       value = secs
     end
@@ -63,7 +62,7 @@ function script.flags(args, spec, about)
     local k = f[1]:gsub("-", "_")
     if out[k] == nil then
       if f.required then fail("--" .. f[1] .. " is required") end
-      out[k] = f.duration and f.default and core.duration(f.default) or f.default
+      out[k] = f.duration and f.default and duration.seconds(f.default) or f.default
     end
   end
   return out

@@ -1,10 +1,10 @@
 --- task: concurrent tasks on evalua's scheduler.
 -- Handles, joins, timeouts, scopes and semaphores are built here on the C primitives
--- of `evalua.core`: spawn a coroutine, wait (sleep, join, park on a queue), cancel,
+-- of `evalua.sched`: spawn a coroutine, wait (sleep, join, park on a queue), cancel,
 -- and a per-task deadline. Every wait is C's (one per task, withdrawn whatever ends
 -- it); a cancellation arrives as an error of kind `cancelled` that this module never
 -- swallows: whoever started children cancels them with it.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
 local errors = require "evalua.errors"
 local check = require "evalua.check"
 
@@ -12,7 +12,7 @@ local task = {}
 
 local pack, unpack = table.pack, table.unpack
 
-core.set_error_factory(errors.new)
+sched.set_error_factory(errors.new)
 
 local Handle = {}
 Handle.__index = Handle
@@ -29,7 +29,7 @@ local next_id = 0
 local unobserved = {}                                -- failed handles nobody waited on
 
 local function current_handle()
-  local co = core.current()
+  local co = sched.current()
   return co and handles[co]
 end
 
@@ -73,12 +73,27 @@ local function finish(h, r)
   h.co = nil
 end
 
+local cancel_and_reap, REAP_SECONDS
+
+-- A task owns the tasks it spawns (its `own` scope, made when it first spawns one):
+-- those still running when its function ends are cancelled and waited for.
+local function reap_own(h, r)
+  local own = h.own
+  if not own or own.keep or next(own.members) == nil then return r end
+  local left = {}
+  for m in pairs(own.members) do left[#left + 1] = m end
+  table.sort(left, function(a, b) return a.id < b.id end)
+  local prev = sched.deadline(sched.now() + REAP_SECONDS)
+  local ok, err = pcall(cancel_and_reap, left)
+  sched.deadline(prev)
+  if not ok and r[1] then return pack(false, err) end
+  return r
+end
+
+-- A task cancelled before it started still starts: its first wait raises the
+-- cancellation (before anything is sent), so its `<close>` handlers run as usual.
 local function body(h, fn, ...)
-  if core.take_cancel() then
-    finish(h, { false, cancelled(), n = 2 })
-    return
-  end
-  finish(h, pack(xpcall(fn, on_error, ...)))
+  finish(h, reap_own(h, pack(xpcall(fn, on_error, ...))))
 end
 
 local function check_callable(fn, argn, fname)
@@ -95,19 +110,26 @@ local function current_scope()
   local me = current_handle()
   if not me then return nil end
   local stack = me.scopes
-  return stack and stack[#stack] or me.scope
+  if stack and stack[#stack] then return stack[#stack] end
+  local own = me.own
+  if not own then
+    own = { members = {} }
+    me.own = own
+  end
+  return own
 end
 
 local function new_task(scope, fn, ...)
   next_id = next_id + 1
   local h = setmetatable({ id = next_id, parent = current_handle(), done = false, scope = scope }, Handle)
-  h.co = core.spawn(body, h, fn, ...)
+  h.co = sched.spawn(body, h, fn, ...)
   handles[h.co] = h
   if scope then scope.members[h] = true end
   return h
 end
 
---- task.spawn(fn, ...) -> handle; owned by the running scope (a test, the script, task.timeout)
+--- task.spawn(fn, ...) -> handle; owned by the running task (or its innermost task.scope or
+-- task.timeout): cancelled if still running when that ends
 function task.spawn(fn, ...)
   check_callable(fn, 1, "spawn")
   return new_task(current_scope(), fn, ...)
@@ -144,8 +166,8 @@ end
 
 local function join(h, timeout, fname)
   if h.co == nil then return true end
-  if h.co == core.current() then error(("task.%s: a task cannot wait for itself"):format(fname), 3) end
-  return core.join(h.co, timeout)
+  if h.co == sched.current() then error(("task.%s: a task cannot wait for itself"):format(fname), 3) end
+  return sched.join(h.co, timeout)
 end
 
 --- task.wait(handle [, timeout]) -> the task's results, or its error raised again;
@@ -162,22 +184,22 @@ end
 function task.cancel(h)
   check_handle(h, 1, "cancel")
   if h.done then return false end
-  if h.co == core.current() then
+  if h.co == sched.current() then
     errors.raise({ kind = "cancelled", message = "task cancelled" }, 2)
   end
-  return core.cancel(h.co)
+  return sched.cancel(h.co)
 end
 
 -- Cancel the given tasks and wait until each has ended (their cleanups ran). The
 -- waiting itself cannot be cancelled half-way: what was started is always collected.
-local function cancel_and_reap(list)
+function cancel_and_reap(list)
   for _, h in ipairs(list) do
-    if not h.done then core.cancel(h.co) end
+    if not h.done then sched.cancel(h.co) end
   end
   local again
   for _, h in ipairs(list) do
     while not h.done do
-      local ok, err = pcall(core.join, h.co)
+      local ok, err = pcall(sched.join, h.co)
       if not ok then
         if not is_cancel(err) then error(err, 0) end
         again = again or err           -- re-raised once every child is gone
@@ -213,10 +235,10 @@ end
 
 --- task.sleep(duration)
 function task.sleep(d)
-  core.sleep(check.duration(d, 1, "sleep"))
+  sched.sleep(check.duration(d, 1, "sleep"))
 end
 
-task.now = core.now
+task.now = sched.now
 
 --- task.current() -> handle of the running task (nil outside tasks)
 function task.current()
@@ -226,7 +248,7 @@ end
 ---------------------------------------------------------------------------
 -- Scopes and deadlines
 
-local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel request)
+REAP_SECONDS = 5            -- for cancelled tasks' cleanups (a run's cancel request)
 
 local function format_seconds(s)
   if s >= 1 and s == math.floor(s) then return ("%ds"):format(s) end
@@ -252,9 +274,9 @@ local function in_scope(fn, ...)
   table.sort(left, function(a, b) return a.id < b.id end)
   if #left > 0 then
     -- Their cleanups get time of their own, even when a deadline is what ended fn.
-    local prev = core.deadline(core.now() + REAP_SECONDS)
+    local prev = sched.deadline(sched.now() + REAP_SECONDS)
     local ok, err = pcall(cancel_and_reap, left)
-    core.deadline(prev)
+    sched.deadline(prev)
     if not ok and r[1] then r = pack(false, err) end
   end
   return r, #left
@@ -280,12 +302,12 @@ function task.scope_leftovers() return last_leftovers end
 -- Run fn(...) with the running task's deadline at most `secs` from now. Returns
 -- pack(ok, ...) and whether a failure was this deadline passing.
 local function with_deadline(secs, fn, ...)
-  local mine = core.now() + secs
-  local prev = core.deadline()
+  local mine = sched.now() + secs
+  local prev = sched.deadline()
   if prev and prev < mine then mine = prev end
-  core.deadline(mine)
+  sched.deadline(mine)
   local r = pack(pcall(fn, ...))
-  core.deadline(prev)
+  sched.deadline(prev)
   local expired = not r[1] and errors.is(r[2], "timeout") and rawget(r[2], "deadline") == mine
     and (prev == nil or mine < prev)
   return r, expired
@@ -321,7 +343,7 @@ Semaphore.__name = "evalua.semaphore"
 --- task.semaphore(n) -> a semaphore with n permits
 function task.semaphore(n)
   n = check.count(n == nil and 1 or n, 1, "semaphore", "permits", 0)
-  return setmetatable({ count = n, queue = core.queue(), handed = {}, waiting = 0 }, Semaphore)
+  return setmetatable({ count = n, queue = sched.queue(), handed = {}, waiting = 0 }, Semaphore)
 end
 
 --- sem:acquire([timeout]) -> true, or false when the timeout passed first
@@ -332,9 +354,9 @@ function Semaphore:acquire(timeout)
     self.count = self.count - 1
     return true
   end
-  local me = core.current()
+  local me = sched.current()
   self.waiting = self.waiting + 1
-  local ok, got = pcall(core.park, self.queue, timeout)
+  local ok, got = pcall(sched.park, self.queue, timeout)
   self.waiting = self.waiting - 1
   local handed = self.handed[me]
   self.handed[me] = nil
@@ -347,7 +369,7 @@ end
 
 --- sem:release()
 function Semaphore:release()
-  local woken = core.unpark(self.queue, 1)
+  local woken = sched.unpark(self.queue, 1)
   if woken then self.handed[woken] = true
   else self.count = self.count + 1 end
 end
@@ -358,21 +380,21 @@ Event.__name = "evalua.event"
 
 --- task.event() -> an event tasks wait on until it is set
 function task.event()
-  return setmetatable({ set_ = false, queue = core.queue() }, Event)
+  return setmetatable({ set_ = false, queue = sched.queue() }, Event)
 end
 
 --- ev:wait([timeout]) -> true once set, false when the timeout passed first
 function Event:wait(timeout)
   if timeout ~= nil then timeout = check.duration(timeout, 1, "wait") end
   if self.set_ then return true end
-  core.park(self.queue, timeout)
+  sched.park(self.queue, timeout)
   return self.set_
 end
 
 --- ev:set(): wakes every waiter; later waits return at once
 function Event:set()
   self.set_ = true
-  core.unpark(self.queue, 0)
+  sched.unpark(self.queue, 0)
 end
 
 function Event:is_set() return self.set_ end
@@ -387,7 +409,14 @@ function task._unobserved()
   return list
 end
 
---- Run fn(...) as a new root task with the main scope: used by boot for the script.
+--- A task whose children live on after it (the REPL's lines: what a line spawns keeps
+-- running for the next one).
+function task._keeper(fn, ...)
+  local h = new_task(nil, fn, ...)
+  h.own = { members = {}, keep = true }
+  return h
+end
+
 task._in_scope = in_scope
 task.Handle = Handle
 task.Semaphore = Semaphore

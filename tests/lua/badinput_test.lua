@@ -49,13 +49,13 @@ refused("report merge no_such_report.json -o " .. dir .. "/m.json", 2, "cannot r
 refused("resume --nope", 2, "evalua resume: unknown option --nope")
 refused("resume stray", 2, "evalua resume: unexpected argument stray")
 refused("run", 2, "run needs a script")
--- Regression test (fixed): a bad duration is reported with core.duration's own argument error (cli/test.lua
+-- Regression test (fixed): a bad duration is reported with duration.seconds' own argument error (cli/test.lua
 -- and cli/resume.lua pass tostring(err) through): "--timeout: bad argument #1 to
--- 'evalua.core.duration' (invalid duration 'soon' ...)" -- an internal function the user
+-- 'evalua.duration.seconds' (invalid duration 'soon' ...)" -- an internal function the user
 -- never called, and the words "bad argument" for a command-line flag.
 for _, cmd in ipairs { "test --timeout soon tests/runner/passing", "resume --timeout soon" } do
   local out = refused(cmd, 2, "invalid duration 'soon'")
-  t.ok(not out:find("bad argument", 1, true) and not out:find("evalua.core", 1, true),
+  t.ok(not out:find("bad argument", 1, true) and not out:find("evalua.duration", 1, true),
     "evalua " .. cmd .. ": the message does not speak of evalua's internals")
 end
 
@@ -186,7 +186,7 @@ bad(function() http.request { url = "http://127.0.0.1:1/", headers = 42 } end, 1
 bad(function() http.request { url = "http://127.0.0.1:1/", method = "FETCH" } end, 1, "request")
 bad(function() http.request { url = "http://127.0.0.1:1/", retry = "yes" } end, 1, "request")
 bad(function() http.configure(42) end, 1, "configure")
--- Regression test (fixed): durations are checked by core.duration (a C function called from lua/evalua/*.lua),
+-- Regression test (fixed): durations are checked by duration.seconds (a C function called from lua/evalua/*.lua),
 -- so the error names 'duration' (or 'timer') and points into evalua, not at the caller:
 -- "lua/evalua/http.lua:182: bad argument #1 to 'duration' (...)". Same for task.sleep,
 -- task.timeout, poll.wait's options and run:wait{timeout}.
@@ -196,7 +196,7 @@ bad(function() task.sleep("soon") end, 1, "sleep")
 bad(function() task.timeout("soon", noop) end, 1, "timeout")
 bad(function() poll.wait(never, { interval = "soon" }) end, 2, "wait")
 -- Regression test (fixed): options that are not numbers are not checked: max_body = "big" and retry.attempts =
--- "many" are silently replaced by the defaults (core/http.c field_num), poll.wait's factor
+-- "many" are silently replaced by the defaults (core/http_lua.c field_num), poll.wait's factor
 -- fails with "attempt to mul a 'number' with a 'string'" in poll.lua, and
 -- max_host_connections = "x" says "bad argument #-1 to 'http_configure'" from http.lua.
 bad(function() http.request { url = "http://127.0.0.1:1/", max_body = "big", retry = false } end, 1, "request")

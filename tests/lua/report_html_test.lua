@@ -68,6 +68,11 @@ else
   local _, hidden_fail = html:gsub('class="case%-row case%-fail hidden"', "")
   tap.is(hidden_fail, 0, "failing cases stay visible")
 
+  html = dom("#outcome=infra")
+  local _, infra_shown = html:gsub('<tr class="test%-row" data%-outcome="infra"', "")
+  local _, others_shown = html:gsub('<tr class="test%-row" data%-outcome="[^i]', "")
+  tap.ok(infra_shown == data.summary.infra and others_shown == 0, "#outcome=infra shows the infra tests only")
+
   html = dom("#filter=bot_response")
   tap.is(text_of(html, "shown"), ("%d of %d cases shown"):format(bot_cases, #cases), "text filter from the URL")
   tap.like(html, '<tr class="test%-row hidden"', "the filter applies to the tests table too")

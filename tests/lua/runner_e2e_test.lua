@@ -116,6 +116,13 @@ local function with_sandbox()
   out = h.sh(("curl -s '%s/_control/requests?since=0'"):format(base))
   tap.ok(out:find("/cancel", 1, true) ~= nil, "and the remote run is cancelled")
   tap.like(h.read(dir .. "/err"), "cancelled agentforce:", "saying so")
+  for _ = 1, 200 do -- (the rc file may still hold the previous run's status)
+    if (h.read(journal) or ""):find('"cancelled"', 1, true) then break end
+    os.execute("sleep 0.05")
+  end
+  local jl = require("evalua.journal").read(journal)
+  tap.ok(#jl > 0 and jl[#jl].cancelled and #require("evalua.journal").unfinished(journal) == 0,
+    "a cancel the service confirmed is journalled: resume will not report it as a failure")
 
 end
 

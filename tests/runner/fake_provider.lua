@@ -35,6 +35,7 @@ end
 function Run:cancel()
   self.status = "cancelled"
   fake.cancelled = (fake.cancelled or 0) + 1
+  hooks.emit("run_cancelled", self)
   return true
 end
 
@@ -50,12 +51,31 @@ function fake.cases(metric, verdicts, scores)
   return cases
 end
 
--- For `evalua resume`: connect{} and attach(descriptor) as real providers do.
-function fake.connect()
+-- A scored run's results with a pass mark (as Kapso's `pass_score`): a case passes
+-- when its score reaches it.
+function Run:results(opts)
+  local mark = opts and opts.pass_score
+  for _, case in ipairs(self.cases) do
+    for _, m in ipairs(mark and case.metrics or {}) do m.passed = m.score >= mark end
+  end
+  return self
+end
+
+-- For `evalua resume`: connect{} and attach(descriptor) as real providers do. The
+-- configured base URL is `fake.base_url` (or connect's option); `fake.resumable[id]`
+-- says how an attached run ends (default: two passing cases); `fake.contacted`
+-- counts the attaches per base URL.
+fake.resumable, fake.contacted = {}, {}
+function fake.connect(opts)
+  local base = opts and opts.base_url or fake.base_url
   return {
+    base_url = base,
+    results_options = { pass_score = "number" },
     attach = function(_, d)
-      return setmetatable({ provider = "fake", id = d.id, status = "running",
-                            spec = { after = 1, cases = fake.cases("m", { true, true }) } }, Run)
+      if base then fake.contacted[base] = (fake.contacted[base] or 0) + 1 end
+      local spec = fake.resumable[d.id] or { cases = fake.cases("m", { true, true }) }
+      return setmetatable({ provider = "fake", id = d.id, status = "running", cases = {},
+                            spec = { after = 1, cases = spec.cases, status = spec.status } }, Run)
     end,
   }
 end

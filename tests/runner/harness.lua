@@ -48,6 +48,23 @@ function harness.sh(cmd, secs)
   return out, code == 0
 end
 
+-- A journal line for a fake run `id` started (at `base`, when given): resume tests
+-- write their journals by hand.
+function harness.started_line(id, base)
+  return ('{"event":"started","key":"fake:%s","run":{"provider":"fake","id":"%s"%s},"time":"t"}'):format(id, id,
+    base and (',"base_url":"%s"'):format(base) or "")
+end
+
+-- The arguments of `evalua report merge FILES... EXTRA... -o OUT`.
+function harness.merge_argv(files, extra, out)
+  local argv = { "merge" }
+  table.move(files, 1, #files, 2, argv)
+  table.move(extra or {}, 1, #(extra or {}), #argv + 1, argv)
+  argv[#argv + 1] = "-o"
+  argv[#argv + 1] = out
+  return argv
+end
+
 -- Entries of a JSON report by test name.
 function harness.by_name(data)
   local t = {}

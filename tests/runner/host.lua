@@ -1,11 +1,11 @@
 -- Test double for the C host, used only by the runner and report tests: a pure-Lua
--- `evalua.core` scheduler on a virtual clock (sleeps cost no real time), so the real
+-- `evalua.sched` scheduler on a virtual clock (sleeps cost no real time), so the real
 -- lua/evalua/task.lua runs on it, plus stand-ins for evalua.json, evalua.fs,
 -- evalua.readline and the `evalua` global. Under bin/evalua nothing is replaced and
 -- host.run(fn) simply calls fn inside the current task.
 local host = {}
 
-local real = package.preload["evalua.core"] ~= nil or package.loaded["evalua.core"] ~= nil
+local real = package.preload["evalua.sched"] ~= nil or package.loaded["evalua.sched"] ~= nil
 host.real = real
 
 local cjson = require "cjson"
@@ -115,11 +115,6 @@ local function install_core()
     if rec.state == "suspended" and rec.wait then wake(rec, "cancel") else rec.pending = true end
     return true
   end
-  function core.take_cancel()
-    local p = current and current.pending
-    if current then current.pending = false end
-    return p or false
-  end
   function core.deadline(when)
     local prev = current.deadline
     current.deadline = when or huge
@@ -142,13 +137,14 @@ local function install_core()
     for _ in pairs(tasks) do n = n + 1 end
     return { tasks = n, timers = 0, requests = 0 }
   end
-  core.duration = parse_duration
-  -- The C core's non-raising twin: seconds, or nil and the reason.
-  function core.parse_duration(d)
+  -- evalua.duration: the raising and the non-raising parser.
+  local duration = { seconds = parse_duration }
+  function duration.parse(d)
     local ok, v = pcall(parse_duration, d)
     if ok then return v end
     return nil, (tostring(v):gsub("^.-:%d+: ", ""))
   end
+  package.loaded["evalua.duration"] = duration
 
   local function resume(rec)
     if rec.pending and rec.started then
@@ -217,7 +213,7 @@ local function install_core()
     ready = {}
   end
   core.MARKER = MARKER
-  package.loaded["evalua.core"] = core
+  package.loaded["evalua.sched"] = core
 end
 
 local function install_json()
@@ -267,6 +263,10 @@ local function install_fs()
     sh("chmod 600 " .. quote(tmp))
     assert(os.rename(tmp, p))
   end
+  function fs.is_symlink(p) return sh("test -L " .. quote(p)) end
+  function fs.pid() return 1 end
+  -- One process: a lock is always free (the real flock is tested through bin/evalua).
+  function fs.lock() return { unlock = function() end } end
   function fs.list(dir)
     local names = {}
     local p = io.popen("ls -1A " .. quote(dir) .. " 2>/dev/null")
@@ -309,9 +309,9 @@ function host.run(fn, ...)
   if real then return fn(...) end
   local task = require "evalua.task"
   local h = task.spawn(fn, ...)
-  local status = require("evalua.core").run(h.co)
+  local status = require("evalua.sched").run(h.co)
   assert(status == "done", "host: scheduler " .. status)
-  require("evalua.core").run() -- let spawned tasks finish too
+  require("evalua.sched").run() -- let spawned tasks finish too
   if not h.ok then error(h.err, 0) end
   return table.unpack(h.results, 1, h.results.n)
 end
@@ -319,7 +319,7 @@ end
 -- Simulate Ctrl-C: run the registered interrupt handlers (stand-in only).
 function host.interrupt()
   local task = require "evalua.task"
-  for _, fn in ipairs(handlers) do task.spawn(fn) end
+  for _, fn in ipairs(handlers) do task.detached(fn) end
 end
 
 function host.reset_interrupt() handlers = {} end

@@ -3,12 +3,16 @@
 -- judged again over all shards; the exit code follows the merged outcomes.
 local args = require "evalua.runner.args"
 local report = require "evalua.report"
+local markup = require "evalua.report.markup"
 local session = require "evalua.runner.session"
+local shards = require "evalua.runner.shards"
 
 local cli = {}
 
 local OPTIONS = {
   { long = "--output", short = "-o", arg = "FILE", help = "merged report; format from the extension" },
+  { long = "--allow-partial", help = "merge even when shards are missing, repeated or inconsistent "
+      .. "(the report is marked partial)" },
   { long = "--help", short = "-h", help = "show this help" },
 }
 
@@ -16,7 +20,9 @@ local USAGE = [[
 usage: evalua report merge FILE.json... -o OUT.(json|xml|html|tap)
 
 Merges the JSON reports of `evalua test --shard K/N -r json:FILE` runs into one report,
-as if the tests had run in one process. Exit code as for `evalua test`.
+as if the tests had run in one process. Every shard K/N of one plan must be there once
+(same N, same test list, same evalua version), else exit 2 naming what is missing,
+unless --allow-partial. Exit code as for `evalua test`.
 
 options:
 ]]
@@ -53,7 +59,15 @@ function cli.main(argv)
     if not ok then return usage_error(tostring(data)) end
     reports[#reports + 1] = data
   end
+  local problems = shards.problems(reports, table.move(rest, 2, #rest, 1, {}))
+  for _, p in ipairs(problems) do
+    io.stderr:write("evalua report: ", markup.line(p), o.allow_partial and " (merged anyway: --allow-partial)" or "", "\n")
+  end
+  if #problems > 0 and not o.allow_partial then
+    return usage_error("not merged: the reports are not one whole session (--allow-partial merges them anyway)")
+  end
   local merged = session.merge(reports)
+  if #problems > 0 then merged.partial = problems end
   local sink = report.file_sink(o.output)
   local ok, err = pcall(function()
     sink.write(report.render(format, merged))

@@ -1,5 +1,6 @@
 -- `evalua test [options] [PATH...]`: find *_test.lua files, run them, report, and
--- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0).
+-- return the exit code (2 usage, 3 any error, 4 any infra, 1 any failure, 0). Runs that
+-- ended are finished in the journal once the reports holding them are written.
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
 local budget = require "evalua.runner.budget"
@@ -7,6 +8,7 @@ local context = require "evalua.runner.context"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
 local runner = require "evalua.runner"
+local repeats = require "evalua.runner.repeats"
 
 local cli = {}
 
@@ -16,6 +18,9 @@ local OPTIONS = {
   { long = "--filter", short = "-f", arg = "PATTERN", help = "only tests whose full name matches (Lua pattern)" },
   { long = "--tag", arg = "TAG", many = true, help = "only tests with this tag (repeatable: any of them)" },
   { long = "--repeat", arg = "N", help = "run every selected test N times" },
+  { long = "--pass-rate", arg = "R", help = "with --repeat: a test passes when at least R (0.8, 80%) of its repeats do" },
+  { long = "--retries", arg = "N", help = "re-run a test that did not pass up to N times; passing on a retry is flaky" },
+  { long = "--fail-on-flaky", help = "a flaky test fails the build (exit 1)" },
   { long = "--bail", help = "stop at the first failure, error or infra failure" },
   { long = "--shard", arg = "K/N", help = "run the K-th of N round-robin slices of the test list" },
   { long = "--reporter", short = "-r", arg = "NAME[:FILE]", many = true,
@@ -32,8 +37,9 @@ local USAGE = [[
 usage: evalua test [options] [PATH...]
 
 Runs the *_test.lua files found under each directory PATH (default: .) and the files
-named directly. Exit code: 0 all passed, 1 failures, 2 usage, 3 errors, 4 infra, 130
-interrupted.
+named directly. Exit code: 0 all passed (flaky tests too, unless --fail-on-flaky),
+1 failures, 2 usage (also: a filter, tag or shard that selects no test), 3 errors,
+4 infra, 130 interrupted.
 
 options:
 ]]
@@ -75,6 +81,14 @@ local function configure(argv)
   if not cfg.jobs then return nil, err end
   cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
   if not cfg.repeat_count then return nil, err end
+  cfg.retries, err = args.count(o.retries or "0", "--retries", 0)
+  if not cfg.retries then return nil, err end
+  cfg.fail_on_flaky = o.fail_on_flaky == true
+  if o.pass_rate then
+    cfg.pass_rate, err = repeats.parse_rate(o.pass_rate)
+    if not cfg.pass_rate then return nil, "--pass-rate: " .. err end
+    if cfg.repeat_count < 2 then return nil, "--pass-rate needs --repeat N (N >= 2)" end
+  end
   cfg.timeout, err = args.duration(o.timeout or "10m", "--timeout")
   if not cfg.timeout then return nil, err end
   if o.filter and not pcall(string.find, "", o.filter) then
@@ -122,12 +136,15 @@ local function collect_files(paths)
 end
 
 -- Ctrl-C: write what finished, say how to resume, cancel remote runs only if asked.
-local function on_interrupt(r, cfg)
+local function on_interrupt(r, cfg, j)
   local data = r:interrupt()
+  if #(cfg.report.errors or {}) == 0 then j:reported() end
   local pending = r:unfinished_runs()
   if cfg.cancel_on_interrupt then
     for _, run in ipairs(pending) do
       local ok, err = pcall(run.cancel, run)
+      -- (the session may have stopped listening meanwhile: journal the confirmed cancel here too)
+      if ok and err then j:finish(run, "cancelled") end -- (cancel returns false when it had ended)
       io.stderr:write(("evalua test: %s %s:%s\n"):format(ok and "cancelled" or "could not cancel",
         tostring(run.provider), tostring(run.id)) .. (ok and "" or (": " .. tostring(err))) .. "\n")
     end
@@ -147,23 +164,27 @@ function cli.main(argv)
   end
   local files, ferr = collect_files(cfg.paths)
   if not files then return usage_error(ferr) end
-  local ok, j = pcall(journal.open, cfg.journal)
+  local ok, j = pcall(journal.open, cfg.journal, { shared_by = "test" })
   if not ok then return usage_error("cannot open the journal: " .. tostring(j)) end
   local evalua = require "evalua"
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
   local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
+  -- A run that ended is finished in the journal only once the reports holding its
+  -- verdict are written: a kill before that leaves it to `evalua resume`.
   local stop_journal = j:listen(function()
     local owner = context.owner()
     local e = owner and owner.entry
     return e and { test = e.full_name, file = e.file }
-  end)
-  evalua.on_interrupt(function() on_interrupt(r, cfg) end)
+  end, { until_reported = true })
+  evalua.on_interrupt(function() on_interrupt(r, cfg, j) end)
   local ran, data = pcall(r.run, r)
   stop_journal()
   stop_budget()
   if not ran then error(data, 0) end
+  if #(cfg.report.errors or {}) == 0 then j:reported() end
+  if data.usage_error then io.stderr:write("evalua test: ", data.usage_error, "\n") end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
   if #(cfg.report.errors or {}) > 0 then return 3 end
   return data.exit_code

@@ -470,6 +470,7 @@ function Run:cancel()
   if terminal(self.status) then return false end
   st.client:cancel_run(self)
   st.cancel_requested = true
+  hooks.emit("run_cancelled", self) -- the service confirmed: the journal marks it done
   common.trace("cancel requested for %s run %s", self.provider, tostring(self.id))
   return true
 end
@@ -485,7 +486,7 @@ function Run.__close(run)
       common.warn("could not cancel %s run %s: %s", run.provider, tostring(run.id), tostring(err))
     end
   end
-  if coroutine.isyieldable() then cancel() else task.spawn(cancel) end
+  if coroutine.isyieldable() then cancel() else task.detached(cancel) end
 end
 
 -- Plain, JSON-safe data to re-attach to this run later (no credentials).

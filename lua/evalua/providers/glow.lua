@@ -159,7 +159,7 @@ local function shared_get(self, test_id)
   self.gets, self.docs = self.gets or {}, self.docs or {}
   local flight = self.gets[test_id]
   if not flight then
-    flight = task.spawn(function()
+    flight = task.detached(function()
       local ok, doc = pcall(self.get, self, test_id)
       self.gets[test_id] = nil
       if ok then self.docs[test_id] = doc end

@@ -19,14 +19,15 @@ section{background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:0 0 16
 h2{font-size:16px;margin:0 0 8px}.cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid #dde1e7;border-radius:6px;padding:8px 14px;min-width:90px}
 .card b{display:block;font-size:22px}.passed{color:#17803d}.failed{color:#c42b1c}.error{color:#8e3bb5}
-.infra{color:#a86400}.skipped{color:#6b7280}table{border-collapse:collapse;width:100%}
+.infra{color:#a86400}.skipped{color:#6b7280}.flaky{color:#b7791f}.no_verdict{color:#c42b1c}
+.attempts{margin:2px 0 0;padding-left:18px;font-size:12px}tr.repeat td:nth-child(2){padding-left:24px}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceef2;vertical-align:top}
 th{background:#f0f2f5}.metric{display:inline-block;border-radius:3px;padding:0 6px;margin:1px;font-size:12px}
 .metric.pass{background:#dcf5e3}.metric.fail{background:#fbd9d5;font-weight:bold}.metric.none{background:#eceef2}
 tr.case-fail{background:#fff6f5}pre{white-space:pre-wrap;margin:4px 0;font:12px/1.4 ui-monospace,monospace}
 .turn{margin:2px 0}.role{font-weight:bold;margin-right:6px}.hists{display:flex;flex-wrap:wrap;gap:16px}
 #controls{display:flex;gap:8px;align-items:center;margin-bottom:8px}#controls input{flex:1;padding:4px 8px}
-.hidden{display:none}
+.hidden{display:none}.partial{background:#fff3cd;border:1px solid #d99a00;padding:6px 12px;margin:0 0 12px}
 ]]
 html.CSS = CSS -- the diff view (report/diff_html.lua) shares the look
 
@@ -68,14 +69,15 @@ end
 
 local function summary(out, data, runs)
   local s = data.summary
-  local judged = s.passed + s.failed
+  local judged = s.passed + (s.flaky or 0) + s.failed
   local case_rate, passed, counted = stats.pass_rate(runs)
   out[#out + 1] = '<section id="summary"><h2>Summary</h2><div class="cards">'
   local cards = {
     { "total", "tests", s.total, "" }, { "passed", "passed", s.passed, "passed" },
     { "failed", "failed", s.failed, "failed" }, { "error", "errors", s.error, "error" },
     { "infra", "infra", s.infra, "infra" }, { "skipped", "skipped", s.skipped, "skipped" },
-    { "test-pass-rate", "test pass rate", judged > 0 and pct(s.passed / judged) or "–", "" },
+    { "flaky", "flaky", s.flaky or 0, "flaky" }, { "no_verdict", "no verdict", s.no_verdict or 0, "no_verdict" },
+    { "test-pass-rate", "test pass rate", judged > 0 and pct((s.passed + (s.flaky or 0)) / judged) or "–", "" },
     { "case-pass-rate", ("case pass rate (%d/%d)"):format(passed, counted), pct(case_rate), "" },
   }
   for _, c in ipairs(cards) do
@@ -112,25 +114,52 @@ end
 
 local BINS, HIST_W, HIST_H = 10, 220, 80
 
-local function histogram(out, m)
-  local lo, hi = math.min(0, table.unpack(m.scores)), math.max(1, table.unpack(m.scores))
-  local counts = {}
+local AXIS_W, COUNT_H = 34, 12 -- room for the count axis on the left, counts above bars
+
+-- Smallest and largest of a list of any length (table.unpack would overflow the stack).
+local function range(list, lo, hi)
+  for _, v in ipairs(list) do
+    if v < lo then lo = v end
+    if v > hi then hi = v end
+  end
+  return lo, hi
+end
+
+-- One metric's score histogram (inline SVG): ten bins with their counts, a count axis
+-- and the score range; `m` is a stats.by_metric entry, of any number of scores.
+function html.histogram(out, m)
+  local lo, hi = range(m.scores, 0, 1)
+  local counts, top = {}, 0
   for i = 1, BINS do counts[i] = 0 end
   for _, s in ipairs(m.scores) do
     local b = math.min(BINS, math.floor((s - lo) / (hi - lo) * BINS) + 1)
     counts[b] = counts[b] + 1
   end
-  local top = math.max(table.unpack(counts))
+  for _, c in ipairs(counts) do top = math.max(top, c) end
+  local w, h = AXIS_W + HIST_W, COUNT_H + HIST_H + 28
   out[#out + 1] = ('<figure class="hist" data-metric="%s" data-count="%d"><svg width="%d" height="%d" role="img" '
-    .. 'aria-label="score distribution of %s">'):format(esc(m.name), #m.scores, HIST_W, HIST_H + 16, esc(m.name))
-  local bw = HIST_W / BINS
+    .. 'aria-label="score distribution of %s">'):format(esc(m.name), #m.scores, w, h, esc(m.name))
+  local base, bw = COUNT_H + HIST_H, HIST_W / BINS
+  -- count axis: 0 and the tallest bar's count
+  out[#out + 1] = ('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#6b7280"/><line x1="%d" y1="%d" x2="%d" y2="%d" '
+    .. 'stroke="#6b7280"/>'):format(AXIS_W - 2, COUNT_H, AXIS_W - 2, base, AXIS_W - 2, base, w, base)
+  out[#out + 1] = ('<text x="%d" y="%d" font-size="10" text-anchor="end">%d</text><text x="%d" y="%d" font-size="10" '
+    .. 'text-anchor="end">0</text>'):format(AXIS_W - 5, COUNT_H + 8, top, AXIS_W - 5, base)
   for i, c in ipairs(counts) do
     local bh = top > 0 and c / top * HIST_H or 0
-    out[#out + 1] = ('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a6fd1"><title>%d</title></rect>')
-      :format((i - 1) * bw + 1, HIST_H - bh, bw - 2, bh, c)
+    local x = AXIS_W + (i - 1) * bw
+    out[#out + 1] = ('<g class="bin" data-count="%d"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a6fd1">'
+      .. '<title>%d scores from %.3g to %.3g</title></rect>'):format(c, x + 1, base - bh, bw - 2, bh, c,
+      lo + (i - 1) * (hi - lo) / BINS, lo + i * (hi - lo) / BINS)
+    if c > 0 then
+      out[#out + 1] = ('<text x="%.1f" y="%.1f" font-size="9" text-anchor="middle">%d</text>')
+        :format(x + bw / 2, base - bh - 2, c)
+    end
+    out[#out + 1] = "</g>"
   end
-  out[#out + 1] = ('<text x="0" y="%d" font-size="10">%.3g</text><text x="%d" y="%d" font-size="10" '
-    .. 'text-anchor="end">%.3g</text></svg>'):format(HIST_H + 12, lo, HIST_W, HIST_H + 12, hi)
+  out[#out + 1] = ('<text x="%d" y="%d" font-size="10">%.3g</text><text x="%d" y="%d" font-size="10" '
+    .. 'text-anchor="end">%.3g</text><text x="%d" y="%d" font-size="10" text-anchor="middle">score</text></svg>')
+    :format(AXIS_W, base + 12, lo, w, base + 12, hi, AXIS_W + HIST_W // 2, base + 24)
   out[#out + 1] = ("<figcaption>%s: %d scores, mean %.3g</figcaption></figure>"):format(esc(m.name), #m.scores, m.mean)
 end
 
@@ -140,7 +169,7 @@ local function histograms(out, metrics)
   if not any then return end
   out[#out + 1] = '<section id="scores"><h2>Score distributions</h2><div class="hists">'
   for _, m in ipairs(metrics) do
-    if #m.scores > 0 then histogram(out, m) end
+    if #m.scores > 0 then html.histogram(out, m) end
   end
   out[#out + 1] = "</div></section>"
 end
@@ -151,16 +180,33 @@ local function message(t)
   return t.skip_reason or ""
 end
 
+local WORD = { no_verdict = "no verdict" }
+
+-- A retried test's attempts, one line each.
+local function attempts(t)
+  if not t.attempts or #t.attempts == 0 then return "" end
+  local items = {}
+  for _, a in ipairs(t.attempts) do
+    local why = a.error and a.error.message or (a.failures and a.failures[1] and a.failures[1].message) or ""
+    items[#items + 1] = ('<li class="%s">attempt %d: %s%s</li>'):format(a.outcome, a.attempt,
+      WORD[a.outcome] or a.outcome, why ~= "" and (": " .. esc(why:match("^[^\n]*"))) or "")
+  end
+  return '<ol class="attempts">' .. table.concat(items) .. "</ol>"
+end
+
 local function tests_table(out, data)
   out[#out + 1] = '<section id="tests"><h2>Tests</h2><table><thead><tr><th>outcome</th><th>test</th>'
     .. "<th>where</th><th>time</th><th>message</th></tr></thead><tbody>"
   for _, t in ipairs(data.tests) do
     local name = t.full_name or t.name
-    out[#out + 1] = ('<tr class="test-row" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
-      .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s</td></tr>"):format(
-      t.outcome, esc((name .. " " .. t.file .. " " .. message(t)):lower()), t.outcome, t.outcome, esc(name),
+    local shown = message(t) .. (t.kind == "pass_rate" and t.actual and t.outcome == "passed" and t.actual or "")
+    out[#out + 1] = ('<tr class="test-row%s" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
+      .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s%s</td></tr>"):format(t.rate_of and " repeat" or "",
+      t.outcome, esc((name .. " " .. t.file .. " " .. message(t)):lower()), t.outcome,
+      WORD[t.outcome] or t.outcome, esc(name),
       esc(t.file .. (t.line and (":" .. t.line) or "")), t.duration and ("%.2fs"):format(t.duration) or "",
-      esc(message(t)), t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or "")
+      esc(shown), attempts(t),
+      t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or "")
   end
   out[#out + 1] = "</tbody></table></section>"
 end
@@ -217,11 +263,17 @@ local function metric_chip(m)
   return ('<span class="metric %s" data-metric="%s">%s%s</span>'):format(cls, esc(m.name), esc(m.name), score)
 end
 
+-- The outcome filter: cases are passed, failed or none (no verdict); tests have all
+-- the session's outcomes. `#outcome=infra` selects the infra tests.
+local OUTCOME_OPTIONS = '<option value="passed">passed</option><option value="flaky">flaky</option>'
+  .. '<option value="failed">failed</option><option value="none">case without a verdict</option>'
+  .. '<option value="no_verdict">run without a verdict</option><option value="error">error</option>'
+  .. '<option value="infra">infra</option><option value="skipped">skipped</option>'
+
 local function cases_table(out, runs)
   out[#out + 1] = '<section id="cases"><h2>Cases</h2><div id="controls"><input id="filter" type="search" '
     .. 'placeholder="filter: test, case, metric, text…"><select id="outcome"><option value="">all</option>'
-    .. '<option value="passed">passed</option><option value="failed">failed</option>'
-    .. '<option value="none">no verdict</option></select><span id="shown"></span></div>'
+    .. OUTCOME_OPTIONS .. '</select><span id="shown"></span></div>'
   out[#out + 1] = "<table><thead><tr><th>test</th><th>run</th><th>case</th><th>status</th><th>metrics</th>"
     .. "<th></th></tr></thead><tbody>"
   for _, item in ipairs(runs) do
@@ -259,6 +311,9 @@ function html.render(data)
       esc(data.started_at or ""), data.duration or 0, data.shard and (" · shard " .. esc(data.shard)) or "",
       data.merged and (" · merged from %d reports"):format(data.merged) or "",
       data.interrupted and " · interrupted (partial)" or "") }
+  for _, p in ipairs(data.partial or {}) do
+    out[#out + 1] = ('<p class="partial" role="alert"><b>partial report:</b> %s</p>'):format(esc(p))
+  end
   summary(out, data, plain_runs)
   metric_chart(out, metrics)
   histograms(out, metrics)

@@ -1,6 +1,10 @@
 -- JUnit XML as Jenkins, GitLab and GitHub read it: testsuites > testsuite (one per
 -- file) > testcase with failure / error / skipped; infra errors are <error type="infra.KIND">
--- so they stay apart from bugs in tests. Per-case metrics go to <system-out>.
+-- so they stay apart from bugs in tests. Per-case metrics go to <system-out>. Retries
+-- are written as Maven Surefire writes reruns: a test that passed on a retry holds a
+-- <flakyFailure>/<flakyError> per failed attempt, one that never passed a
+-- <rerunFailure>/<rerunError> per earlier attempt; the repeats of a test with a pass
+-- rate are written the same way inside that test.
 local markup = require "evalua.report.markup"
 local stats = require "evalua.runner.stats"
 
@@ -8,10 +12,13 @@ local esc = markup.escape
 
 local junit = {}
 
+-- name="value" pairs; a whole number read back from JSON as a float stays whole
+-- (line="11", not "11.0", which the schema's integer types refuse).
 local function attrs(list)
   local out = {}
   for i = 1, #list, 2 do
-    if list[i + 1] ~= nil then out[#out + 1] = ('%s="%s"'):format(list[i], esc(list[i + 1])) end
+    local v = list[i + 1]
+    if v ~= nil then out[#out + 1] = ('%s="%s"'):format(list[i], esc(math.tointeger(v) or v)) end
   end
   return table.concat(out, " ")
 end
@@ -21,7 +28,7 @@ local function seconds(t) return ("%.3f"):format(t or 0) end
 local function counts(tests)
   local c = { tests = #tests, failures = 0, errors = 0, skipped = 0, time = 0 }
   for _, t in ipairs(tests) do
-    if t.outcome == "failed" then c.failures = c.failures + 1
+    if t.outcome == "failed" or t.outcome == "no_verdict" then c.failures = c.failures + 1
     elseif t.outcome == "error" or t.outcome == "infra" then c.errors = c.errors + 1
     elseif t.outcome == "skipped" then c.skipped = c.skipped + 1 end
     c.time = c.time + (t.duration or 0)
@@ -65,11 +72,58 @@ local function system_out(out, text, indent)
   if text and text ~= "" then out[#out + 1] = indent .. "<system-out>" .. esc(text) .. "</system-out>" end
 end
 
+-- The file as a dotted name, relative to the working directory (an absolute path would
+-- give ".tmp.suite.x_test").
 local function classname(path)
-  return (path:gsub("%.lua$", ""):gsub("^%./", ""):gsub("[/\\]", "."))
+  local cwd = (os.getenv("PWD") or ""):gsub("/*$", "/")
+  if cwd ~= "/" and path:sub(1, #cwd) == cwd then path = path:sub(#cwd + 1) end
+  return (path:gsub("%.lua$", ""):gsub("^%./", ""):gsub("^/+", ""):gsub("[/\\]", "."))
 end
 
-local function testcase(out, t)
+local function attempt_message(a)
+  if a.error then return a.error.message or "" end
+  local f = a.failures and a.failures[1]
+  return f and f.message or a.outcome
+end
+
+-- A failed attempt (of a retried test, or a repeat) as a Surefire rerun element:
+-- `which` is "flaky" (the test passed in the end) or "rerun".
+local function rerun(out, which, a)
+  local is_error = a.outcome == "error" or a.outcome == "infra"
+  local name = which .. (is_error and "Error" or "Failure")
+  local kind = a.outcome == "infra" and ("infra." .. ((a.error or {}).kind or "error"))
+    or (is_error and "error" or a.outcome)
+  local msg = attempt_message(a)
+  out[#out + 1] = ("      <%s %s>"):format(name, attrs({ "message", msg:match("^[^\n]*"), "type", kind }))
+  local body = {}
+  if a.error then
+    body[1] = a.error.traceback and (msg .. "\n" .. a.error.traceback) or msg
+  end
+  for _, f in ipairs(a.failures or {}) do body[#body + 1] = failure_text(f) end
+  body = table.concat(body, "\n")
+  if body ~= "" then out[#out + 1] = "        <stackTrace>" .. esc(body) .. "</stackTrace>" end
+  if a.output then out[#out + 1] = "        <system-out>" .. esc(a.output) .. "</system-out>" end
+  out[#out + 1] = ("      </%s>"):format(name)
+end
+
+-- The attempts that did not pass, before the last (a retried test), or the repeats that
+-- did not pass (a pass-rate test), as {outcome, error, failures, output}.
+local function earlier(t, repeats_of)
+  local list = {}
+  if t.kind == "pass_rate" then
+    for _, r in ipairs(repeats_of[t.id] or {}) do
+      if r.outcome ~= "passed" and r.outcome ~= "flaky" and r.outcome ~= "skipped" then list[#list + 1] = r end
+    end
+    return list
+  end
+  local attempts = t.attempts or {}
+  for i = 1, #attempts - 1 do list[#list + 1] = attempts[i] end
+  return list
+end
+
+local FAILURE_TYPE = { threshold = "threshold", pass_rate = "pass_rate" }
+
+local function testcase(out, t, repeats_of)
   local head = "    <testcase " .. attrs({ "classname", classname(t.file), "name", t.full_name or t.name,
     "time", seconds(t.duration), "file", t.file, "line", t.line }) .. ">"
   out[#out + 1] = head
@@ -82,9 +136,12 @@ local function testcase(out, t)
   end
   for _, f in ipairs(t.failures or {}) do
     out[#out + 1] = ("      <failure %s>%s</failure>"):format(
-      attrs({ "message", f.message:match("^[^\n]*"), "type", t.kind == "threshold" and "threshold" or "assertion" }),
+      attrs({ "message", f.message:match("^[^\n]*"), "type", t.outcome == "no_verdict" and "no_verdict"
+        or FAILURE_TYPE[t.kind] or "assertion" }),
       esc(failure_text(f)))
   end
+  local passed = t.outcome == "passed" or t.outcome == "flaky"
+  for _, a in ipairs(earlier(t, repeats_of)) do rerun(out, passed and "flaky" or "rerun", a) end
   local text = {}
   if t.output then text[#text + 1] = t.output end
   if t.runs and #t.runs > 0 then text[#text + 1] = junit.metrics_text(t.runs) end
@@ -93,14 +150,21 @@ local function testcase(out, t)
 end
 
 local function render(data)
-  local byfile, order = {}, {}
+  local byfile, order, repeats_of = {}, {}, {}
   for _, t in ipairs(data.tests) do
-    if not byfile[t.file] then byfile[t.file], order[#order + 1] = {}, t.file end
-    table.insert(byfile[t.file], t)
+    if t.rate_of then
+      repeats_of[t.rate_of] = repeats_of[t.rate_of] or {}
+      table.insert(repeats_of[t.rate_of], t)
+    else
+      if not byfile[t.file] then byfile[t.file], order[#order + 1] = {}, t.file end
+      table.insert(byfile[t.file], t)
+    end
   end
+  local listed = {}
+  for _, path in ipairs(order) do table.move(byfile[path], 1, #byfile[path], #listed + 1, listed) end
   local files = {}
   for _, f in ipairs(data.files or {}) do files[f.path] = f end
-  local total = counts(data.tests)
+  local total = counts(listed)
   local out = { '<?xml version="1.0" encoding="UTF-8"?>',
     "<testsuites " .. attrs({ "name", "evalua", "tests", total.tests, "failures", total.failures,
       "errors", total.errors, "skipped", total.skipped, "time", seconds(data.duration),
@@ -111,7 +175,14 @@ local function render(data)
     out[#out + 1] = "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
       "errors", c.errors, "skipped", c.skipped, "time", seconds(c.time), "timestamp", data.started_at,
       "file", path }) .. ">"
-    for _, t in ipairs(tests) do testcase(out, t) end
+    if data.partial then
+      out[#out + 1] = "    <properties>"
+      for _, p in ipairs(data.partial) do
+        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
+      end
+      out[#out + 1] = "    </properties>"
+    end
+    for _, t in ipairs(tests) do testcase(out, t, repeats_of) end
     local f = files[path] or {}
     local text = {}
     if f.output then text[#text + 1] = f.output end

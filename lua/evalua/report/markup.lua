@@ -1,4 +1,7 @@
--- Text for reports: valid UTF-8; for XML and HTML, only characters XML 1.0 allows, escaped.
+-- Text for reports: valid UTF-8; for XML and HTML, only characters XML 1.0 allows,
+-- escaped; for terminals and logs, no control character from outside data (a vendor's
+-- case name holding "\n::error::" or ESC must not forge a CI annotation or move the
+-- cursor).
 local markup = {}
 
 local REPLACEMENT = "\239\191\189" -- U+FFFD
@@ -34,6 +37,30 @@ local ENTITIES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&qu
 function markup.escape(s)
   if s == nil then return "" end
   return (markup.clean(s):gsub("[&<>\"']", ENTITIES))
+end
+
+local C1 = { ["\194\133"] = "\\u0085", ["\226\128\168"] = "\\u2028", ["\226\128\169"] = "\\u2029" }
+local NAMED = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\t" }
+
+local function escape_controls(s, keep_newlines)
+  s = markup.utf8(s):gsub("[%z\1-\31\127]", function(c)
+    if keep_newlines and c == "\n" then return c end
+    return NAMED[c] or ("\\x%02x"):format(c:byte())
+  end)
+  return (s:gsub("\194\133", C1):gsub("\226\128[\168\169]", C1))
+end
+
+-- One line for a terminal or log: every control character (newlines too) shown as an
+-- escape (\n, \x1b), tabs kept.
+function markup.line(s)
+  return escape_controls(tostring(s), false)
+end
+
+-- Text for a terminal or log that may span lines: newlines and tabs kept, every other
+-- control character escaped. The caller indents continuation lines, so that only its
+-- own text starts a line.
+function markup.text(s)
+  return escape_controls(tostring(s), true)
 end
 
 return markup

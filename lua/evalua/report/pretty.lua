@@ -1,9 +1,14 @@
 -- The human reporter. On a terminal: a status line with the tests running and the
 -- remote runs in flight (elapsed time), a line per finished test, colours unless
 -- NO_COLOR. Elsewhere: plain lines as tests start and end. Then a summary with
--- failures (file:line, expected/actual, diff) and errors grouped by message.
+-- failures (file:line, expected/actual, diff) and errors grouped by message. Text from
+-- tests and services is shown with its control characters escaped, continuation lines
+-- indented: only the reporter's own text starts a line.
 local task = require "evalua.task"
+local markup = require "evalua.report.markup"
 local stats = require "evalua.runner.stats"
+
+local line_of, text_of = markup.line, markup.text
 
 local pretty = {}
 
@@ -12,8 +17,14 @@ Pretty.__index = Pretty
 
 local COLORS = { red = "31", green = "32", yellow = "33", magenta = "35", cyan = "36", dim = "2", bold = "1" }
 
-local SYMBOL = { passed = "✓", failed = "✗", error = "!", infra = "⚠", skipped = "-" }
-local COLOR_OF = { passed = "green", failed = "red", error = "magenta", infra = "yellow", skipped = "dim" }
+local SYMBOL = { passed = "✓", flaky = "~", failed = "✗", no_verdict = "?", error = "!", infra = "⚠", skipped = "-" }
+local COLOR_OF = { passed = "green", flaky = "yellow", failed = "red", no_verdict = "red", error = "magenta",
+                   infra = "yellow", skipped = "dim" }
+local WORD = { no_verdict = "no verdict" }
+
+local function plural(n, word)
+  return ("%d %s%s"):format(n, word, n == 1 and "" or "s")
+end
 
 function pretty.new(sink, opts)
   return setmetatable({ name = "pretty", sink = sink, opts = opts, running = {}, runs = {}, status_shown = false },
@@ -43,14 +54,14 @@ end
 -- Terminal only: the line at the bottom, rewritten in place.
 function Pretty:status_line()
   local names = {}
-  for e in pairs(self.running) do names[#names + 1] = e.full_name or e.name end
+  for e in pairs(self.running) do names[#names + 1] = line_of(e.full_name or e.name) end
   table.sort(names)
   local parts = {}
   if #names > 0 then parts[1] = ("%d running: %s"):format(#names, table.concat(names, ", ")) end
   local runs = {}
   for run, info in pairs(self.runs) do
-    runs[#runs + 1] = ("%s:%s %s %s"):format(run.provider or "?", tostring(run.id), run.status or "?",
-      elapsed(task.now() - info.t0))
+    runs[#runs + 1] = line_of(("%s:%s %s"):format(run.provider or "?", tostring(run.id), run.status or "?"))
+      .. " " .. elapsed(task.now() - info.t0)
   end
   table.sort(runs)
   if #runs > 0 then parts[#parts + 1] = ("%d runs: %s"):format(#runs, table.concat(runs, ", ")) end
@@ -92,33 +103,62 @@ function Pretty:start()
   end)
 end
 
+-- "17 tests, 2 thresholds": counted as the summary counts them (repeats under a pass
+-- rate apart), so that the header and the footer agree.
+local function counted(data)
+  local tests, thresholds, reps = 0, 0, 0
+  for _, t in ipairs(data.tests) do
+    if t.rate_of then reps = reps + 1
+    elseif t.kind == "threshold" then thresholds = thresholds + 1
+    else tests = tests + 1 end
+  end
+  local text = plural(tests, data.resumed and "run" or "test")
+  if thresholds > 0 then text = text .. ", " .. plural(thresholds, "threshold") end
+  if reps > 0 then text = text .. (" (%s)"):format(plural(reps, "repeat")) end
+  return text
+end
+
 function Pretty:planned(data)
   local files = #(data.files or {})
-  local n = 0
-  for _, t in ipairs(data.tests) do
-    if t.kind == "test" then n = n + 1 end
-  end
-  self:say(self:paint("bold", ("evalua test: %d tests%s%s"):format(n,
-    files > 0 and (" in %d files"):format(files) or "",
-    data.shard and (" (shard %s)"):format(data.shard) or "")))
+  self:say(self:paint("bold", ("evalua %s: %s%s%s"):format(data.resumed and "resume" or "test", counted(data),
+    files > 0 and (" in %s"):format(plural(files, "file")) or "",
+    data.shard and (" (shard %s)"):format(line_of(data.shard)) or "")))
 end
 
 function Pretty:test_start(e)
   self.running[e] = true
-  if self.sink.tty then self:redraw() else self:say("  … " .. (e.full_name or e.name)) end
+  if self.sink.tty then self:redraw() else self:say("  … " .. line_of(e.full_name or e.name)) end
 end
 
+-- Outside text on lines of its own, each behind `prefix`.
 local function indent(text, prefix)
-  return prefix .. tostring(text):gsub("\n", "\n" .. prefix)
+  return prefix .. text_of(text):gsub("\n", "\n" .. prefix)
+end
+
+-- One line per attempt of a retried test: what each did.
+local function attempt_lines(e, prefix)
+  local out = {}
+  for _, a in ipairs(e.attempts or {}) do
+    local why = a.error and a.error.message or (a.failures and a.failures[1] and a.failures[1].message) or ""
+    out[#out + 1] = ("%sattempt %d: %s%s"):format(prefix, a.attempt, WORD[a.outcome] or a.outcome,
+      why ~= "" and (": " .. line_of(why:match("^[^\n]*"))) or "")
+  end
+  return out
 end
 
 function Pretty:test_end(e)
   self.running[e] = nil
-  local label = e.full_name or e.name
-  local line = ("  %s %s %s"):format(self:paint(COLOR_OF[e.outcome], SYMBOL[e.outcome]), label,
-    self:paint("dim", duration(e.duration)))
-  if e.outcome == "skipped" and e.skip_reason then line = line .. self:paint("dim", " (" .. e.skip_reason .. ")") end
+  local label = line_of(e.full_name or e.name)
+  local line = ("  %s%s %s %s"):format(e.rate_of and "  " or "", self:paint(COLOR_OF[e.outcome], SYMBOL[e.outcome]),
+    label, self:paint("dim", duration(e.duration)))
+  if e.outcome == "skipped" and e.skip_reason then line = line .. self:paint("dim", " (" .. line_of(e.skip_reason) .. ")") end
   if e.outcome == "infra" then line = line .. self:paint("yellow", " infrastructure") end
+  if e.outcome == "no_verdict" then line = line .. self:paint("red", " no verdict") end
+  if e.outcome == "flaky" then
+    line = line .. self:paint("yellow", (" flaky: passed on attempt %d of %d"):format(#e.attempts, (e.retries or 0) + 1))
+  end
+  if e.kind == "pass_rate" and e.actual then line = line .. self:paint("dim", " " .. line_of(e.actual)) end
+  for _, a in ipairs(attempt_lines(e, "      ")) do line = line .. "\n" .. self:paint("dim", a) end
   if e.output then line = line .. "\n" .. self:paint("dim", indent(e.output, "      │ ")) end
   self:say(line)
 end
@@ -126,12 +166,12 @@ end
 function Pretty:run_event(name, run)
   if name == "run_started" then
     self.runs[run] = { t0 = task.now() }
-    if not self.sink.tty then self:say(("      run %s:%s started"):format(run.provider, tostring(run.id))) end
+    if not self.sink.tty then self:say(("      run %s started"):format(line_of(run.provider .. ":" .. tostring(run.id)))) end
   elseif name == "run_finished" then
     local info = self.runs[run]
     self.runs[run] = nil
     if not self.sink.tty then
-      self:say(("      run %s:%s %s%s"):format(run.provider, tostring(run.id), tostring(run.status),
+      self:say(("      run %s%s"):format(line_of(("%s:%s %s"):format(run.provider, tostring(run.id), tostring(run.status))),
         info and (" after " .. elapsed(task.now() - info.t0)) or ""))
     end
   end
@@ -140,16 +180,21 @@ end
 
 -- Summary ---------------------------------------------------------------------------
 
+-- `label` and `value` (outside text: continuation lines indented under the value).
+local function field(label, value)
+  return label .. text_of(value):gsub("\n", "\n" .. (" "):rep(utf8.len(label) or #label))
+end
+
 function Pretty:failure_lines(out, f)
   out[#out + 1] = indent(f.message, "     ")
-  if f.file then out[#out + 1] = self:paint("cyan", ("     at %s:%s"):format(f.file, f.line or "?")) end
-  if f.expected ~= nil then out[#out + 1] = "     expected: " .. self:paint("green", f.expected) end
-  if f.actual ~= nil then out[#out + 1] = "     actual:   " .. self:paint("red", f.actual) end
-  if f.diff then out[#out + 1] = "     " .. f.diff end
+  if f.file then out[#out + 1] = self:paint("cyan", ("     at %s:%s"):format(line_of(f.file), f.line or "?")) end
+  if f.expected ~= nil then out[#out + 1] = self:paint("green", field("     expected: ", f.expected)) end
+  if f.actual ~= nil then out[#out + 1] = self:paint("red", field("     actual:   ", f.actual)) end
+  if f.diff then out[#out + 1] = indent(f.diff, "     ") end
 end
 
 local function where(e)
-  return e.line and ("%s:%s"):format(e.file, e.line) or e.file
+  return line_of(e.line and ("%s:%s"):format(e.file, e.line) or e.file)
 end
 
 -- Failed tests one by one; errors and infra grouped when their message is the same.
@@ -159,8 +204,9 @@ function Pretty:section(out, title, color, tests, grouped)
   out[#out + 1] = self:paint(color, self:paint("bold", ("%s (%d)"):format(title, #tests)))
   if not grouped then
     for i, e in ipairs(tests) do
-      out[#out + 1] = ("  %d) %s"):format(i, e.full_name or e.name)
+      out[#out + 1] = ("  %d) %s"):format(i, line_of(e.full_name or e.name))
       for _, f in ipairs(e.failures or {}) do self:failure_lines(out, f) end
+      for _, a in ipairs(attempt_lines(e, "     ")) do out[#out + 1] = a end
       if e.output then out[#out + 1] = self:paint("dim", indent(e.output, "     │ ")) end
     end
     return
@@ -173,12 +219,13 @@ function Pretty:section(out, title, color, tests, grouped)
   end
   for i, msg in ipairs(order) do
     local list = groups[msg]
-    out[#out + 1] = ("  %d) %s%s"):format(i, msg:match("^[^\n]*"),
-      #list > 1 and self:paint("dim", (" (%d tests)"):format(#list)) or "")
+    out[#out + 1] = ("  %d) %s%s"):format(i, line_of(msg:match("^[^\n]*")),
+      #list > 1 and self:paint("dim", (" (%s)"):format(plural(#list, "test"))) or "")
     local rest = msg:match("\n(.*)$")
     if rest then out[#out + 1] = indent(rest, "     ") end
     for _, e in ipairs(list) do
-      out[#out + 1] = ("     - %s %s"):format(e.full_name or e.name, self:paint("cyan", "(" .. where(e) .. ")"))
+      out[#out + 1] = ("     - %s %s"):format(line_of(e.full_name or e.name), self:paint("cyan", "(" .. where(e) .. ")"))
+      for _, a in ipairs(attempt_lines(e, "       ")) do out[#out + 1] = a end
     end
   end
 end
@@ -197,12 +244,14 @@ end
 function Pretty:finish(data)
   self.done = true
   self:clear_status()
-  local by = { failed = {}, error = {}, infra = {} }
+  local by = { failed = {}, no_verdict = {}, flaky = {}, error = {}, infra = {} }
   for _, e in ipairs(data.tests) do
-    if by[e.outcome] then table.insert(by[e.outcome], e) end
+    if by[e.outcome] and not e.rate_of then table.insert(by[e.outcome], e) end
   end
   local out = {}
   self:section(out, "Failures", "red", by.failed, false)
+  self:section(out, "No verdict (grade them, or give a pass mark)", "red", by.no_verdict, false)
+  self:section(out, "Flaky (failed, then passed on a retry)", "yellow", by.flaky, false)
   self:section(out, "Errors (bugs in tests or evalua, or configuration)", "magenta", by.error, true)
   self:section(out, "Infrastructure (not the agent's fault)", "yellow", by.infra, true)
   local metrics = stats.by_metric(all_runs(data))
@@ -212,19 +261,27 @@ function Pretty:finish(data)
     for _, m in ipairs(metrics) do
       local rate = m.rate and ("%5.1f%% passed (%d/%d)"):format(m.rate * 100, m.passed, m.counted) or "no verdicts"
       local mean = m.mean and (", mean score %.3g"):format(m.mean) or ""
-      out[#out + 1] = ("  %-32s %s%s"):format(m.name, rate, mean)
+      out[#out + 1] = ("  %-32s %s%s"):format(line_of(m.name), rate, mean)
     end
   end
   local s = data.summary
   out[#out + 1] = ""
   local parts = {}
-  for _, o in ipairs({ "passed", "failed", "error", "infra", "skipped" }) do
-    local text = ("%d %s"):format(s[o], o)
-    parts[#parts + 1] = s[o] > 0 and self:paint(COLOR_OF[o], text) or text
+  for _, o in ipairs({ "passed", "flaky", "failed", "no_verdict", "error", "infra", "skipped" }) do
+    local n = s[o] or 0
+    local text = ("%d %s"):format(n, WORD[o] or o)
+    if n > 0 or (o ~= "flaky" and o ~= "no_verdict") then parts[#parts + 1] = n > 0 and self:paint(COLOR_OF[o], text) or text end
   end
-  out[#out + 1] = ("%s: %s %s"):format(self:paint("bold", ("%d tests"):format(s.total)), table.concat(parts, ", "),
+  out[#out + 1] = ("%s: %s %s"):format(self:paint("bold", counted(data)), table.concat(parts, ", "),
     self:paint("dim", ("(%s)"):format(duration(data.duration))))
+  if (s.flaky or 0) > 0 and data.fail_on_flaky then
+    out[#out + 1] = self:paint("yellow", "flaky tests fail this build (--fail-on-flaky)")
+  end
+  if (s.no_verdict or 0) > 0 and data.accept_no_verdict then
+    out[#out + 1] = self:paint("yellow", "runs without a verdict accepted (--accept-no-verdict)")
+  end
   if data.interrupted then out[#out + 1] = self:paint("yellow", "interrupted: the results above are partial") end
+  for _, p in ipairs(data.partial or {}) do out[#out + 1] = self:paint("yellow", "partial report: " .. line_of(p)) end
   self.sink.write(table.concat(out, "\n") .. "\n")
 end
 

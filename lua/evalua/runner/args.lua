@@ -1,8 +1,7 @@
 -- Options of the evalua sub-commands: `--name VALUE`, `--name=VALUE`, `-x VALUE`,
 -- repeatable options, flags, and `--` to end the options. Declared once per command
 -- so that parsing and --help come from the same table.
-local core = require "evalua.core"
-
+local duration = require "evalua.duration"
 local args = {}
 
 local function key_of(long) return (long:gsub("^%-%-", ""):gsub("%-", "_")) end
@@ -65,17 +64,20 @@ function args.help(spec)
   return table.concat(lines, "\n")
 end
 
--- A positive integer option, or nil and a message.
-function args.count(value, name)
+-- A whole-number option of at least `min` (default 1), or nil and a message.
+function args.count(value, name, min)
+  min = min or 1
   local n = math.tointeger(tonumber(value))
-  if not n or n < 1 then return nil, ("%s expects a positive whole number, got '%s'"):format(name, value) end
+  if not n or n < min then
+    return nil, ("%s expects a %s whole number, got '%s'"):format(name, min == 1 and "positive" or ">= " .. min, value)
+  end
   return n
 end
 
 -- A duration option in seconds, or nil and a message naming the option (never the
 -- internal function that parsed it).
 function args.duration(value, name)
-  local secs = core.parse_duration(value)
+  local secs = duration.parse(value)
   if not secs then return nil, ("%s: invalid duration '%s' (use e.g. 30s, 10m)"):format(name, tostring(value)) end
   return secs
 end

@@ -1,10 +1,11 @@
 -- The globals a test file sees: test, describe, the four hooks, threshold, skip,
 -- expect and check. Declarations build a tree of blocks while the file loads; the
 -- runner walks it afterwards.
-local core = require "evalua.core"
+local duration = require "evalua.duration"
 local errors = require "evalua.errors"
 local context = require "evalua.runner.context"
 local expect = require "evalua.runner.expect"
+local repeats = require "evalua.runner.repeats"
 local threshold = require "evalua.runner.threshold"
 local where = require "evalua.runner.where"
 
@@ -111,11 +112,23 @@ function dsl.file_env(file)
     check_type(opts, "table", 3, "test")
     local spec = { name = name, fn = fn, block = state.block, line = line, tags = tag_list(opts.tags) }
     if opts.timeout ~= nil then
-      local ok, secs = pcall(core.duration, opts.timeout)
+      local ok, secs = pcall(duration.seconds, opts.timeout)
       if not ok then errors.argerror(3, "test", "timeout: " .. tostring(secs):gsub("^.-%((.*)%)$", "%1")) end
       spec.timeout = secs
     end
     if opts.skip then spec.skip = type(opts.skip) == "string" and opts.skip or "skipped" end
+    for key, min in pairs({ retries = 0, repeats = 1 }) do
+      local n = opts[key]
+      if n ~= nil and (math.type(n) ~= "integer" or n < min) then
+        errors.argerror(3, "test", ("%s: a whole number >= %d expected, got %s"):format(key, min, tostring(n)))
+      end
+      spec[key] = n
+    end
+    if opts.pass_rate ~= nil then
+      local rate, why = repeats.parse_rate(opts.pass_rate)
+      if not rate then errors.argerror(3, "test", "pass_rate: " .. why) end
+      spec.pass_rate = rate
+    end
     state.block.children[#state.block.children + 1] = spec
   end
 

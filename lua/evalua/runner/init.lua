@@ -1,7 +1,7 @@
 -- The `evalua test` engine: loads test files, runs their tests as tasks (at most
 -- `jobs` at once), keeps the four outcomes apart (passed, failed, error, infra) and
 -- builds the session data that reporters and the exit code are made from.
-local core = require "evalua.core"
+local sched = require "evalua.sched"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local json = require "evalua.json"
@@ -11,6 +11,7 @@ local diff = require "evalua.runner.diff"
 local dsl = require "evalua.runner.dsl"
 local expect = require "evalua.runner.expect"
 local plan = require "evalua.runner.plan"
+local repeats = require "evalua.runner.repeats"
 local session = require "evalua.runner.session"
 local threshold = require "evalua.runner.threshold"
 
@@ -22,7 +23,15 @@ Runner.__index = Runner
 local THRESHOLD_SEQ = 1000000  -- thresholds and hook errors sort after a file's tests
 local HOOK_SEQ = 2000000
 
--- Run fn(...); return nil, or the value it raised and the traceback where it was raised.
+-- A raise whose value is nil (`error()`, `error(nil)`, `assert(x, nil)`) still failed:
+-- it becomes this, placed at the user's line that raised it.
+local function nil_raise(tb)
+  local at = errors.first_user_frame(tb)
+  return (at and (at .. ": ") or "") .. "error raised with a nil value (error(), error(nil) or assert(v, nil))"
+end
+
+-- Run fn(...); return nil, or the value it raised (never nil: any raise is an error,
+-- whatever its value) and the traceback where it was raised.
 local function protect(fn, ...)
   local tb
   local ok, err = xpcall(fn, function(e)
@@ -30,6 +39,7 @@ local function protect(fn, ...)
     return e
   end, ...)
   if ok then return nil end
+  if err == nil then err = nil_raise(tb) end
   return err, tb
 end
 
@@ -41,17 +51,34 @@ local function call_all(list)
   end
 end
 
+-- tostring(v) that never fails: an object whose __tostring raises or returns something
+-- other than a string is described instead.
+local function safe_tostring(v)
+  local ok, text = pcall(tostring, v)
+  if ok and type(text) == "string" then return text end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return ("(%s error value whose __tostring failed: %s)"):format(
+    type(name) == "string" and name or type(v), ok and ("returned a " .. type(text)) or safe_tostring(text))
+end
+
 -- The error as text; a structured error is prefixed with the user's file:line that
 -- raised it (its `where`, else the first user frame of its traceback), as `evalua run`
--- prints it. A string error already carries its position.
+-- prints it. A string error already carries its position. Rendering never fails.
 local function message_of(err, tb)
   if type(err) == "string" then return err end
   if errors.is(err) then
     local at = err.where or errors.first_user_frame(tb or rawget(err, "traceback"))
-    if at and at ~= "" then return at:gsub(":?%s*$", "") .. ": " .. tostring(err) end
+    if type(at) == "string" and at ~= "" then return at:gsub(":?%s*$", "") .. ": " .. safe_tostring(err) end
   end
-  if type(err) == "table" and not getmetatable(err) then return diff.show(err) end
-  return tostring(err)
+  if type(err) == "table" and not getmetatable(err) then
+    local ok, text = pcall(diff.show, err)
+    if ok and type(text) == "string" then return text end
+  end
+  local text = safe_tostring(err)
+  local at = errors.first_user_frame(tb)
+  if at and not text:find(at, 1, true) then text = at .. ": " .. text end
+  return text
 end
 
 -- The entry fields for an error: outcome "infra" when the outside world failed. The
@@ -60,9 +87,9 @@ end
 local function error_fields(err, tb, prefix)
   local infra = errors.is(err) and errors.infra_kinds[err.kind]
   return infra and "infra" or "error", {
-    message = (prefix or "") .. (infra and tostring(err) or message_of(err, tb)),
+    message = (prefix or "") .. (infra and safe_tostring(err) or message_of(err, tb)),
     kind = errors.is(err) and err.kind or nil,
-    traceback = tb,
+    traceback = errors.user_traceback(tb),
   }
 end
 
@@ -71,13 +98,15 @@ local function copy(list)
 end
 
 -- opts: files, jobs, timeout (seconds, 0 = none), filter, tags (set), repeat_count,
--- bail, shard {k, n}, report (a dispatcher, see evalua.report), version, argv.
+-- pass_rate, retries, fail_on_flaky, bail, shard {k, n}, report (a dispatcher, see
+-- evalua.report), version, argv.
 function runner.new(opts)
   local self = setmetatable({ opts = opts, report = opts.report, files = {}, jobs = {}, running = {},
                               live_runs = {}, hook_errors = 0 }, Runner)
   self.data = {
     format = session.FORMAT, evalua = opts.version, started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     argv = opts.argv and copy(opts.argv), jobs = opts.jobs, repeat_count = opts.repeat_count,
+    retries = opts.retries, pass_rate = opts.pass_rate, fail_on_flaky = opts.fail_on_flaky or nil,
     shard = opts.shard and ("%d/%d"):format(opts.shard.k, opts.shard.n) or nil,
     files = json.array(), tests = json.array(),
   }
@@ -95,7 +124,7 @@ local function in_task(owner, secs, pfn, ...)
     -- From when it starts: a test held back by another that hogged the loop keeps its time.
     if secs > 0 then
       deadline = task.now() + secs
-      core.deadline(deadline)
+      sched.deadline(deadline)
     end
     local r, n = task._in_scope(pfn, table.unpack(args, 1, args.n))
     left = n
@@ -145,19 +174,53 @@ function Runner:add_entry(entry)
 end
 
 -- Turn the plan into entries: one per job, one per threshold gate.
+-- Why nothing was selected, when nothing was: a filter, tag or shard that matches no
+-- test, or files that declare none, is never a pass (a usage error, exit 2).
+function Runner:empty_selection(counts)
+  for _, e in ipairs(self.data.tests) do
+    if e.kind == "file" then return nil end -- a file that failed to load says why
+  end
+  local o, files = self.opts, #self.files
+  local where = ("%d test%s in %d file%s"):format(counts.declared, counts.declared == 1 and "" or "s",
+    files, files == 1 and "" or "s")
+  if counts.declared == 0 then return ("no test declared (%s)"):format(where) end
+  if counts.selected == 0 then
+    local by = {}
+    if o.filter then by[#by + 1] = ("--filter '%s'"):format(o.filter) end
+    local tags = {}
+    for tag in pairs(o.tags or {}) do tags[#tags + 1] = tag end
+    table.sort(tags)
+    for _, tag in ipairs(tags) do by[#by + 1] = ("--tag '%s'"):format(tag) end
+    return ("no test matched %s (%s)"):format(table.concat(by, " or "), where)
+  end
+  return ("shard %s has no test: %d selected tests, fewer than the %d shards"):format(
+    self.data.shard, counts.selected, o.shard.n)
+end
+
 function Runner:plan()
-  local jobs, gates = plan.build(self.files, self.opts)
+  local jobs, gates, counts, rates = plan.build(self.files, self.opts)
+  if #jobs == 0 then self.data.usage_error = self:empty_selection(counts) end
+  self.data.plan = { tests = counts.jobs, digest = counts.digest }
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
     job.output, job.failures, job.runs = {}, {}, {}
-    local suffix = job.rep and (" [%d/%d]"):format(job.rep, self.opts.repeat_count) or ""
+    local suffix = job.rep and (" [%d/%d]"):format(job.rep, job.reps) or ""
     job.entry = self:add_entry({
       kind = "test", id = ("%s#%d"):format(job.file.path, job.seq), file = job.file.path,
       file_index = job.file.index, seq = job.seq, line = spec.line, path = copy(path),
       name = spec.name .. suffix, full_name = plan.full_name(path, spec.name) .. suffix,
-      tags = copy(spec.tags), ["repeat"] = job.rep,
+      tags = copy(spec.tags), ["repeat"] = job.rep, rate_of = job.rate and job.rate.id,
     })
     self.jobs[#self.jobs + 1] = job
+  end
+  for _, rate in ipairs(rates) do
+    local path = rate.spec.block.path
+    self:add_entry({
+      kind = "pass_rate", id = rate.id, file = rate.file.path, file_index = rate.file.index, seq = rate.seq,
+      line = rate.spec.line, path = copy(path), name = rate.spec.name,
+      full_name = plan.full_name(path, rate.spec.name), tags = copy(rate.spec.tags),
+      repeats = rate.repeats, pass_rate = rate.pass_rate,
+    })
   end
   for i, g in ipairs(gates) do
     g.entry = self:add_entry({
@@ -278,6 +341,42 @@ local function block_skip(job)
   end
 end
 
+-- Outcomes a retry may turn around; a configuration error never does.
+local RETRIED = { failed = true, error = true, infra = true }
+
+local function retryable(e)
+  return RETRIED[e.outcome] and not (e.error and errors.usage_kinds[e.error.kind])
+end
+
+-- What one attempt did, for the entry's `attempts` (a retried test shows each).
+local function attempt_record(job, n, secs)
+  local e = job.entry
+  local rec = { attempt = n, outcome = e.outcome, duration = secs, failures = e.failures, error = e.error }
+  collect(job, rec)
+  return rec
+end
+
+-- Run the test, and again while it did not pass and retries are left (`--retries`,
+-- the test's `retries`). Passing on a retry is its own outcome: flaky. Every attempt
+-- is kept, so an infra failure is never retried silently.
+function Runner:attempts(job)
+  local e = job.entry
+  local retries = job.spec.retries or self.opts.retries or 0
+  local list = {}
+  for n = 1, retries + 1 do
+    local t0 = task.now()
+    self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+    local last = n > retries or not retryable(e) or self.stopping
+    if last and n == 1 then return end -- not retried: no attempts to list
+    list[#list + 1] = attempt_record(job, n, task.now() - t0)
+    if last then break end
+    job.output, job.failures, job.runs = {}, {}, {}
+    e.failures, e.error, e.outcome, e.skip_reason = json.array(), nil, nil, nil
+  end
+  e.attempts, e.retries = json.array(list), retries
+  if e.outcome == "passed" then e.outcome = "flaky" end
+end
+
 function Runner:run_job(job)
   local e = job.entry
   self.running[job] = true
@@ -291,14 +390,14 @@ function Runner:run_job(job)
     if err ~= nil then
       self:settle(job, err, tb, "before_all failed: ")
     else
-      self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+      self:attempts(job)
     end
   end
   e.duration = task.now() - t0
   self.running[job] = nil
   collect(job, e)
   if not self.finished then self.report:test_end(e, self.data) end
-  if self.opts.bail and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
+  if self.opts.bail and not e.rate_of and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
     self:stop("not run: stopped at the first failure (--bail)")
   end
   self:release(job)
@@ -340,11 +439,11 @@ function Runner:finish()
     collect(file, data.files[i])
   end
   for _, e in ipairs(data.tests) do
-    if e.kind == "threshold" and not e.outcome then
+    if (e.kind == "threshold" or e.kind == "pass_rate") and not e.outcome then
       if self.stopping then
         e.outcome, e.skip_reason = "skipped", self.stopping
       else
-        threshold.evaluate(e, data)
+        (e.kind == "threshold" and threshold or repeats).evaluate(e, data)
       end
       self.report:test_end(e, data)
     elseif not e.outcome then

@@ -1,6 +1,7 @@
 -- Turns the declared tests of every file into the ordered list this process runs:
--- --filter, --tag, --repeat, then --shard K/N (round-robin over that list, so every
--- shard of a CI matrix computes the same split), plus the threshold gates in scope.
+-- --filter, --tag, --repeat (or a test's `repeats`), then --shard K/N (round-robin over
+-- that list, so every shard of a CI matrix computes the same split), plus the threshold
+-- gates in scope and the pass-rate entries of repeated tests.
 local plan = {}
 
 function plan.full_name(path, name)
@@ -24,6 +25,13 @@ function plan.blocks(spec)
   return chain
 end
 
+-- FNV-1a (32 bits) of a string, as 8 hex digits: equal lists give equal digests.
+function plan.digest(s)
+  local h = 0x811c9dc5
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 0x01000193) & 0xffffffff end
+  return ("%08x"):format(h)
+end
+
 local function selected(spec, opts)
   if opts.filter and not plan.full_name(spec.block.path, spec.name):find(opts.filter) then return false end
   if opts.tags and next(opts.tags) then
@@ -35,28 +43,49 @@ local function selected(spec, opts)
   return true
 end
 
--- jobs (this shard's, in order) and gates (threshold declarations in scope of them).
--- A job is {spec, file, blocks, seq, rep}; seq numbers a file's selected tests before
--- sharding, so shards agree on it. A gate is {gate, line, block, file, scope_total}.
+-- jobs (this shard's, in order), gates (threshold declarations in scope of them),
+-- counts {declared, selected, digest, jobs} (tests in the files; of them, selected
+-- before sharding; a digest of the selected list, so that a merge can tell shards of
+-- one plan; jobs before sharding) and rates (pass-rate entries of repeated tests).
+-- A job is {spec, file, blocks, seq, rep, reps, rate}; seq numbers a file's selected
+-- tests before sharding, so shards agree on it. A gate is {gate, line, block, file,
+-- scope_total}. A rate is {spec, file, id, seq, repeats, pass_rate}.
 function plan.build(files, opts)
-  local all, repeats = {}, opts.repeat_count or 1
+  local all = {}
+  local counts = { declared = 0, selected = 0 }
   for _, file in ipairs(files) do
     local seq = 0
     if file.root then
       each_test(file.root, function(spec)
+        counts.declared = counts.declared + 1
         if not selected(spec, opts) then return end
-        for rep = 1, repeats do
+        counts.selected = counts.selected + 1
+        local reps = spec.repeats or opts.repeat_count or 1
+        local pass_rate = spec.pass_rate or opts.pass_rate
+        local rate = pass_rate and { spec = spec, file = file, repeats = reps, pass_rate = pass_rate }
+        for rep = 1, reps do
           seq = seq + 1
           all[#all + 1] = { spec = spec, file = file, blocks = plan.blocks(spec), seq = seq,
-                            rep = repeats > 1 and rep or nil }
+                            rep = reps > 1 and rep or nil, reps = reps, rate = rate }
         end
+        if rate then rate.seq, rate.id = seq, ("%s#rate%d"):format(file.path, seq) end
       end)
     end
   end
-  local scope_total, mine = {}, {}
+  local ids = {}
+  for i, job in ipairs(all) do ids[i] = job.file.path .. "#" .. job.seq end
+  counts.digest = plan.digest(table.concat(ids, "\n"))
+  counts.jobs = #all
+  local scope_total, mine, rates = {}, {}, {}
   for i, job in ipairs(all) do
     local in_shard = not opts.shard or (i - 1) % opts.shard.n == opts.shard.k - 1
-    if in_shard then mine[#mine + 1] = job end
+    if in_shard then
+      mine[#mine + 1] = job
+      if job.rate and not job.rate.listed then
+        job.rate.listed = true
+        rates[#rates + 1] = job.rate
+      end
+    end
     for _, b in ipairs(job.blocks) do
       scope_total[b] = (scope_total[b] or 0) + 1
       if in_shard then b.remaining = (b.remaining or 0) + 1 end
@@ -76,7 +105,7 @@ function plan.build(files, opts)
     end
     if file.root then visit(file.root) end
   end
-  return mine, gates
+  return mine, gates, counts, rates
 end
 
 return plan

@@ -2,16 +2,20 @@
 -- what `evalua report merge` combines. Outcome counts and the exit code derive from it.
 local errors = require "evalua.errors"
 local json = require "evalua.json"
+local repeats = require "evalua.runner.repeats"
 local threshold = require "evalua.runner.threshold"
 
 local session = {}
 
 session.FORMAT = "evalua-session/1"
-session.OUTCOMES = { "passed", "failed", "error", "infra", "skipped" }
+-- flaky: failed, then passed on a retry; no_verdict: a resumed run whose cases have no
+-- pass/fail verdict (never a pass).
+session.OUTCOMES = { "passed", "flaky", "failed", "no_verdict", "error", "infra", "skipped" }
 
 -- Fields that hold arrays, so that they stay arrays in JSON when empty.
 local ARRAYS = { files = true, tests = true, failures = true, runs = true, cases = true,
-                 metrics = true, tags = true, path = true, scope = true }
+                 metrics = true, tags = true, path = true, scope = true, partial = true,
+                 attempts = true }
 
 -- A JSON-safe copy: no functions, raw service documents, JSON nulls, cycles or empty
 -- tables; NaN and infinities as text.
@@ -95,28 +99,41 @@ local function usage_error(e)
 end
 
 -- The exit code for a summary: 2 any configuration error (among `tests`, when given),
--- 3 any error, 4 any infra, 1 any failure, else 0.
-function session.exit_code(summary, tests)
+-- 3 any error, 4 any infra, 1 any failure or run without a verdict (unless
+-- `policy.accept_no_verdict`) or flaky test (with `policy.fail_on_flaky`) or a budget
+-- that stopped the suite (`policy.budget`), else 0.
+function session.exit_code(summary, tests, policy)
+  policy = policy or {}
   for _, e in ipairs(tests or {}) do
     if usage_error(e) then return 2 end
   end
   if summary.error > 0 then return 3 end
   if summary.infra > 0 then return 4 end
   if summary.failed > 0 then return 1 end
+  if (summary.no_verdict or 0) > 0 and not policy.accept_no_verdict then return 1 end
+  if (summary.flaky or 0) > 0 and policy.fail_on_flaky then return 1 end
+  -- A suite the budget stopped (--max-runs) did not pass, whatever ran.
+  if policy.budget then return 1 end
   return 0
 end
 
--- Count outcomes into data.summary and set data.exit_code.
+-- Count outcomes into data.summary and set data.exit_code. The repeats of a test with a
+-- pass rate are counted apart (`repeats`): the pass-rate entry holds their verdict.
 function session.summarize(data)
-  local s = { total = #data.tests }
+  local s = { total = 0, thresholds = 0, repeats = 0 }
   for _, o in ipairs(session.OUTCOMES) do s[o] = 0 end
   for _, t in ipairs(data.tests) do
-    s[t.outcome] = (s[t.outcome] or 0) + 1
+    if t.rate_of then
+      s.repeats = s.repeats + 1
+    else
+      s.total = s.total + 1
+      s[t.outcome] = (s[t.outcome] or 0) + 1
+      if t.kind == "threshold" then s.thresholds = s.thresholds + 1 end
+    end
   end
+  s.tests = s.total - s.thresholds
   data.summary = s
-  data.exit_code = session.exit_code(s, data.tests)
-  -- A suite the budget stopped (--max-runs) did not pass, whatever ran.
-  if data.budget and data.exit_code == 0 then data.exit_code = 1 end
+  data.exit_code = data.usage_error and 2 or session.exit_code(s, data.tests, data)
   return data
 end
 
@@ -131,6 +148,13 @@ function session.merge(reports)
     out.duration = math.max(out.duration, r.duration or 0)
     out.interrupted = out.interrupted or r.interrupted
     out.budget = out.budget or r.budget
+    out.plan = out.plan or r.plan
+    out.fail_on_flaky = out.fail_on_flaky or r.fail_on_flaky
+    out.accept_no_verdict = (out.accept_no_verdict ~= false and r.accept_no_verdict) or false
+    for _, p in ipairs(r.partial or {}) do
+      out.partial = out.partial or json.array()
+      out.partial[#out.partial + 1] = p
+    end
     for _, f in ipairs(r.files or {}) do
       local mine = files[f.path]
       if not mine then
@@ -151,6 +175,7 @@ function session.merge(reports)
   session.sort(out.tests)
   for _, t in ipairs(out.tests) do
     if t.kind == "threshold" then threshold.evaluate(t, out) end
+    if t.kind == "pass_rate" then repeats.evaluate(t, out) end
   end
   return session.summarize(out)
 end

@@ -40,9 +40,10 @@ local kinds = {
     measure = function(_, _, tests)
       local passed, judged = 0, 0
       for _, t in ipairs(tests) do
-        if t.outcome == "passed" or t.outcome == "failed" then
+        local ok = t.outcome == "passed" or t.outcome == "flaky"
+        if ok or t.outcome == "failed" then
           judged = judged + 1
-          if t.outcome == "passed" then passed = passed + 1 end
+          if ok then passed = passed + 1 end
         end
       end
       if judged == 0 then return nil end
