@@ -37,9 +37,15 @@ test("no run needed", function() expect(1):to_be(1) end)
     os.remove(dir .. "/journal")
     sandbox.control("reset", {})
     sandbox.control("config", { run_seconds = seconds or 2 })
+    os.remove(dir .. "/r.json")
     local out, code = shell.sh(("%s%s bin/evalua test %s -r json:%s/r.json %s/suite_test.lua"):format(
       envs, extra_env or "", opts, dir, dir), 120)
-    return out, code, json.decode(shell.read(dir .. "/r.json") or "{}")
+    local decoded, data = pcall(json.decode, shell.read(dir .. "/r.json") or "")
+    if not decoded then
+      t.diag(("no JSON report from `evalua test %s` (exit %s):\n%s"):format(opts, tostring(code), out))
+      data = {}
+    end
+    return out, code, data
   end
   local function by_name(data)
     local out = {}
