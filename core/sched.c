@@ -60,7 +60,7 @@ static lua_State *volatile running;
 static volatile sig_atomic_t interrupted, interrupts;
 static int interactive;           /* the REPL: Ctrl-C never ends the process */
 static lua_State *main_L;
-static int watchdog_armed;
+static volatile sig_atomic_t watchdog_armed;
 static volatile unsigned long resumes;   /* counts resumes, for the watchdog */
 
 /* Threads between a task and the innermost user coroutine (sched.resume forwards the
@@ -406,6 +406,22 @@ static int l_cancel(lua_State *L) {
 
 static void on_alarm(int sig);
 static void deadline_hook(lua_State *L, lua_Debug *ar);
+static void interrupt_hook(lua_State *L, lua_Debug *ar);
+
+/* The 100 ms watchdog (SIGALRM), started the first time a task has a deadline or a
+ * signal came; async-signal-safe, so a signal handler may call it. */
+static void watchdog_arm(void) {
+  struct sigaction sa;
+  struct itimerval it = {{0, 100000}, {0, 100000}};
+  if (watchdog_armed) return;
+  watchdog_armed = 1;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, NULL);
+  setitimer(ITIMER_REAL, &it, NULL);
+}
 static void cancel_hook(lua_State *L, lua_Debug *ar);
 
 /* sched.deadline([when]) -> the previous deadline. Sets the running task's deadline
@@ -418,17 +434,7 @@ static int l_deadline(lua_State *L) {
   prev = t->deadline;
   t->deadline = luaL_optnumber(L, 1, HUGE_VAL);
   if (t->deadline != t->deadline) t->deadline = HUGE_VAL;   /* NaN */
-  if (t->deadline < HUGE_VAL && !watchdog_armed) {
-    struct sigaction sa;
-    struct itimerval it = {{0, 100000}, {0, 100000}};
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    setitimer(ITIMER_REAL, &it, NULL);
-    watchdog_armed = 1;
-  }
+  if (t->deadline < HUGE_VAL) watchdog_arm();
   if (prev == HUGE_VAL) lua_pushnil(L);
   else lua_pushnumber(L, prev);
   return 1;
@@ -684,18 +690,21 @@ static void on_alarm(int sig) {
   unsigned long now_seq = resumes;
   (void)sig;
   if (t && L && now_seq == seen) {
-    if (t->cancel_pending && L == t->co) lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 1);
+    if (interrupted) lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    else if (t->cancel_pending && L == t->co) lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 1);
     else if (t->deadline <= clock_now()) lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
   }
   seen = now_seq;
 }
 
+/* SIGINT/SIGTERM. The loop stops at the next wait; code that never waits is stopped by
+ * the watchdog once it has run a whole tick (not at once: a task in the middle of its
+ * bookkeeping, a journal line, is let reach its next wait). */
 void sched_interrupt(void) {
-  lua_State *L = running;
   if (interrupts && !interactive) _exit(130);    /* a second signal while the first is handled */
   if (!interactive) interrupts = 1;
   interrupted = 1;
-  if (L) lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  watchdog_arm();
   transfer_wakeup();
 }
 

@@ -33,10 +33,6 @@ local function current_handle()
   return co and handles[co]
 end
 
-local function cancelled(message)
-  return errors.new { kind = "cancelled", message = message or "task cancelled" }
-end
-
 local function is_cancel(err) return errors.is(err, "cancelled") end
 task.is_cancelled = is_cancel
 
