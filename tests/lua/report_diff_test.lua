@@ -49,7 +49,8 @@ local new = report({
   { name = "routing", full_name = "routing", file = "t/agent_test.lua", line = 3, outcome = "failed", runs = {
     { provider = "agentforce", id = "4KBa2", cases = {
       af(1, "hello", { m("topic_sequence_match", true, 1), m("bot_response_rating", true, 0.7) }),
-      af(2, "refund my order", { m("topic_sequence_match", false, 0) }),
+      { name = "2", number = 2, inputs = { utterance = "refund my order" }, error = "Agent timed out",
+        metrics = { m("topic_sequence_match", false, 0) } },
       af(3, "cancel", { m("topic_sequence_match", true, 1) }),
       af(5, "new question", { m("topic_sequence_match", true, 1) }),
     } } } },
@@ -109,7 +110,8 @@ t.is(d.summary.cases_fixed, 1, "summary: 1 fixed")
 t.ok(d.regressed == true, "regressed flag")
 
 t.like(out, "Regressions %(%d+%):", "pretty: a Regressions section")
-t.ok(out:find("case agentforce run 1: #2 refund my order (t/agent_test.lua: routing): PASS -> FAIL; "
+t.ok(out:find("case agentforce run 1: #2 refund my order (t/agent_test.lua: routing): PASS -> FAIL "
+  .. "(error: Agent timed out); "
   .. "topic_sequence_match PASS -> FAIL, score 1 -> 0 (-1)", 1, true),
   "pretty: what regressed, from what to what")
 t.ok(out:find("metric resolved: 100.0% (2/2) -> 50.0% (1/2), -50.0 pts", 1, true), "pretty: rate change with counts")
@@ -187,6 +189,7 @@ else
   t.ok(#changes > 0 and last_bad < first_other, "side-by-side rows: every regression before anything else")
   t.like(html, 'data%-metric="resolved" data%-change="regressed"', "metric row marked regressed")
   t.like(html, '<span class="metric fail">topic_sequence_match FAIL 0</span>', "NEW side shows the failing metric")
+  t.like(html, 'error: Agent timed out', "and the case's error")
 end
 
 if os.getenv("KEEPDIFF") then print(dir) else os.execute("rm -rf " .. dir) end

@@ -251,7 +251,8 @@ function diff.compare(base, new, opts)
     local c = (n or b).case
     local e = { test = owner.name, file = owner.file, key = key, provider = (n or b).provider, name = c.name,
                 change = change, base_run = b and b.run_id, new_run = n and n.run_id,
-                base_verdict = b and stats.case_verdict(b.case), new_verdict = n and stats.case_verdict(n.case) }
+                base_verdict = b and stats.case_verdict(b.case), new_verdict = n and stats.case_verdict(n.case),
+                base_error = b and str(b.case.error), new_error = n and str(n.case.error) }
     out.cases[#out.cases + 1] = e
     return e
   end

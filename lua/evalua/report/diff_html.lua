@@ -27,6 +27,8 @@ local function case_side(c, side)
   local present = (side == "base" and c.change ~= "new") or (side == "new" and c.change ~= "vanished")
   if not present then return '<td class="side">–</td>' end
   local parts = { ("<b>%s</b> "):format(diff.verdict(verdict)) }
+  local err = side == "base" and c.base_error or c.new_error
+  if err then parts[#parts + 1] = ('<div class="delta">error: %s</div>'):format(esc(err)) end
   for _, m in ipairs(c.metrics or {}) do
     if m.only ~= (side == "base" and "new" or "base") then
       parts[#parts + 1] = metric_chip(m.name, m[side .. "_passed"], m[side .. "_score"])

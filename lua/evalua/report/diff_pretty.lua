@@ -33,6 +33,9 @@ local function case_line(c)
   local what = {}
   if c.base_verdict ~= c.new_verdict then
     what[1] = ("%s -> %s"):format(diff.verdict(c.base_verdict), diff.verdict(c.new_verdict))
+    if c.new_error and c.new_error ~= c.base_error then
+      what[1] = what[1] .. (" (error: %s)"):format(c.new_error:gsub("%s+", " "):sub(1, 120))
+    end
   end
   for _, m in ipairs(c.metrics or {}) do
     if m.change ~= "same" or (m.delta and m.delta ~= 0) then what[#what + 1] = metric_words(m) end
