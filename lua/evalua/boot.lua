@@ -99,10 +99,13 @@ setmetatable(evalua, { __index = function(t, k)
   end
 end })
 
--- The globals that load on first use (json, http, ...), for the REPL's completion.
-function boot.lazy_globals()
+-- The globals that load on first use (json, http, ...); with `all`, every field of
+-- `evalua` that does (evalua.inspect, evalua.config, ...). For the REPL's completion too.
+function boot.lazy_globals(all)
   local out = {}
-  for k in pairs(lazy) do if k ~= "inspect" and k ~= "fs" and k ~= "config" then out[k] = true end end
+  for k in pairs(lazy) do
+    if all or (k ~= "inspect" and k ~= "fs" and k ~= "config") then out[k] = true end
+  end
   return out
 end
 

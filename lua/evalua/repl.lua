@@ -57,6 +57,9 @@ function repl.complete(word)
     local v = resolve(path)
     if v == nil then return {} end
     candidates = keys_of(v, sep == ":")
+    if v == package.loaded.evalua and sep == "." then -- its modules load on first use
+      for name in pairs(boot.lazy_globals(true)) do candidates[name] = true end
+    end
   else
     partial = word:match("^[%a_][%w_]*$") or (word == "" and "")
     if not partial then return {} end

@@ -19,6 +19,7 @@ print(table.concat(c("r:ca"), " "))
 print(table.concat(c("r:"), " "):find("r:cases") == nil, table.concat(c("r."), " "):find("r.cases") ~= nil)
 print(table.concat(c("funct"), " "))
 print(#c("nosuchthing."), #c("1 +"))
+print(table.concat(c("evalua.co"), " "))
 ']])
 local lines = {}
 for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
@@ -29,6 +30,7 @@ t.is(lines[4], "r:case", "methods after ':' from the metatable chain")
 t.is(lines[5], "true\ttrue", "':' offers only functions, '.' the fields too")
 t.is(lines[6], "function", "keywords")
 t.is(lines[7], "0\t0", "nothing for an unknown name or an expression")
+t.is(lines[8], "evalua.config", "fields of evalua that load on first use")
 
 -- :help and leaving with runs in flight, through a pipe
 out = shell.sh("printf ':help\\n:help evalua.providers.kapso\\n:help nosuch\\n:frob\\n"
