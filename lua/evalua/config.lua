@@ -296,6 +296,4 @@ function config.current()
   return loaded
 end
 
-config.PROVIDERS = PROVIDERS
-
 return config
