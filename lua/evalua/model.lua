@@ -596,6 +596,7 @@ function model.from.futureagi(status_doc, calls, opts)
     raw_status = text(status_doc.status),
     started_at = text(status_doc.start_time),
     ended_at = text(status_doc.end_time),
+    cases_done = number(status_doc.completed_calls), cases_total = number(status_doc.total_calls),
     raw = status_doc,
   }
   if run.status == "failed" then run.error = text(status_doc.message) or text(status_doc.error) end
@@ -719,6 +720,7 @@ function model.from.glow(doc, opts)
     run.id = opts.id or run.test_id
     local s = val(doc.status_summary) or {}
     local total, completed = number(s.total) or 0, number(s.completed) or 0
+    run.cases_done, run.cases_total = number(s.completed), number(s.total)
     run.status = total > 0 and completed >= total and "completed"
       or (completed > 0 or (number(s.in_progress) or 0) > 0) and "running" or "queued"
   end

@@ -63,6 +63,14 @@ run = { provider = "glow", id = "t1", status = "running",
 p:started(run)
 t.like(p:line(0), "glow:t1 running 0s %(2/3 cases%)", "or from partial results")
 t.is(progress.elapsed(3725), "1h02m", "hours")
+local model = require "evalua.model"
+local fi = model.from.futureagi({ execution_id = "e2", status = "running", completed_calls = 2, total_calls = 5 }, {})
+p = tracker(false)
+p:started(fi)
+t.like(p:line(0), "futureagi:e2 running 0s %(2/5 cases%)", "Future AGI's completed_calls/total_calls reach the line")
+local gl = model.from.glow({ status_summary = { total = 4, completed = 1, in_progress = 1 }, runs = {} }, { test_id = "t9" })
+p:started(gl)
+t.like(p:line(0), "glow:t9 running 0s %(1/4 cases%)", "Glow's status_summary too")
 
 -- a start the service holds back (Salesforce's org limit)
 p = tracker(false)
