@@ -14,15 +14,22 @@
 /* Salesforce JWTs last 30 minutes unless an admin shortened them. */
 #define DEFAULT_LIFETIME 1800.0
 
+/* Every token issued: the one cached for its key (`live`) and the ones replaced or dropped
+ * that a request sent before may still echo. A token is registered for redaction while it
+ * is live, while a request sent with it is held, and until it expired. */
 typedef struct Token {
   char *key, *value;
   double expires_at;         /* monotonic seconds */
   lua_Integer generation;
+  int live;
+  long holds;                /* requests sent with it whose hold was not yet collected */
   struct Token *next;
 } Token;
 
 static Token *tokens;
 static lua_Integer generations;
+
+#define HOLD "evalua.token_hold"
 
 static int b64url_value(int c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -89,7 +96,7 @@ static int field_number(lua_State *L, int t, const char *k, double *out) {
   return isnum && isfinite(*out);
 }
 
-/* core.jwt_expiry(token) -> the `exp` claim (epoch seconds), or nil */
+/* token.jwt_expiry(token) -> the `exp` claim (epoch seconds), or nil */
 static int l_jwt_expiry(lua_State *L) {
   double exp;
   const char *token = luaL_checkstring(L, 1);
@@ -100,7 +107,7 @@ static int l_jwt_expiry(lua_State *L) {
   return 0;
 }
 
-/* core.token_lifetime(response [, now_epoch]) -> seconds the token stays valid:
+/* token.lifetime(response [, now_epoch]) -> seconds the token stays valid:
  * `expires_in`, else the JWT's `exp`, else `issued_at` (epoch ms) + 30 min, else 30 min. */
 static int l_token_lifetime(lua_State *L) {
   double now = luaL_optnumber(L, 2, (double)time(NULL)), v;
@@ -125,49 +132,99 @@ static int l_token_lifetime(lua_State *L) {
 
 static Token *find(const char *key) {
   for (Token *t = tokens; t; t = t->next)
-    if (strcmp(t->key, key) == 0) return t;
+    if (t->live && strcmp(t->key, key) == 0) return t;
   return NULL;
 }
 
-/* core.token_get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
+static void free_token(Token *t) {
+  free(t->key);
+  free(t->value);
+  free(t);
+}
+
+/* Forget the tokens that are neither cached, nor held by a request, nor still valid:
+ * their value leaves the redaction set. */
+static void prune(void) {
+  double now = clock_now();
+  for (Token **p = &tokens; *p;) {
+    Token *t = *p;
+    if (!t->live && t->holds == 0 && now >= t->expires_at) {
+      *p = t->next;
+      redact_release(t->value);
+      free_token(t);
+    } else {
+      p = &t->next;
+    }
+  }
+}
+
+/* token.get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
 static int l_token_get(lua_State *L) {
   Token *t = find(luaL_checkstring(L, 1));
   double margin = luaL_optnumber(L, 2, 0);
-  if (t == NULL || t->value == NULL || clock_now() >= t->expires_at - margin) return 0;
+  prune();
+  if (t == NULL || clock_now() >= t->expires_at - margin) return 0;
   lua_pushstring(L, t->value);
   lua_pushinteger(L, t->generation);
   return 2;
 }
 
-/* core.token_put(key, token, lifetime) -> generation (counts replacements) */
+/* token.put(key, token, lifetime) -> generation (counts replacements) */
 static int l_token_put(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
   const char *value = luaL_checkstring(L, 2);
   double lifetime = luaL_checknumber(L, 3);
-  Token *t = find(key);
-  if (t == NULL) {
-    t = calloc(1, sizeof *t);
-    if (t == NULL || (t->key = strdup(key)) == NULL) return luaL_error(L, "out of memory");
-    t->next = tokens;
-    tokens = t;
+  Token *old = find(key), *t = calloc(1, sizeof *t);
+  if (t == NULL || (t->key = strdup(key)) == NULL || (t->value = strdup(value)) == NULL) {
+    if (t) free_token(t);
+    return luaL_error(L, "out of memory");
   }
-  free(t->value);
-  t->value = strdup(value);
-  if (t->value == NULL) return luaL_error(L, "out of memory");
-  redact_add(value);
+  if (old) old->live = 0;
+  redact_hold(value);
+  t->live = 1;
   t->expires_at = clock_now() + lifetime;
   t->generation = ++generations;
+  t->next = tokens;
+  tokens = t;
+  prune();
   lua_pushinteger(L, t->generation);
   return 1;
 }
 
-/* core.token_drop(key, generation): forget the token a 401 proved dead -- unless it was
+/* token.drop(key, generation): forget the token a 401 proved dead -- unless it was
  * already replaced by a newer one (another request refreshed first). */
 static int l_token_drop(lua_State *L) {
   Token *t = find(luaL_checkstring(L, 1));
-  if (t && t->value && t->generation == luaL_checkinteger(L, 2)) {
-    free(t->value);
-    t->value = NULL;
+  if (t && t->generation == luaL_checkinteger(L, 2)) t->live = 0;
+  prune();
+  return 0;
+}
+
+static Token *by_generation(lua_Integer generation) {
+  for (Token *t = tokens; t; t = t->next)
+    if (t->generation == generation) return t;
+  return NULL;
+}
+
+/* token.hold(generation) -> a hold: the token stays redacted until the hold is
+ * collected (a request keeps it for as long as it may print what the server said). */
+static int l_token_hold(lua_State *L) {
+  lua_Integer generation = luaL_checkinteger(L, 1);
+  lua_Integer *hold = lua_newuserdatauv(L, sizeof *hold, 0);
+  Token *t = by_generation(generation);
+  *hold = t ? generation : 0;
+  if (t) t->holds++;
+  luaL_setmetatable(L, HOLD);
+  return 1;
+}
+
+static int hold_gc(lua_State *L) {
+  lua_Integer *hold = luaL_checkudata(L, 1, HOLD);
+  Token *t = *hold ? by_generation(*hold) : NULL;
+  *hold = 0;
+  if (t) {
+    t->holds--;
+    prune();
   }
   return 0;
 }
@@ -176,9 +233,7 @@ void auth_shutdown(void) {
   while (tokens) {
     Token *t = tokens;
     tokens = t->next;
-    free(t->key);
-    free(t->value);
-    free(t);
+    free_token(t);
   }
 }
 
@@ -189,8 +244,15 @@ int luaopen_evalua_token(lua_State *L) {
     {"jwt_expiry", l_jwt_expiry}, {"lifetime", l_token_lifetime}, {NULL, NULL},
   };
   static const luaL_Reg plain[] = {
-    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {NULL, NULL},
+    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
   };
+  if (luaL_newmetatable(L, HOLD)) {
+    lua_pushcfunction(L, hold_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, hold_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, plain);
   luaL_requiref(L, "evalua.json", luaopen_evalua_json, 0);
   lua_getfield(L, -1, "decode");

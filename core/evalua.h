@@ -56,8 +56,23 @@ int retry_transient(int curlcode);
 int method_is_idempotent(const char *method);
 
 /* ---- redact.c: secrets never printed ---- */
+/* A multi-pattern matcher (Aho-Corasick): add patterns, build once, then mask texts. */
+typedef struct Matcher Matcher;
+Matcher *matcher_new(void);
+void matcher_add(Matcher *m, const char *pattern, size_t n);
+void matcher_build(Matcher *m);
+/* A malloc'd copy of text with each occurrence of a pattern (overlapping ones as one) as "***". */
+char *matcher_mask(const Matcher *m, const char *text, size_t len, size_t *outlen);
+void matcher_free(Matcher *m);
+/* Adds a secret in every form an output may hold it in (cased, HTML, JSON, URL...). */
+void redact_add_forms(Matcher *m, const char *secret, size_t n);
+/* Registers a secret for the life of the process. */
 void redact_add(const char *secret);
-/* Returns a malloc'd copy of text with every registered secret replaced by "***". */
+/* Registers a secret until as many redact_release calls (tokens). */
+void redact_hold(const char *secret);
+void redact_release(const char *secret);
+size_t redact_count(void);
+/* Returns a malloc'd copy of text with every registered secret, in any form, replaced by "***". */
 char *redact_dup(const char *text, size_t len, size_t *outlen);
 void redact_clear(void);
 /* redact_dup for URLs: also masks user:password@ and credential query parameters. */

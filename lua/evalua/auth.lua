@@ -69,7 +69,8 @@ ClientCredentials.__name = "evalua.auth"
 ClientCredentials.__tostring = function(p) return "auth provider (client credentials for " .. p.token_url .. ")" end
 
 -- The endpoint's own words: OAuth's {error, error_description}, Salesforce's REST list
--- [{errorCode, message}], or the start of a plain-text body.
+-- [{errorCode, message}], or the start of a plain-text body (masked before it is cut:
+-- an endpoint may echo the form it was sent).
 local function token_error(res, url)
   local ok, doc = pcall(res.json, res)
   local code, text
@@ -78,7 +79,7 @@ local function token_error(res, url)
     code = first.error or first.errorCode
     text = first.error_description or first.message or first.error
   elseif res.body:match("%S") then
-    text = res.body:sub(1, 200):gsub("<[^>]*>", " "):gsub("%s+", " ")
+    text = redact.redact(res.body):sub(1, 200):gsub("<[^>]*>", " "):gsub("%s+", " ")
   end
   code = type(code) == "string" and code or nil
   text = text ~= nil and tostring(text) or nil
@@ -87,6 +88,16 @@ local function token_error(res, url)
     vendor_code = code, vendor_message = text,
     message = text and ("token request refused: %s"):format(text) or ("token request failed with HTTP %d"):format(res.status),
   }, 3)
+end
+
+-- Why a token's lifetime is what it is, for an error about it.
+local function lifetime_source(doc, lifetime)
+  local n = tonumber(doc.expires_in)
+  if n then return ("expires_in: %g"):format(n) end
+  if auth.jwt_expiry(doc.access_token) then
+    return ("its JWT exp is %.0f s in the past: is this machine's clock ahead?"):format(-lifetime)
+  end
+  return ("issued_at: %s"):format(tostring(doc.issued_at))
 end
 
 function ClientCredentials:fetch()
@@ -101,8 +112,14 @@ function ClientCredentials:fetch()
     errors.raise({ kind = "auth", url = self.token_url, status = res.status,
                    message = "token response has no access_token" }, 2)
   end
-  self.lifetime = auth.token_lifetime(doc)
-  tokens.put(self.key, doc.access_token, self.lifetime)
+  local lifetime = auth.token_lifetime(doc)
+  if lifetime <= 0 then
+    errors.raise({ kind = "auth", url = self.token_url, status = res.status, method = "POST",
+                   message = ("token endpoint returned a token that has already expired (%s)"):format(
+                     lifetime_source(doc, lifetime)) }, 2)
+  end
+  self.lifetime = lifetime
+  tokens.put(self.key, doc.access_token, lifetime)
   self.instance = doc.instance_url
   self.response = doc
   return doc.access_token
@@ -126,13 +143,21 @@ function ClientCredentials:token()
   local ok, result = pcall(task.wait, pending)
   if self.fetching == pending then self.fetching = nil end
   if not ok then error(result, 0) end
-  return tokens.get(self.key, 0)
+  cached, generation = tokens.get(self.key, 0)
+  if not cached then
+    errors.raise({ kind = "auth", url = self.token_url,
+                   message = ("the token expired before it could be used (lifetime %gs)"):format(self.lifetime) }, 2)
+  end
+  return cached, generation
 end
 
+-- The request holds its token (evalua.token's hold): a token replaced meanwhile stays
+-- redacted until every request sent with it is gone (its response may echo it).
 function ClientCredentials:apply(spec)
   local token, generation = self:token()
   spec.headers.authorization = "Bearer " .. token
   spec.auth_generation = generation
+  spec.auth_hold = tokens.hold(generation)
 end
 
 -- A 401 means the token died early (revoked, shorter admin policy): drop it so the

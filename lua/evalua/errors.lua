@@ -1,5 +1,8 @@
 -- Structured errors: one shape for transport, provider and timeout failures, so that
 -- `pcall` callers can inspect fields and the CLI can choose an exit code from `kind`.
+-- Secrets are masked as the error is made (before anyone cuts, escapes or cases its text).
+local redact = require "evalua.redact"
+
 local errors = {}
 
 local Error = {}
@@ -29,12 +32,19 @@ function Error.__tostring(e)
   if e.attempts and e.attempts > 1 then
     text = text .. (" (after %d attempts)"):format(e.attempts)
   end
-  return text
+  -- Fields may have been set after the error was made.
+  return redact.redact(text)
 end
 
--- Build an error object without raising it.
+-- Build an error object without raising it. Its text fields (message, vendor_message,
+-- url, a body...) are masked: a vendor may echo the credentials it was sent.
 function errors.new(fields)
   assert(type(fields) == "table", "errors.new expects a table")
+  for k, v in pairs(fields) do
+    if type(v) == "string" then
+      fields[k] = k == "url" and redact.redact_url(v) or redact.redact(v)
+    end
+  end
   return setmetatable(fields, Error)
 end
 

@@ -138,6 +138,13 @@ for _, label in ipairs(doc_labels) do
   end
 end
 
+-- 3b. redaction
+local redact_s = samples["redact.seconds"]
+if redact_s then
+  verdict(("Redaction: %s MB with %s secrets"):format(num(one("redact.bytes") / 1e6, 0), num(one("redact.secrets"), 0)),
+    stat(redact_s, 1, 3) .. " s", "< 1 s", median(redact_s) < 1)
+end
+
 -- 4. scale
 local runs = one("scale.runs")
 if runs then

@@ -79,31 +79,82 @@ static void test_retry_after(void) {
   ok(retry_after_parse(NULL, now) < 0, "Retry-After: missing");
 }
 
-static void test_redact(void) {
+/* Checks a malloc'd result against `want`, shows it when it differs, frees it. */
+static void same(char *out, size_t n, const char *want, const char *name) {
+  int good = strcmp(out, want) == 0 && n == strlen(want);
+  ok(good, name);
+  if (!good) printf("#   got \"%s\", expected \"%s\"\n", out, want);
+  free(out);
+}
+
+/* Masks `text` and compares with `want`. */
+static void masks(const char *text, const char *want, const char *name) {
   size_t n;
-  char *out;
+  char *out = redact_dup(text, strlen(text), &n);
+  same(out, n, want, name);
+}
+
+static void url_masks(const char *url, const char *want, const char *name) {
+  char *out = redact_url(url);
+  same(out, strlen(out), want, name);
+}
+
+static void test_redact(void) {
   redact_add("s3cr3t-value");
   redact_add("abc");                         /* too short to be masked */
-  out = redact_dup("key=s3cr3t-value&x=abc", 22, &n);
-  ok(strcmp(out, "key=***&x=abc") == 0, "redact: secret masked, short values left alone");
-  free(out);
+  masks("key=s3cr3t-value&x=abc", "key=***&x=abc", "redact: secret masked, short values left alone");
   redact_add("s3cr3t-value-longer");
-  out = redact_dup("s3cr3t-value-longer!", 20, &n);
-  ok(strcmp(out, "***!") == 0, "redact: the longest matching secret wins");
-  free(out);
-  out = redact_dup("nothing here", 12, &n);
-  ok(strcmp(out, "nothing here") == 0 && n == 12, "redact: text without secrets unchanged");
-  free(out);
-  out = redact_url("https://bob:hunter2@example.com:8443/p?q=1&api_key=abc&Token=xyz#frag");
-  ok(strcmp(out, "https://bob:***@example.com:8443/p?q=1&api_key=***&Token=***#frag") == 0,
-     "redact_url: password and credential parameters masked");
-  free(out);
-  out = redact_url("http://host/a?keyword=x&s3cr3t-value-longer");
-  ok(strcmp(out, "http://host/a?keyword=x&***") == 0, "redact_url: other parameters kept, secrets masked");
-  free(out);
-  out = redact_url("http://u@host/x");
-  ok(strcmp(out, "http://u@host/x") == 0, "redact_url: a user without password is kept");
-  free(out);
+  masks("s3cr3t-value-longer!", "***!", "redact: the longest matching secret wins");
+  masks("nothing here", "nothing here", "redact: text without secrets unchanged");
+  url_masks("https://bob:hunter2@example.com:8443/p?q=1&api_key=abc&Token=xyz#frag",
+            "https://bob:***@example.com:8443/p?q=1&api_key=***&Token=***#frag",
+            "redact_url: password and credential parameters masked");
+  url_masks("http://host/a?keyword=x&s3cr3t-value-longer", "http://host/a?keyword=x&***",
+            "redact_url: other parameters kept, secrets masked");
+  url_masks("http://u@host/x", "http://u@host/x", "redact_url: a user without password is kept");
+  url_masks("https://cdn.example/f?access_token=abc&X-Amz-Signature=ff&signature=z&n=1",
+            "https://cdn.example/f?access_token=***&X-Amz-Signature=***&signature=***&n=1",
+            "redact_url: access_token and signatures masked");
+  redact_clear();
+}
+
+static void test_redact_forms(void) {
+  redact_add("Ab&<c>\"d'e\\f$g%h+i j/k#");
+  masks("[Ab&<c>\"d'e\\f$g%h+i j/k#]", "[***]", "forms: as given");
+  masks("[ab&<c>\"d'e\\f$g%h+i j/k#]", "[***]", "forms: lower-cased");
+  masks("[AB&<C>\"D'E\\F$G%H+I J/K#]", "[***]", "forms: upper-cased");
+  masks("[Ab&amp;&lt;c&gt;&quot;d&#39;e\\f$g%h+i j/k#]", "[***]", "forms: HTML with &#39;");
+  masks("[Ab&amp;&lt;c&gt;&quot;d&#x27;e\\f$g%h+i j/k#]", "[***]", "forms: HTML with &#x27;");
+  masks("[ab&amp;&lt;c&gt;&quot;d&#39;e\\f$g%h+i j/k#]", "[***]", "forms: lower-cased, then HTML");
+  masks("[Ab&amp;&lt;c&gt;\"d'e\\f$g%h+i j/k#]", "[***]", "forms: HTML, quotes bare");
+  masks("[Ab&<c>\\\"d'e\\\\f$g%h+i j/k#]", "[***]", "forms: JSON");
+  masks("[Ab&<c>\\\"d'e\\\\f$g%h+i j\\/k#]", "[***]", "forms: JSON with \\/");
+  masks("[Ab&<c>\"d'e\\\\f$g%h+i j/k\\#]", "[***]", "forms: TAP description");
+  masks("[Ab&amp;&lt;c&gt;\\&quot;d&#39;e\\\\f$g%h+i j/k#]", "[***]", "forms: JSON inside HTML");
+  masks("[Ab%26%3Cc%3E%22d%27e%5Cf%24g%25h%2Bi+j%2Fk%23]", "[***]", "forms: form-encoded, upper hex");
+  masks("[Ab%26%3cc%3e%22d%27e%5cf%24g%25h%2bi%20j%2fk%23]", "[***]", "forms: percent-encoded, lower hex");
+  masks("[Ab%26%3Cc%3E%22d'e%5Cf%24g%25h%2Bi%20j%2Fk%23]", "[***]", "forms: encodeURIComponent");
+  masks("[AB%26%3CC%3E%22D%27E%5CF%24G%25H%2BI+J%2FK%23]", "[***]", "forms: upper-cased, then encoded");
+  masks("[Ab&<c>\"d'e\\f$g%h+i j/k]", "[Ab&<c>\"d'e\\f$g%h+i j/k]", "forms: a part is not the secret");
+  redact_clear();
+
+  redact_add("abcdef");
+  redact_add("defghi");
+  masks("xabcdefghix", "x***x", "overlapping secrets: masked as one");
+  masks("abcdefabcdef", "******", "adjacent occurrences: one mask each");
+  redact_clear();
+
+  redact_hold("tok-12345");
+  redact_hold("tok-12345");
+  redact_add("perm-12345");
+  redact_hold("perm-12345");
+  ok(redact_count() == 2, "hold: a value is registered once");
+  redact_release("tok-12345");
+  masks("tok-12345", "***", "hold: masked while a hold remains");
+  redact_release("tok-12345");
+  masks("tok-12345", "tok-12345", "hold: unmasked after the last release");
+  redact_release("perm-12345");
+  ok(redact_count() == 1, "hold: a permanent value stays");
   redact_clear();
 }
 
@@ -143,6 +194,7 @@ int main(void) {
   test_backoff();
   test_retry_after();
   test_redact();
+  test_redact_forms();
   test_timers();
   test_base64url();
   printf("1..%d\n", count);

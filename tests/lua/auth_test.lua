@@ -2,6 +2,7 @@
 -- sandbox's Salesforce token endpoint: cache, one refresh at a time, 401 replay, errors.
 local t = require "tap"
 local sandbox = require "sandbox"
+local errors = evalua.errors
 
 -- Lifetimes (the token cache lives in the C core).
 local function jwt(claims)
@@ -89,5 +90,77 @@ local down = auth.client_credentials {
 }
 ok, err = pcall(http.get, api, { auth = down })
 t.ok(not ok and err.kind == "auth" and err.status == 503, "token endpoint down: auth error after retries, status 503")
+local function no_faults() http.request { method = "DELETE", url = base .. "/_control/faults", retry = false } end
+
+-- A token already expired when issued is an auth error naming the token endpoint, not a
+-- "concatenate a nil value" crash (issue 9, item 8).
+local token_url = base .. "/sf/services/oauth2/token"
+local function issuing(body, id)
+  no_faults()
+  sandbox.control("faults", { rules = { { path = "^/sf/services/oauth2/token$", times = 1, status = 200, body = body } } })
+  return auth.client_credentials { token_url = token_url, client_id = id, client_secret = "s3cret-" .. id }
+end
+ok, err = pcall(http.get, api, { auth = issuing({ access_token = "tok-zero-lifetime", expires_in = 0 }, "zero") })
+t.ok(not ok and errors.is(err, "auth") and err.url == token_url, "expires_in: 0 -> an auth error for the token URL")
+t.like(tostring(err), "already expired %(expires_in: 0%)", "which says why")
+ok, err = pcall(http.get, api, { auth = issuing({ access_token = jwt { exp = os.time() - 120 } }, "past") })
+t.ok(not ok and errors.is(err, "auth") and err.url == token_url, "a JWT whose exp is past -> an auth error")
+t.like(tostring(err), "JWT exp is 1[12]%d s in the past", "which names the clock")
+
+-- An endpoint that echoes the form it was sent: the secret is URL-encoded there.
+local odd = "Odd$ecret+With%Chars&'\"<>"
+no_faults()
+sandbox.control("faults", { rules = { { path = "^/sf/services/oauth2/token$", times = 1, status = 401,
+  body = { error = "invalid_client", error_description = "bad request grant_type=client_credentials&client_secret="
+    .. odd:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end) } } } })
+ok, err = pcall(http.get, api, { auth = auth.client_credentials {
+  token_url = token_url, client_id = "echo", client_secret = odd } })
+local encoded = odd:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+t.ok(not ok and errors.is(err, "auth"), "an echoing token endpoint: auth error")
+t.ok(not tostring(err):find(encoded, 1, true) and not err.message:find(encoded, 1, true)
+  and not err.vendor_message:find(encoded, 1, true), "the URL-encoded secret is masked in the error and its fields")
+t.like(err.vendor_message, "client_secret=%*%*%*", "as ***")
+no_faults()
+
+-- A vendor 401 that echoes the request's headers: the key is masked in the error, its
+-- message and vendor_message, whatever the case the vendor echoes it in.
+local key = "Kapso-K3y&<\"'>$%+Mixed"
+no_faults()
+sandbox.control("faults", { rules = { { path = "^/kapso/", times = 1, status = 401,
+  body = { error = "unauthorized", message = "bad key in headers {\"x-api-key\": \"" .. key:lower() .. "\"} "
+    .. key:upper() .. " " .. key } } } })
+ok, err = pcall(function()
+  require("evalua.kapso").connect({ base_url = base .. "/kapso/api/v1", api_key = key })
+    :start("ca5e0000-0000-4000-8000-000000000001")
+end)
+t.ok(not ok and errors.is(err), "a vendor 401 echoing the key: a structured error")
+local shown = tostring(err) .. (err.message or "") .. (err.vendor_message or "")
+t.ok(not shown:find(key, 1, true) and not shown:find(key:lower(), 1, true) and not shown:find(key:upper(), 1, true)
+  and not shown:find(json.encode(key:lower()):sub(2, -2), 1, true), "the key is in none of its forms")
+t.like(err.vendor_message or "", "^bad key in headers .*%*%*%*", "the vendor's message is kept, the key masked")
+no_faults()
+
+-- Tokens leave the redaction set after their last use: once replaced, expired and no
+-- request sent with them is left (every refresh used to add one for good).
+sandbox.control("config", { token_ttl = 2 })
+local short = auth.client_credentials { token_url = token_url, client_id = "sandbox-client-id",
+  client_secret = "sandbox-client-secret" }
+http.get(api, { auth = short })
+local first = short:token()
+local held = { headers = {} }
+short:apply(held)                                 -- a request still in flight with it
+local registered = require("evalua.redact").count()
+t.is(evalua.redact(first), "***", "a live token is masked")
+task.sleep(short.lifetime + 0.2)
+http.get(api, { auth = short })
+local second = short:token()
+t.ok(second ~= first, "the expired token was replaced")
+t.is(evalua.redact(first), "***", "an expired token is still masked while a request holds it")
+held = nil -- luacheck: ignore 311
+collectgarbage()
+collectgarbage()
+t.is(evalua.redact(first), first, "and leaves the set after its last use")
+t.is(evalua.redact(second), "***", "the new token is masked")
+t.is(require("evalua.redact").count(), registered, "the set does not grow with refreshes")
 sandbox.stop()
 t.done()

@@ -14,15 +14,19 @@ local sandbox = require "sandbox"
 
 local ROOT = os.getenv("PWD")
 
--- The credentials the suite uses (the sandbox's and the tests' own), by name.
+-- The credentials the suite uses (the sandbox's and the tests' own), by name. The ones
+-- this file chooses hold every character that some output escapes or encodes, and both
+-- cases.
+local SPECIAL = [[Sup3r&<K>"e'y\$%+Q]]
+local WRONG = [[Wr0ng$ecret+%&'"<>\X]]
 local SECRETS = {
   { "Salesforce client secret", "sandbox-client-secret" },
   { "Future AGI secret key", "fi-test-secret" },
   { "Future AGI API key", "fi-test-key" },
   { "Kapso API key", "kapso-test-key" },
   { "Glow token", "glow-test-token" },
-  { "secret() value", "sup3r-s3cret-k3y" },
-  { "wrong client secret", "wrong-s3cret-value" },
+  { "secret() value", SPECIAL },
+  { "wrong client secret", WRONG },
   { "wrong Kapso key", "wrong-kapso-k3y" },
   { "report test secret", "s3cr3t-token" },
   { "cli test secret", "topsecretvalue" },
@@ -31,6 +35,31 @@ local SECRETS = {
 -- Salesforce access tokens the sandbox issues are JWTs ({"tnk":...} header); any JWT
 -- in an output is a token that escaped.
 local JWT = "eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}"
+
+-- Every form a secret may take in an output: as given, lower- and upper-cased, and each
+-- of those HTML-escaped (&#39; or &#x27;), JSON-escaped, percent-encoded (upper or lower
+-- hex, '+' or %20 for a space).
+local function forms(secret)
+  local list, seen = {}, {}
+  local function add(f)
+    if not seen[f] then seen[f], list[#list + 1] = true, f end
+  end
+  for _, c in ipairs({ secret, secret:lower(), secret:upper() }) do
+    add(c)
+    for _, apos in ipairs({ "&#39;", "&#x27;" }) do
+      add((c:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = apos })))
+    end
+    add((c:gsub('[\\"]', "\\%0")))
+    add((c:gsub('[\\"/]', "\\%0")))
+    for _, hex in ipairs({ "%%%02X", "%%%02x" }) do
+      local url = c:gsub("[^%w%-%._~ ]", function(ch) return hex:format(ch:byte()) end)
+      add((url:gsub(" ", "+")))
+      add((url:gsub(" ", "%%20")))
+    end
+  end
+  return list
+end
+for _, s in ipairs(SECRETS) do s.forms = forms(s[2]) end
 
 local function sh(cmd, secs)
   local out, code = shell.sh(cmd, secs)
@@ -45,7 +74,12 @@ local write = shell.write
 local function leaks(text)
   local found = {}
   for _, s in ipairs(SECRETS) do
-    if text:find(s[2], 1, true) then found[#found + 1] = s[1] end
+    for _, f in ipairs(s.forms) do
+      if text:find(f, 1, true) then
+        found[#found + 1] = s[1] .. (f == s[2] and "" or " (encoded or cased)")
+        break
+      end
+    end
   end
   if text:find("eyJ[%w_-]+%.eyJ[%w_-]+") then found[#found + 1] = "a JWT (access token)" end
   return found
@@ -55,7 +89,9 @@ end
 local function mask(text)
   text = tostring(text or "")
   for _, s in ipairs(SECRETS) do
-    text = text:gsub(s[2]:gsub("%p", "%%%0"), "<" .. s[1] .. ">")
+    for _, f in ipairs(s.forms) do
+      text = text:gsub(f:gsub("%p", "%%%0"), "<" .. s[1] .. ">")
+    end
   end
   return (text:gsub("eyJ[%w_-]+%.eyJ[%w_-]+%.?[%w_-]*", "<JWT>"))
 end
@@ -74,6 +110,11 @@ local function no_leak(text, what)
   if #found > 0 then t.diag("  leaked: " .. table.concat(found, ", ")) end
 end
 
+-- A word for sh, quoted.
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 local function mode_of(path)
   return (sh("stat -c %a " .. path):gsub("%s+$", ""))
 end
@@ -83,13 +124,15 @@ local dir = sh("mktemp -d"):gsub("%s+$", "")
 local function scenarios()
   local base = sandbox.start()
   sandbox.control("config", { run_seconds = 0.5, status_results_lag = 0.1 })
-  local ENV = table.concat({
+  local vars = {
     "SF_MY_DOMAIN=" .. base .. "/sf", "SF_CLIENT_ID=sandbox-client-id", "SF_CLIENT_SECRET=sandbox-client-secret",
     "KAPSO_BASE_URL=" .. base .. "/kapso/api/v1", "KAPSO_API_KEY=kapso-test-key",
     "FI_BASE_URL=" .. base .. "/fi", "FI_API_KEY=fi-test-key", "FI_SECRET_KEY=fi-test-secret",
     "GLOW_BASE_URL=" .. base .. "/glow", "GLOW_TOKEN=glow-test-token",
-    "EVALUA_TEST_API_KEY=sup3r-s3cret-k3y", "SANDBOX=" .. base,
-  }, " ")
+    "EVALUA_TEST_API_KEY=" .. SPECIAL, "SANDBOX=" .. base,
+  }
+  for i, v in ipairs(vars) do vars[i] = quote(v) end
+  local ENV = table.concat(vars, " ")
 
   -- 1. A suite on all four services that quotes its secrets in every way a test can.
   write(dir .. "/leaky_test.lua", [[
@@ -192,7 +235,9 @@ test("kapso with a wrong key", function()
   kapso.connect({}):start("ca5e0000-0000-4000-8000-000000000001")
 end)
 ]])
-  local wrong = ENV:gsub("sandbox%-client%-secret", "wrong-s3cret-value"):gsub("kapso%-test%-key", "wrong-kapso-k3y")
+  -- (inside the quoted SF_CLIENT_SECRET=... word)
+  local wrong = ENV:gsub("sandbox%-client%-secret", (WRONG:gsub("'", "'\\''"):gsub("%%", "%%%%")))
+    :gsub("kapso%-test%-key", "wrong-kapso-k3y")
   out, _, code = sh(("cd %s && env %s %s/bin/evalua -v test --journal state/journal -r json:out/wrong.json "
     .. "-r junit:out/wrong.xml wrong_test.lua"):format(dir, wrong, ROOT), 60)
   t.is(code, 4, "wrong credentials: infra (auth) failures, exit 4")
@@ -239,6 +284,21 @@ error("gave up with " .. key .. " and " .. sf.auth:token())
   like(out, "connect error", "a connect error for a URL with user-info")
   no_leak(out, "an error naming a URL with a password")
 
+  -- 6. A token endpoint that echoes the form it was sent (the client secret URL-encoded,
+  -- lower-case hex) in its error: the uncaught error is printed by evalua's handler.
+  local echoed = WRONG:gsub("[^%w]", function(c) return ("%%%02x"):format(c:byte()) end)
+  sandbox.control("faults", { rules = { { path = "^/sf/services/oauth2/token$", times = 1, status = 401,
+    body = { error = "invalid_client", error_description = "rejected client_secret=" .. echoed } } } })
+  write(dir .. "/echo.lua", [[
+local provider = auth.client_credentials { token_url = env("SANDBOX") .. "/sf/services/oauth2/token",
+  client_id = "sandbox-client-id", client_secret = secret("SF_CLIENT_SECRET") }
+http.get(env("SANDBOX") .. "/_/json", { auth = provider })
+]])
+  out, _, code = sh(("cd %s && env %s %s/bin/evalua echo.lua"):format(dir, wrong, ROOT), 30)
+  t.is(code, 4, "an echoing token endpoint: an auth error, exit 4")
+  like(out, "rejected client_secret=%*%*%*", "the echoed secret is printed as ***")
+  no_leak(out, "the uncaught-error handler's output")
+
   sandbox.stop()
 end
 
@@ -252,16 +312,27 @@ local function scan_suite(root)
   local logs = sh("ls " .. root .. "/logs | wc -l"):match("%d+")
   local files = sh(("find %s/logs %s/tmp %s/kept -type f | wc -l"):format(root, root, root)):match("%d+")
   t.ok(tonumber(logs) > 10, ("the suite's outputs were captured (%s test files, %s files in all)"):format(logs, files))
-  -- A planted leak proves the scan finds one.
+  -- Planted leaks prove the scan finds one, as given and encoded.
   local canary = root .. "/kept/canary.log"
-  write(canary, "planted: " .. SECRETS[6][2] .. "\n")
-  local args = {}
-  for _, s in ipairs(SECRETS) do args[#args + 1] = "-e " .. s[2] end
+  local special = SECRETS[6].forms
+  write(canary, "planted: " .. SPECIAL .. "\nplanted: " .. special[#special] .. "\nplanted: "
+    .. (SPECIAL:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#x27;" }))
+    .. "\n")
+  -- Every form of every secret, one fixed string a line. The file is removed with
+  -- os.remove, not rm: the harness keeps what rm removes for this very scan (and a copy
+  -- of this file run under tests/sanitize.sh must not leave one behind).
+  local patterns = {}
+  for _, sec in ipairs(SECRETS) do
+    for _, f in ipairs(sec.forms) do patterns[#patterns + 1] = f end
+  end
+  local pattern_file = dir .. "/patterns"
+  write(pattern_file, table.concat(patterns, "\n") .. "\n")
   -- Inputs the tests wrote (scripts, test files) are not outputs; this file's own log
   -- is still being written and its own files were checked one by one above.
   local filter = ("grep -v -e '\\.lua$' -e '^%s$' -e '^%s/'"):format(own, os.getenv("TMPDIR") or "/nonexistent")
-  local hits = sh(("{ grep -rlaF %s %s/logs %s/tmp %s/kept; grep -rlaE '%s' %s/logs %s/tmp %s/kept; } "
-    .. "| sort -u | %s; true"):format(table.concat(args, " "), root, root, root, JWT, root, root, root, filter), 120)
+  local hits = sh(("{ grep -rlaF -f %s %s/logs %s/tmp %s/kept; grep -rlaE '%s' %s/logs %s/tmp %s/kept; } "
+    .. "| sort -u | %s; true"):format(quote(pattern_file), root, root, root, JWT, root, root, root, filter), 120)
+  os.remove(pattern_file)
   local leaked = {}
   for path in hits:gmatch("[^\n]+") do
     local n = 0
@@ -275,11 +346,11 @@ local function scan_suite(root)
     end
   end
   os.remove(canary)
-  local planted
-  for i, l in ipairs(leaked) do
-    if l == "kept/canary.log:1: secret() value" then planted = table.remove(leaked, i) break end
+  local planted = {}
+  for i = #leaked, 1, -1 do
+    if leaked[i]:find("^kept/canary%.log:%d: secret%(%) value") then planted[#planted + 1] = table.remove(leaked, i) end
   end
-  t.ok(planted ~= nil, "the scan finds a planted secret")
+  t.is(#planted, 3, "the scan finds a planted secret, as given, percent-encoded and HTML-escaped")
   t.is(#leaked, 0, "no output of the whole suite (stdout, stderr, reports, journals, files) holds a secret")
   for _, l in ipairs(leaked) do t.diag("  " .. l) end
 end

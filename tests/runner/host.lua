@@ -289,7 +289,7 @@ if not real then
     for _, s in ipairs(secrets) do text = text:gsub(s:gsub("%p", "%%%0"), "***") end
     return text
   end
-  package.loaded["evalua.redact"] = { redact = redact }
+  package.loaded["evalua.redact"] = { redact = redact, redact_url = redact }
   _G.evalua = {
     version = "test",
     redact = redact,

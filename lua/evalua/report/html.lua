@@ -8,6 +8,13 @@ local diff = require "evalua.runner.diff"
 local stats = require "evalua.runner.stats"
 
 local esc = markup.escape
+local redact = require("evalua.redact").redact
+
+-- The lower-cased text a row is filtered by: masked first, so that no secret is
+-- lower-cased past the redaction.
+local function search_text(s)
+  return esc(redact(s):lower())
+end
 
 local html = {}
 
@@ -202,7 +209,7 @@ local function tests_table(out, data)
     local shown = message(t) .. (t.kind == "pass_rate" and t.actual and t.outcome == "passed" and t.actual or "")
     out[#out + 1] = ('<tr class="test-row%s" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
       .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s%s</td></tr>"):format(t.rate_of and " repeat" or "",
-      t.outcome, esc((name .. " " .. t.file .. " " .. message(t)):lower()), t.outcome,
+      t.outcome, search_text(name .. " " .. t.file .. " " .. message(t)), t.outcome,
       WORD[t.outcome] or t.outcome, esc(name),
       esc(t.file .. (t.line and (":" .. t.line) or "")), t.duration and ("%.2fs"):format(t.duration) or "",
       esc(shown), attempts(t),
@@ -290,7 +297,7 @@ local function cases_table(out, runs)
       for _, v in pairs(case.inputs or {}) do text[#text + 1] = show(v) end
       out[#out + 1] = ('<tr class="case-row%s" data-outcome="%s" data-text="%s"><td>%s</td><td>%s:%s</td><td>%s</td>'
         .. "<td>%s</td><td>%s</td><td>"):format(outcome == "failed" and " case-fail" or "", outcome,
-        esc(table.concat(text, " "):lower()), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
+        search_text(table.concat(text, " ")), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
         esc(case.name or i), esc(case.status or ""), table.concat(chips))
       case_details(out, case)
       out[#out + 1] = "</td></tr>"

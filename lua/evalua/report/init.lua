@@ -14,6 +14,33 @@ for _, n in ipairs(report.NAMES) do known[n] = true end
 -- Secrets registered with secret("NAME") never reach a report.
 report.redact = require("evalua.redact").redact
 
+-- Mask, in place, every string of a report model (a test entry, the session: plain data
+-- the runner made, keys and values alike): reporters then escape, case and cut text that
+-- holds no secret in any form. In place, so that reporters may key tables by entry.
+function report.redact_model(v, seen)
+  if type(v) ~= "table" then return end
+  seen = seen or {}
+  if seen[v] then return end
+  seen[v] = true
+  local renamed
+  for k, x in pairs(v) do
+    if type(x) == "string" then
+      local masked = report.redact(x)
+      if masked ~= x then v[k] = masked end
+    else
+      report.redact_model(x, seen)
+    end
+    if type(k) == "string" and report.redact(k) ~= k then
+      renamed = renamed or {}
+      renamed[k] = report.redact(k)
+    end
+    report.redact_model(k, seen)
+  end
+  for k, masked in pairs(renamed or {}) do
+    v[masked], v[k] = v[k], nil
+  end
+end
+
 -- "json:out/report.json" -> {name = "json", file = "out/report.json"}, or nil, error.
 function report.parse(spec)
   local name, file = spec:match("^([%w_]+):(.+)$")
@@ -96,6 +123,10 @@ function report.string_sink()
 end
 
 local EVENTS = { "start", "planned", "test_start", "test_end", "run_event" }
+-- How many leading arguments of each event are report models to mask; test_end's second
+-- is the whole session (masked once, at finish); a run event's run is a live object
+-- (only its provider, id and status are shown, by the stdout sink that masks them).
+local MODELS = { start = 1, planned = 1, test_start = 1, test_end = 1, run_event = 0 }
 
 -- A dispatcher over reporter instances. `list` holds {name, file} specs; opts are
 -- passed to each reporter (e.g. journal path for resume hints).
@@ -109,6 +140,7 @@ function report.open(list, opts)
   local d = {}
   for _, ev in ipairs(EVENTS) do
     d[ev] = function(_, ...)
+      for i = 1, MODELS[ev] do report.redact_model((select(i, ...))) end
       for _, inst in ipairs(instances) do
         local fn = inst.reporter[ev]
         if fn then fn(inst.reporter, ...) end
@@ -119,6 +151,7 @@ function report.open(list, opts)
   -- are still written. Returns the list of error messages.
   function d.finish(_, data)
     local failures = {}
+    report.redact_model(data)
     for _, inst in ipairs(instances) do
       local ok, err = pcall(function()
         if inst.reporter.finish then inst.reporter:finish(data) end

@@ -2,6 +2,7 @@
 -- an owner (a test job or a file); tasks they spawn inherit it through the parent
 -- chain, so print() output, soft checks and started runs land with the right test.
 local errors = require "evalua.errors"
+local redact = require("evalua.redact").redact
 local task = require "evalua.task"
 
 local context = {}
@@ -32,7 +33,8 @@ function context.capture_print()
     if not owner then return original(...) end
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    owner.output[#owner.output + 1] = table.concat(parts, "\t", 1, parts.n)
+    -- masked as it is captured: reports cut, escape and case it later
+    owner.output[#owner.output + 1] = redact(table.concat(parts, "\t", 1, parts.n))
   end
   return function() _G.print = original end
 end
