@@ -36,44 +36,15 @@ if type(grader) ~= "function" then
   return 2
 end
 
--- What a verdict may hold (Glow's `end` call): checked here so that a malformed one is
--- blamed on the grader, not on the client that would send it.
-local VERDICT = { score = "number", passed = "boolean", feedback = "string", grade = "boolean" }
-
-local function verdict_problem(v)
-  if type(v) ~= "table" then
-    return ("a verdict table expected ({score = n, passed = bool, feedback = s}), got %s"):format(type(v))
-  end
-  for k, val in pairs(v) do
-    if VERDICT[k] == nil then return ("unknown verdict field '%s'"):format(tostring(k)) end
-    if type(val) ~= VERDICT[k] then
-      return ("verdict field '%s' must be a %s, got %s"):format(k, VERDICT[k], type(val))
-    end
-  end
-  if not v.grade and v.score == nil and v.passed == nil then
-    return "a verdict needs score, passed, or grade = true"
-  end
-end
-
--- The grader, its verdict checked: a malformed one is an error naming the grader.
-local defined = debug.getinfo(grader, "S")
-local grader_at = ("%s:%d"):format(defined.source:match("^@(.*)") or flags.grader, defined.linedefined)
-local function checked_grader(run, case)
-  local verdict = grader(run, case)
-  local problem = verdict_problem(verdict)
-  if problem then
-    error(("%s: the grader returned a malformed verdict for run %s: %s"):format(grader_at, tostring(run.id), problem), 0)
-  end
-  return verdict
-end
-
+-- grade_pending checks each verdict: a malformed one is an error naming the grader's
+-- file and line, not the client that would send it.
 local client = glow.connect { base_url = flags.base_url }
 local test_id = flags.test or (flags.benchmark and client:create(flags.benchmark))
 if not test_id then
   io.stderr:write("glow-grade.lua: give --test ID or --benchmark ID (see --help)\n")
   return 2
 end
-local graded = client:grade_pending(test_id, checked_grader, {
+local graded = client:grade_pending(test_id, grader, {
   concurrency = flags.concurrency, limit = flags.limit, wait = { timeout = flags.wait },
 })
 print(("graded %d runs of test %s"):format(#graded, test_id))

@@ -1,2 +1,2 @@
--- `require "evalua.agentforce"`: the agentforce client (lua/evalua/providers/agentforce.lua).
+-- `require "evalua.agentforce"`: the agentforce client (lua/evalua/providers/agentforce/init.lua).
 return require "evalua.providers.agentforce"

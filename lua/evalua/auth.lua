@@ -105,7 +105,8 @@ function ClientCredentials:fetch()
   local form = { grant_type = "client_credentials", client_id = self.client_id, client_secret = self.client_secret }
   if self.scope then form.scope = self.scope end
   -- Asking for a token twice is harmless: the request may be retried like a GET.
-  local res = http.post(self.token_url, { form = form, retry = { idempotent = true } })
+  -- same_origin: the body carries the client secret, so no redirect may take it elsewhere.
+  local res = http.post(self.token_url, { form = form, retry = { idempotent = true }, same_origin = true })
   if not res:ok() then token_error(res, self.token_url) end
   local doc = res:json()
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" then

@@ -52,9 +52,8 @@ See `man evalua` and docs/lua-api.md.
 
 local function lookup(fname, name, default)
   if type(name) ~= "string" then errors.argerror(1, fname, "string expected, got " .. type(name)) end
-  local v = os.getenv(name)
-  if v == nil or v == "" then v = require("evalua.config").getenv(name) end
-  if v ~= nil and v ~= "" then return v end
+  local v = require("evalua.config").env(name) -- the environment, else --env-file
+  if v ~= nil then return v end
   if default ~= nil then return default end
   errors.raise({ kind = "config", message = ("environment variable %s is not set"):format(name),
                  where = errors.where():gsub(":%s*$", "") }, 3)
@@ -109,8 +108,39 @@ function boot.lazy_globals(all)
   return out
 end
 
+-- What a script prints is masked like everything else evalua writes: print, io.write
+-- and the standard streams' write method pass their text through redact first. (A
+-- script's own files are its own business.)
+local function mask_output()
+  local raw_print, raw_write = print, io.write
+  local mask = redact.redact
+  local function masked(...)
+    local n = select("#", ...)
+    local parts = table.pack(...)
+    for i = 1, n do
+      local v = parts[i]
+      if type(v) == "string" then parts[i] = mask(v) end
+    end
+    return table.unpack(parts, 1, n)
+  end
+  _G.print = function(...)
+    local n = select("#", ...)
+    local parts = table.pack(...)
+    for i = 1, n do parts[i] = mask(tostring(parts[i])) end
+    return raw_print(table.unpack(parts, 1, n))
+  end
+  io.write = function(...) return raw_write(masked(...)) end -- luacheck: ignore 122
+  local meta = getmetatable(io.stdout).__index
+  local file_write = meta.write
+  meta.write = function(f, ...)
+    if f == io.stdout or f == io.stderr then return file_write(f, masked(...)) end
+    return file_write(f, ...)
+  end
+end
+
 local function install_globals()
   require("evalua.coroutine").install()
+  mask_output()
   package.loaded["evalua"] = evalua
   _G.evalua, _G.env, _G.secret = evalua, env, secret
   local G = boot.lazy_globals()

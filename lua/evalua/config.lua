@@ -283,11 +283,14 @@ function config.get(name)
   return merge(loaded.sections[name], nil)
 end
 
---- config.getenv(name) -> the value of `name` from --env-file, or nil. The process
--- environment wins over the file (as dotenv tools do); boot's env()/secret() ask here
--- only for variables the environment does not set.
-function config.getenv(name)
-  return loaded.env[name]
+--- config.env(name) -> the variable's value: the process environment's, else the env
+-- file's; nil when neither sets it (an empty value counts as unset). What env(),
+-- secret() and the providers read.
+function config.env(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then v = loaded.env[name] end
+  if v == "" then return nil end
+  return v
 end
 
 --- config.current() -> what was loaded: file, profile, profile_source, env_file,

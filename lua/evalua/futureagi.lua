@@ -1,2 +1,2 @@
--- `require "evalua.futureagi"`: the futureagi client (lua/evalua/providers/futureagi.lua).
+-- `require "evalua.futureagi"`: the futureagi client (lua/evalua/providers/futureagi/init.lua).
 return require "evalua.providers.futureagi"

@@ -1,2 +1,2 @@
--- `require "evalua.glow"`: the glow client (lua/evalua/providers/glow.lua).
+-- `require "evalua.glow"`: the glow client (lua/evalua/providers/glow/init.lua).
 return require "evalua.providers.glow"

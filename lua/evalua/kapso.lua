@@ -1,2 +1,2 @@
--- `require "evalua.kapso"`: the kapso client (lua/evalua/providers/kapso.lua).
+-- `require "evalua.kapso"`: the kapso client (lua/evalua/providers/kapso/init.lua).
 return require "evalua.providers.kapso"

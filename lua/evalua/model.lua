@@ -1,6 +1,7 @@
 -- The one result model shared by the four providers: a Run has cases, a Case has metrics.
--- Mappers (`model.from.<provider>`) turn each service's already-decoded documents into it,
--- so assertions, reports and graders never depend on which service ran the test.
+-- Mappers (`model.from.<provider>`, each in lua/evalua/providers/<provider>/mapper.lua)
+-- turn each service's already-decoded documents into it, so assertions, reports and
+-- graders never depend on which service ran the test.
 -- Pure Lua: it needs no host global, only cjson for JSON that services nest inside strings.
 local cjson = require "cjson.safe"
 local errors = require "evalua.errors"
@@ -29,6 +30,7 @@ local function text(v)
   if v == nil or v == "" then return nil end
   return type(v) == "string" and v or tostring(v)
 end
+model.text = text
 
 -- Numbers as Lua integers when integral, so that a decoded `1.0` prints as `1`.
 local function number(v)
@@ -37,8 +39,17 @@ local function number(v)
   if type(v) ~= "number" then return nil end
   return math.tointeger(v) or v
 end
+model.number = number
 
-local named_entities = { quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", nbsp = "\u{a0}" }
+-- The named entities Salesforce's client decodes (forcedotcom/agents src/utils.ts
+-- decodeHtmlEntities), as the characters HTML defines for them.
+local named_entities = {
+  quot = '"', apos = "'", amp = "&", lt = "<", gt = ">", nbsp = "\u{a0}", deg = "\u{b0}",
+  ndash = "\u{2013}", mdash = "\u{2014}", lsquo = "\u{2018}", rsquo = "\u{2019}",
+  ldquo = "\u{201c}", rdquo = "\u{201d}", hellip = "\u{2026}", trade = "\u{2122}",
+  copy = "\u{a9}", reg = "\u{ae}", euro = "\u{20ac}", pound = "\u{a3}", yen = "\u{a5}",
+  cent = "\u{a2}", times = "\u{d7}",
+}
 
 -- Salesforce HTML-escapes several text fields; decode in one pass so `&amp;quot;`
 -- becomes `&quot;` and not `"`.
@@ -67,24 +78,7 @@ local function verdict(v)
   if type(v) == "string" then return verdicts[v:upper()] end
   return nil
 end
-
--- A list of action names from a list, a JSON string, or Salesforce's entity-encoded
--- Python-style string (`"[&#39;A&#39;, &#39;B&#39;]"`).
-local function action_list(v)
-  v = val(v)
-  if type(v) == "table" then return v end
-  if type(v) ~= "string" then return nil end
-  local s = unescape(v)
-  local decoded = cjson.decode(s)
-  if type(decoded) == "table" then return decoded end
-  local list = {}
-  if s:match("^%s*%[") then
-    for _, item in s:gmatch("(['\"])(.-)%1") do list[#list + 1] = item end
-  elseif s:match("%S") then
-    list[1] = s
-  end
-  return list
-end
+model.verdict = verdict
 
 -- An error field as text: nil when absent, false or `{}` (Kapso's "no error"), the
 -- message of an error object, else the object as JSON.
@@ -97,6 +91,7 @@ local function error_text(e)
   end
   return text(e)
 end
+model.error_text = error_text
 
 local assistant_roles = { assistant = true, agent = true, bot = true, ai = true }
 
@@ -110,7 +105,7 @@ local function messages(v)
   local out = {}
   for i, m in ipairs(list) do
     if type(m) == "table" then
-      out[i] = { role = text(m.role) or text(m.speaker),
+      out[i] = { role = text(m.role) or text(m.speaker_role) or text(m.speaker),
                  content = text(m.content) or text(m.message) or text(m.text) }
     else
       out[i] = { content = tostring(m) }
@@ -118,6 +113,7 @@ local function messages(v)
   end
   return out
 end
+model.messages = messages
 
 -- The agent's last words in a transcript.
 local function last_reply(transcript)
@@ -128,27 +124,14 @@ local function last_reply(transcript)
   end
   return nil
 end
+model.last_reply = last_reply
 
 ---------------------------------------------------------------------------------------
 -- Statuses
 
--- Raw statuses per provider, keyed upper-case without separators so that `IN_PROGRESS`,
--- `InProgress` and `in-progress` are the same (Salesforce has sent each).
-local statuses = {
-  agentforce = {
-    NEW = "queued", CREATED = "queued", INPROGRESS = "running",
-    COMPLETED = "completed", SUCCESS = "completed", FAILED = "failed",
-    ERROR = "error", TERMINATED = "cancelled",
-  },
-  futureagi = {
-    NOTFOUND = "queued", STARTED = "queued", PENDING = "queued", QUEUED = "queued",
-    RUNNING = "running", ONGOING = "running", ANALYZING = "running",
-    EVALUATING = "running", CANCELLING = "running",
-    COMPLETED = "completed", FAILED = "failed", CANCELLED = "cancelled",
-  },
-  glow = { NOTSTARTED = "queued", INPROGRESS = "running", COMPLETED = "completed" },
-}
-
+-- Each provider's mapper (lua/evalua/providers/<name>/mapper.lua) lists its raw statuses,
+-- keyed upper-case without separators so that `IN_PROGRESS`, `InProgress` and
+-- `in-progress` are the same (Salesforce has sent each).
 local terminal = { completed = true, failed = true, cancelled = true, error = true }
 
 -- Normalize a provider's raw status. An unknown value means "still running" (a poll must
@@ -156,7 +139,7 @@ local terminal = { completed = true, failed = true, cancelled = true, error = tr
 function model.normalize(provider, raw)
   raw = text(raw)
   if raw == nil then return "queued", false end
-  local status = statuses[provider][raw:upper():gsub("[^%w]", "")]
+  local status = model.mapper(provider).statuses[raw:upper():gsub("[^%w]", "")]
   if status then return status, true end
   return "running", false
 end
@@ -183,6 +166,7 @@ local function maybe_table(v, argn, fname)
   if v ~= nil then need_table(v, argn, fname) end
   return v or {}
 end
+model.need_table, model.maybe_table, model.kind_of = need_table, maybe_table, kind_of
 
 local function need_name(v, argn, fname, what)
   if type(v) ~= "string" then
@@ -382,349 +366,24 @@ function Run:__tostring()
 end
 
 ---------------------------------------------------------------------------------------
--- Mappers: model.from.<provider>(document(s), opts) -> Run
+-- Mappers: model.from.<provider>(document(s), opts) -> Run, loaded on first use (a mapper
+-- requires this module, so it cannot be loaded while this one is).
 
-model.from = {}
+local known_providers = { agentforce = true, futureagi = true, kapso = true, glow = true }
 
--- Salesforce ai-evaluations expectation (both generations: result/score and metricScore).
-local function agentforce_metric(r)
-  local result = val(r.result)
-  if result == nil then result = val(r.metricScore) end
-  return model.metric {
-    name = text(r.name),
-    passed = verdict(result),
-    score = number(r.score),
-    label = text(r.metricLabel),
-    expected = unescape(text(r.expectedValue)),
-    actual = unescape(text(r.actualValue)),
-    reason = unescape(text(r.metricExplainability)),
-    error = text(r.errorMessage),
-    status = text(r.status) and model.normalize("agentforce", r.status),
-    raw = r,
-  }
+-- A provider's mapper module: {run = function(docs..., opts) -> Run, statuses = {...}}.
+function model.mapper(provider)
+  if not known_providers[provider] then
+    errors.argerror(1, "mapper", ("unknown provider '%s'"):format(tostring(provider)))
+  end
+  return require("evalua.providers." .. provider .. ".mapper")
 end
 
--- The ai-testing variant nests each scorer's verdict as a JSON string.
-local function agentforce_scorer(r)
-  local response = val(r.scorerResponse)
-  local detail = type(response) == "string" and cjson.decode(response) or response
-  if type(detail) ~= "table" then detail = { reason = response } end
-  local passed
-  for _, field in ipairs { "result", "status", "metricScore", "passed" } do
-    if passed == nil then passed = verdict(detail[field]) end
-  end
-  return model.metric {
-    name = text(r.scorerName),
-    passed = passed,
-    score = number(detail.score),
-    expected = unescape(text(detail.expectedValue)),
-    actual = unescape(text(detail.actualValue)),
-    reason = unescape(text(detail.reasoning) or text(detail.reason)
-      or text(detail.metricExplainability)),
-    raw = r,
-  }
-end
-
-local function agentforce_case(tc, run_status)
-  local data = val(tc.generatedData) or {}
-  local inputs = val(tc.inputs) or {}
-  local utterance = unescape(text(inputs.utterance))
-  -- Salesforce's client leaves `outcome` encoded; decoded, assertions on it read naturally.
-  local response = unescape(text(data.outcome))
-  local subject = val(tc.subjectResponse)
-  if subject ~= nil then
-    local decoded = type(subject) == "string" and cjson.decode(subject)
-    response = type(decoded) == "table" and text(decoded.content) or text(subject)
-  end
-  local transcript
-  if utterance or response then
-    transcript = {}
-    if utterance then transcript[#transcript + 1] = { role = "user", content = utterance } end
-    if response then transcript[#transcript + 1] = { role = "assistant", content = response } end
-  end
-  local status = text(tc.status) and model.normalize("agentforce", tc.status)
-    or (terminal[run_status] and "completed" or "running")
-  local c = model.case {
-    name = tostring(number(tc.testNumber) or "?"),
-    number = number(tc.testNumber),
-    status = status,
-    raw_status = text(tc.status),
-    started_at = text(tc.startTime),
-    ended_at = text(tc.endTime),
-    inputs = { utterance = utterance },
-    outputs = {
-      response = response,
-      topic = text(data.topic),
-      actions = action_list(data.actionsSequence),
-      invoked_actions = unescape(text(data.invokedActions)),
-      session_id = text(data.sessionId),
-      transcript = transcript,
-    },
-    error = text(tc.errorMessage),
-    raw = tc,
-  }
-  for _, r in ipairs(val(tc.testResults) or {}) do
-    c.metrics[#c.metrics + 1] = agentforce_metric(r)
-  end
-  for _, r in ipairs(val(tc.testScorerResults) or {}) do
-    c.metrics[#c.metrics + 1] = agentforce_scorer(r)
-  end
-  return c
-end
-
--- A Salesforce results document (ai-evaluations or ai-testing), or a status document.
-function model.from.agentforce(doc, opts)
-  need_table(doc, 1, "from.agentforce", "results or status document (table)")
-  opts = maybe_table(opts, 2, "from.agentforce")
-  local status = model.normalize("agentforce", doc.status)
-  local run = model.run {
-    provider = "agentforce",
-    id = opts.id,
-    status = status,
-    raw_status = text(doc.status),
-    started_at = text(doc.startTime),
-    ended_at = text(doc.endTime),
-    subject = text(doc.subjectName),
-    error = text(doc.errorMessage),
-    raw = doc,
-  }
-  for _, tc in ipairs(val(doc.testCases) or {}) do
-    run.cases[#run.cases + 1] = agentforce_case(tc, status)
-  end
-  return run
-end
-
--- A choices eval answers a string, a list, or `{score, choice|choices}`.
-local function choice(v)
-  if type(v) == "string" then return v end
-  if type(v) ~= "table" then return nil end
-  if #v > 0 then return table.concat(v, ", ") end
-  local picked = val(v.choice) or val(v.choices)
-  if type(picked) == "table" then picked = table.concat(picked, ", ") end
-  return text(picked), number(v.score)
-end
-
--- One entry of a call's `eval_outputs`: `{value, reason, type, name, error, status, skipped}`
--- (newer servers: `output`, `output_type` and the axes output_pass/score/choices).
--- A pending eval is `{}`: it yields a metric with no verdict yet, named from `names`.
-local function futureagi_metric(id, e, names)
-  local m = { name = text(e.name) or names[id] or id, id = id, raw = e }
-  if next(e) == nil then
-    m.status = "running"
-    return model.metric(m)
-  end
-  local value = val(e.value)
-  if value == nil then value = val(e.output) end
-  local kind = (text(e.type) or text(e.output_type) or ""):lower()
-  m.reason = text(e.reason)
-  m.error = error_text(e.error)
-  m.skipped = val(e.skipped) == true or nil
-  m.status = m.error and "error" or m.skipped and "skipped" or "completed"
-  if kind:find("pass", 1, true) or type(value) == "boolean" then
-    m.passed = verdict(value)
-  elseif kind:find("choice", 1, true) then
-    m.label, m.score = choice(value)
-  elseif number(value) then
-    m.score = number(value)
-  elseif verdict(value) ~= nil then
-    m.passed = verdict(value)
-  else
-    m.label = choice(value)
-  end
-  if m.passed == nil then m.passed = verdict(e.output_pass) end
-  if m.score == nil then m.score = number(e.output_score) end
-  if m.label == nil then m.label = choice(val(e.output_choices)) end
-  return model.metric(m)
-end
-
-local function futureagi_case(call, names)
-  local transcript = messages(call.transcript)
-  local scenario = val(call.scenario)
-  local scenario_name = type(scenario) == "table" and text(scenario.name) or text(scenario)
-  local status = model.normalize("futureagi", call.status)
-  local c = model.case {
-    name = scenario_name or text(call.scenario_id) or text(call.id),
-    id = text(call.id),
-    status = status,
-    raw_status = text(call.status),
-    score = number(call.overall_score),
-    duration = number(call.duration_seconds),
-    inputs = { scenario = scenario, scenario_id = text(call.scenario_id) },
-    outputs = {
-      response = last_reply(transcript),
-      transcript = transcript,
-      summary = text(call.call_summary),
-      ended_reason = text(call.ended_reason),
-    },
-    error = error_text(call.error) or (status == "failed" and text(call.ended_reason) or nil),
-    raw = call,
-  }
-  local outputs = val(call.eval_outputs) or {}
-  local ids = {}
-  for id in pairs(outputs) do ids[#ids + 1] = id end
-  table.sort(ids) -- a JSON object has no order; keep reports stable
-  for _, id in ipairs(ids) do
-    c.metrics[#c.metrics + 1] = futureagi_metric(id, val(outputs[id]) or {}, names)
-  end
-  return c
-end
-
--- Eval config id -> name. A pending eval output (`{}`) carries no name: take it from
--- `opts.eval_names` (the run test's eval configs) or from another call's finished output.
-local function futureagi_eval_names(calls, given)
-  local names = {}
-  for id, name in pairs(given or {}) do names[id] = name end
-  for _, call in ipairs(calls) do
-    for id, e in pairs(val(call.eval_outputs) or {}) do
-      names[id] = names[id] or (type(e) == "table" and text(e.name)) or nil
-    end
-  end
-  return names
-end
-
--- Future AGI: the run-test status document (for the execution) and its per-call results.
--- `opts`: id, run_test_id, eval_names ({[eval_config_id] = name}).
-function model.from.futureagi(status_doc, calls, opts)
-  status_doc = maybe_table(status_doc, 1, "from.futureagi")
-  calls = maybe_table(calls, 2, "from.futureagi")
-  opts = maybe_table(opts, 3, "from.futureagi")
-  local run = model.run {
-    provider = "futureagi",
-    id = opts.id or text(status_doc.execution_id),
-    run_test_id = opts.run_test_id or text(status_doc.run_test_id),
-    status = model.normalize("futureagi", status_doc.status),
-    raw_status = text(status_doc.status),
-    started_at = text(status_doc.start_time),
-    ended_at = text(status_doc.end_time),
-    cases_done = number(status_doc.completed_calls), cases_total = number(status_doc.total_calls),
-    raw = status_doc,
-  }
-  if run.status == "failed" then run.error = text(status_doc.message) or text(status_doc.error) end
-  local names = futureagi_eval_names(calls, opts.eval_names)
-  for _, call in ipairs(calls) do
-    run.cases[#run.cases + 1] = futureagi_case(call, names)
-  end
-  return run
-end
-
-
--- A Kapso test run. Kapso gives a score and feedback but no verdict: `passed` is set only
--- when the script chose a threshold (`opts.pass_score`).
-function model.from.kapso(doc, opts)
-  need_table(doc, 1, "from.kapso", "test run document (table)")
-  opts = maybe_table(opts, 2, "from.kapso")
-  if opts.pass_score ~= nil and type(opts.pass_score) ~= "number" then
-    errors.argerror(2, "from.kapso", "pass_score must be a number, got " .. kind_of(opts.pass_score))
-  end
-  local err = error_text(doc.error)
-  local finished = val(doc.execution_completed) == true and val(doc.ended_at) ~= nil
-  local status = err and "error" or finished and "completed"
-    or val(doc.started_at) and "running" or "queued"
-  local tc = val(doc.test_case) or {}
-  local transcript = messages(doc.conversation)
-  local c = model.case {
-    name = text(tc.name) or text(tc.id) or text(doc.id),
-    id = text(tc.id),
-    status = status,
-    inputs = { script = text(tc.script), rubric = text(tc.rubric) },
-    outputs = { response = last_reply(transcript), transcript = transcript,
-                thread_id = text(doc.thread_id) },
-    error = err,
-    raw = doc,
-  }
-  local score = number(doc.score)
-  if score ~= nil or text(doc.feedback) then
-    local passed
-    if score ~= nil and opts.pass_score ~= nil then passed = score >= opts.pass_score end
-    c.metrics[1] = model.metric { name = "score", score = score, passed = passed,
-                                  reason = text(doc.feedback), status = "completed" }
-  end
-  return model.run {
-    provider = "kapso",
-    id = opts.id or text(doc.id),
-    test_case_id = text(tc.id),
-    status = status,
-    started_at = text(doc.started_at),
-    ended_at = text(doc.ended_at),
-    error = err,
-    cases = status == "queued" and {} or { c },
-    raw = doc,
-  }
-end
-
-local function glow_case(item, invocation, chat)
-  invocation = invocation or {}
-  local score, passed = number(item.grade_score), val(item.grade_passed)
-  if score == nil and passed == nil then
-    score, passed = number(invocation.grade_score), val(invocation.grade_passed)
-  end
-  local status = model.normalize("glow", item.status)
-  if val(item.status) == nil and val(invocation.invocation_completed) == true then
-    status = "completed"
-  end
-  local transcript = messages(chat and val(chat.messages))
-  local c = model.case {
-    name = text(invocation.invocation_title) or text(item.run_id) or text(item.chat_id),
-    id = text(item.run_id),
-    invocation_id = text(item.invocation_id),
-    status = status,
-    raw_status = text(item.status),
-    inputs = { title = text(invocation.invocation_title), suite_entry_id = text(item.suite_entry_id) },
-    outputs = { chat_id = text(item.chat_id), model = text(item.model_name),
-                agent = text(item.agent_name), transcript = transcript,
-                response = last_reply(transcript) },
-    raw = item,
-  }
-  if score ~= nil or passed ~= nil then
-    c.metrics[1] = model.metric { name = "grade", score = score, passed = verdict(passed),
-                                  reason = text(invocation.grade_feedback), status = "completed" }
-  end
-  return c
-end
-
--- Run transcripts, when the `get` document carries them (`entries.chats[]`), by chat id.
-local function glow_chats(doc)
-  local entries = val(doc.entries)
-  local chats = {}
-  for _, chat in ipairs(type(entries) == "table" and val(entries.chats) or {}) do
-    chats[text(chat.chat_id) or ""] = chat
-  end
-  return chats
-end
-
--- A Glow `get` document. With `opts.run_id` the Run is that one replay; without it, the
--- whole test, one case per run item.
-function model.from.glow(doc, opts)
-  need_table(doc, 1, "from.glow", "test document (table)")
-  opts = maybe_table(opts, 2, "from.glow")
-  local invocations = {}
-  for _, inv in ipairs(val(doc.invocations) or {}) do
-    invocations[text(inv.invocation_id) or ""] = inv
-  end
-  local chats = glow_chats(doc)
-  local run = model.run { provider = "glow", raw = doc, raw_status = text(doc.status) }
-  local test = val(doc.test) or {}
-  run.test_id = opts.test_id or text(test.test_id)
-  for _, item in ipairs(val(doc.runs) or {}) do
-    if opts.run_id == nil or text(item.run_id) == opts.run_id then
-      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""],
-        chats[text(item.chat_id) or ""])
-    end
-  end
-  if opts.run_id then
-    run.id = opts.id or opts.run_id
-    local c = run.cases[1]
-    run.status = c and c.status or "queued"
-    run.raw_status = c and c.raw_status
-  else
-    run.id = opts.id or run.test_id
-    local s = val(doc.status_summary) or {}
-    local total, completed = number(s.total) or 0, number(s.completed) or 0
-    run.cases_done, run.cases_total = number(s.completed), number(s.total)
-    run.status = total > 0 and completed >= total and "completed"
-      or (completed > 0 or (number(s.in_progress) or 0) > 0) and "running" or "queued"
-  end
-  return run
-end
+model.from = setmetatable({}, { __index = function(t, provider)
+  if not known_providers[provider] then return nil end
+  local fn = model.mapper(provider).run
+  rawset(t, provider, fn)
+  return fn
+end })
 
 return model

@@ -55,6 +55,10 @@ out, code = sh("EVALUA_T=hello bin/evalua -e 'print(env(\"EVALUA_T\"), env(\"EVA
 t.ok(code == 0 and out:find("hello\tdflt"), "env with value and with default")
 out, code = sh("EVALUA_S=topsecretvalue bin/evalua -e 'local s = secret(\"EVALUA_S\") error(\"failed with \" .. s)'")
 t.ok(code == 3 and out:find("failed with %*%*%*") and not out:find("topsecretvalue"), "secrets are redacted in errors")
+out, code = sh([[EVALUA_S='Mix&Case$ecret' bin/evalua -e 'local s = secret("EVALUA_S") print("p", s) ]]
+  .. [[io.write("w ", s, "\n") io.stdout:write("o ", s:lower(), "\n") io.stderr:write("e ", s, "\n")']])
+t.ok(code == 0 and not out:find("Mix&Case", 1, true) and not out:lower():find("mix&case", 1, true)
+  and select(2, out:gsub("%*%*%*", "")) == 4, "what a script prints (print, io.write, the standard streams) is masked")
 
 out, code = sh("bin/evalua -e 'task.spawn(function() error(\"lost\") end) task.sleep(0.05)'")
 t.ok(code == 3 and out:find("nobody waited for it") and out:find("lost"), "an unobserved task error is reported, exit 3")

@@ -76,7 +76,7 @@ support.run(function()
       return run, run.status == "completed" and m and m.score >= 8 and m.passed == true
     end)
     add("glow", function()
-      local run = gl:start(glow_tests[(i - 1) % #glow_tests + 1]):wait()
+      local run = gl:start(glow_tests[(i - 1) % #glow_tests + 1]):wait():results()
       local case = run.cases[1]
       local a, b = case.inputs.title:match("What is (%d+) %+ (%d+)%?")
       local right = a and case.outputs.response:find("The answer is " .. (a + b) .. ".", 1, true) ~= nil

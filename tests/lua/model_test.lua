@@ -27,6 +27,7 @@ local af_results = {
   "agentforce/plugin-agent_einstein_ai-evaluations_runs_4KBSM000000003F4AQ_results__5.json",
   "agentforce/plugin-agent_einstein_ai-evaluations_runs_4KBSM000000003F4AQ_results__6.json",
   "agentforce/einstein_ai-testing_runs_3A2SM000000003F4AQ_results__1.json",
+  "agentforce/agentTesterNGT_entity_encoded_results.json",
   "agentforce/seed_v63_results.json",
   "agentforce/quirks_results.json",
 }
@@ -162,7 +163,10 @@ do
   tap.is(c2.outputs.response, "I cannot help with that.", "subjectResponse content")
   local m = c2:metric("Response Evaluation")
   tap.ok(m.actual == "cannot help" and m.expected == "should help", "scorerResponse JSON decoded")
-  tap.is(m.passed, nil, "no verdict invented for scorer results")
+  -- No status in the scorer's answer: judged as Salesforce's client judges (actual == expected).
+  tap.is(m.passed, false, "a scorer without status fails when actual differs from expected")
+  tap.is(run.cases[1]:metric("Response Evaluation").passed, true,
+    "a scorer without status passes when actual equals expected")
   local scored = model.from.agentforce { status = "SUCCESS", testCases = { { testNumber = 1,
     testScorerResults = { { scorerName = "Topic Evaluation",
       scorerResponse = '{"status":"FAIL","score":0,"reasoning":"Wrong topic"}' } } } } }
@@ -170,6 +174,55 @@ do
   tap.ok(sm.passed == false and sm.score == 0 and sm.reason == "Wrong topic",
     "scorerResponse status/score/reasoning")
   tap.is(c2.status, "completed", "ai-testing cases of a finished run are completed")
+end
+
+do -- ai-testing strings are entity-encoded JSON: unescaped first, then decoded
+  local run = model.from.agentforce(load("agentforce/agentTesterNGT_entity_encoded_results.json"))
+  local c = run.cases[1]
+  tap.is(c.inputs.utterance, "What's the weather?", "content object: userInput is the utterance")
+  tap.ok(not tostring(c.outputs.response):find("table: ", 1, true), "a content object never prints as table: 0x")
+  local response, action = c.metrics[1], c.metrics[2]
+  tap.ok(response.actual == "The temperature is > 75\u{b0}F" and response.expected == "Expect < 80\u{b0}F",
+    "scorerResponse unescaped before decoding (&gt;, &deg;)")
+  tap.ok(response.passed == false and action.passed == true, "no status: actualValue == expectedValue decides")
+  tap.is(action.label, "Action Evaluation", "scorerName kept as the label")
+end
+
+do -- evaluationType names a scorer; summary, testCaseId, performance, quality scores
+  local function enc(t) return (cjson.encode(t):gsub('"', "&quot;")) end
+  local run = model.from.agentforce { status = "SUCCESS", summary = { totalNumberOfTestCases = 4 },
+    testCases = { { testNumber = 1, testCaseId = "4TCSM0000000001AAA",
+      subjectResponse = enc { content = { userInput = "Hi", response = "Hello & welcome" },
+        performance = { latencyMs = 812, tokenUsage = { inputTokens = 11, outputTokens = 5, totalTokens = 16 } } },
+      testScorerResults = {
+        { scorerName = "Task Resolution Evaluation",
+          scorerResponse = enc { evaluationType = "evaluator.task_resolution", actualValue = "x", expectedValue = "x" } },
+        { scorerName = "Coherence", scorerResponse = enc { evaluationType = "evaluator.coherence", score = 4 } },
+        { scorerName = "Latency", scorerResponse = enc { evaluationType = "evaluator.output_latency_milliseconds",
+                                                        score = 812 } },
+      } } } }
+  local c = run.cases[1]
+  tap.is(run.total_cases, 4, "summary.totalNumberOfTestCases -> run.total_cases")
+  tap.is(c.id, "4TCSM0000000001AAA", "testCaseId -> case.id")
+  tap.is(c.outputs.response, "Hello & welcome", "response from the content object")
+  tap.ok(c.latency_ms == 812 and c.input_tokens == 11 and c.output_tokens == 5 and c.total_tokens == 16,
+    "performance: latency and token usage are case fields")
+  local task = c:metric("evaluator.task_resolution")
+  tap.ok(task and task.label == "Task Resolution Evaluation" and task.passed == true,
+    "metric named by evaluationType, display name as label")
+  local coherence = c:metric("evaluator.coherence")
+  tap.ok(coherence.score == 4 and coherence.passed == nil, "a quality grade is a score, not a verdict")
+  local latency = c:metric("evaluator.output_latency_milliseconds")
+  tap.ok(latency.score == 812 and latency.unit == "ms" and latency.passed == nil, "latency: a score in ms")
+end
+
+do -- per-expectation startTime/endTime/errorCode are metric fields
+  local run = model.from.agentforce { status = "COMPLETED", testCases = { { testNumber = 1, status = "COMPLETED",
+    testResults = { { name = "topic_sequence_match", result = "FAILURE", errorCode = 1,
+      startTime = "2025-01-01T00:00:01.000Z", endTime = "2025-01-01T00:00:02.000Z" } } } } }
+  local m = run.cases[1].metrics[1]
+  tap.ok(m.started_at == "2025-01-01T00:00:01.000Z" and m.ended_at == "2025-01-01T00:00:02.000Z"
+    and m.error_code == 1, "startTime/endTime/errorCode kept on the metric")
 end
 
 do
@@ -271,6 +324,58 @@ do
   tap.is(failed:passed(), false, "errored run failed")
 end
 
+-- Every real document from the services' public sources (the SOURCES files) parses into
+-- the model: each case and each expectation/eval mapped, each source object kept as raw.
+
+do
+  local real = 0
+  for _, path in ipairs(af_results) do
+    if not path:find("seed_v63", 1, true) and not path:find("quirks", 1, true) then real = real + 1 end
+  end
+  for _, path in ipairs {
+    "agentforce/einstein_ai-evaluations_runs.json", "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__1.json",
+    "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__2.json",
+    "agentforce/einstein_ai-evaluations_runs_4KBSM000000003F4AQ__3.json",
+    "agentforce/einstein_ai-testing_runs.json", "agentforce/einstein_ai-testing_runs_3A2SM000000003F4AQ__1.json",
+  } do
+    local doc = load(path)
+    local run = model.from.agentforce(doc, { id = "x" })
+    tap.ok(run.raw == doc and run.raw_status == doc.status and #run.cases == 0,
+      path:match("[^/]+$") .. ": a start/status document maps to a run with its raw status")
+    real = real + 1
+  end
+  local call = load("futureagi/docs_call_execution_detail.json")
+  local run = model.from.futureagi({ status = "completed" }, { call })
+  local c = run.cases[1]
+  tap.ok(#run.cases == 1 and c.raw == call and c.id == call.id and c.duration == 125.4 and c.score == 8.5
+    and #c.outputs.transcript == 2 and c.outputs.summary == call.call_summary and c.inputs.scenario == "Billing Inquiry",
+    "Future AGI docs' call detail: id, duration, score, transcript, summary, scenario")
+  local m = c.metrics[1]
+  tap.ok(#c.metrics == 1 and m.name == "tone_check" and m.score == 9 and m.reason == "Polite and professional"
+    and m.raw == call.eval_outputs.tone_check, "its eval output {score, explanation} is a metric")
+  local page = load("futureagi/docs_test_execution_page.json")
+  local prun = model.from.futureagi({ status = page.status }, page.results)
+  tap.ok(prun.status == "completed" and #prun.cases == #page.results and prun.cases[1].raw == page.results[1]
+    and prun.cases[1].duration == 45.2, "Future AGI docs' test execution page: one case per call")
+  real = real + 2
+  tap.is(real, 16, "16 real documents from the public sources parse into the model, nothing dropped")
+end
+
+do -- Future AGI: voice transcript rows (speaker_role + content), eval outputs' boolean error
+  local run = model.from.futureagi({ status = "completed" }, { {
+    id = "c1", status = "completed", scenario = "S",
+    transcript = { { speaker_role = "user", content = "Hi" }, { speaker_role = "assistant", content = "Hello" } },
+    eval_outputs = { e1 = { name = "polite", value = "Passed", type = "Pass/Fail", error = false },
+                     e2 = { name = "accurate", value = cjson.null, type = "Pass/Fail", error = true,
+                            reason = "The evaluator failed" } } } })
+  local c = run.cases[1]
+  tap.ok(c.outputs.transcript[1].role == "user" and c.outputs.response == "Hello", "speaker_role rows are roles")
+  local ok_m, bad_m = c:metric("polite"), c:metric("accurate")
+  tap.ok(ok_m.error == nil and ok_m.passed == true, "error = false: no error")
+  tap.ok(bad_m.error == "The evaluator failed" and bad_m.status == "error" and bad_m.passed == nil,
+    "error = true: an errored eval, no verdict")
+end
+
 -- Glow -----------------------------------------------------------------------------
 
 do
@@ -286,8 +391,9 @@ do
   tap.is(run:pass_rate("grade"), 0.5, "pass rate of graded runs")
   local one = model.from.glow(doc, { run_id = "run-2", test_id = "t-100" })
   tap.ok(one.id == "run-2" and one.status == "completed" and #one.cases == 1, "one replay")
-  tap.is(one.cases[1].outputs.chat_id, "chat-2", "chat id output")
-  tap.is(one.cases[1].outputs.response, "Please contact billing.", "transcript from entries.chats")
+  tap.is(one.cases[1].outputs.chat_id, "inv-2", "chat id output (the invocation id)")
+  tap.is(one.cases[1].outputs.response, nil, "a get document carries no message text (messages by text id)")
+  tap.is(require("evalua.providers.glow.mapper").replays(doc, "run-2"), 1, "replays: binding rows of a run")
   tap.is(one.cases[1]:metric("grade").reason, "Misses part of the question.", "grade feedback")
   tap.is(one.cases[1].inputs.title, "Billing dispute", "invocation title as input")
   local missing = model.from.glow(doc, { run_id = "run-9" })

@@ -78,8 +78,11 @@ support.run(function()
   -- suites, cases, chats -------------------------------------------------------------------
 
   do
-    local suites = ks:suites(AGENT, { per_page = 1 })
-    t.ok(#suites >= 2 and suites[1].test_cases ~= nil, "suites: every page, with their cases")
+    local before = support.requests("/test_suites")
+    local suites = ks:suites(AGENT)
+    t.ok(#suites >= 2 and suites[1].test_cases ~= nil and support.requests("/test_suites") == before + 1,
+      "suites: one request (the list has no paging), with their cases")
+    t.is(ks:get_suite(suites[1].id).id, suites[1].id, "get_suite: GET /test_suites/{id}")
     local suite = ks:create_suite { name = "evalua suite", description = "made by a test", agent_id = AGENT }
     t.ok(suite.id and suite.name == "evalua suite", "create_suite unwraps data")
     local case = ks:create_case(suite.id, { name = "Hello", script = "Say hello", rubric = "Polite" })
@@ -97,6 +100,17 @@ support.run(function()
     local more = ks:chat { agent_id = AGENT, message = "And again", chat_id = chat.id }
     t.is(more.id, chat.id, "chat_id continues a chat")
     ks:wait_chat(more.id)
+    local resumed = ks:resume_chat(chat.id, { message_from_manager = "Send a reminder" })
+    t.is(resumed.status, "processing", "resume_chat: the completed chat continues")
+    local after = ks:wait_chat(chat.id)
+    t.is(after.conversation[#after.conversation].role, "assistant", "and the agent answers the payload")
+  end
+
+  do -- the client sends run_now explicitly: the API's default is false (created, not run)
+    local run = ks:start(GREETING):wait()
+    t.ok(run:done() and run.status == "completed", "a started run is executed")
+    local err = support.error_of(ks.get_case, ks, "ca5e0000-0000-4000-8000-00000000dead")
+    t.ok(err and err.status == 404 and err.vendor_code == "Test case not found", "404 with Kapso's {error, status, message}")
   end
 
   -- errors -----------------------------------------------------------------------------------

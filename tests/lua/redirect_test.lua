@@ -76,6 +76,12 @@ ok, err = pcall(http.request, { method = "POST", url = go(B .. "/echo", 302), bo
 t.ok(not ok and err.kind == "protocol" and tostring(err):find("credentials"),
   "a same_origin request refuses a redirect to another origin")
 
+-- The OAuth token request follows no redirect to another origin: its body holds the secret.
+local cc = auth.client_credentials { token_url = go(B .. "/echo", 302), client_id = "id-12",
+                                     client_secret = "client-secret-13" }
+ok, err = pcall(http.get, B .. "/echo", { auth = cc })
+t.ok(not ok and tostring(err):find("another origin") ~= nil, "a token endpoint redirecting elsewhere fails clearly")
+
 -- No downgrade from https to http, and other schemes are not followed.
 ok, err = pcall(http.get, go("ftp://127.0.0.1/x"))
 t.ok(not ok and tostring(err):find("only http and https"), "a redirect to ftp: is refused")

@@ -334,29 +334,58 @@ class Agentforce(Service):
         return out
 
     def _testing_doc(self, run, status, cases):
-        """The ai-testing (Agentforce Studio) results shape: finished cases only, scorers as JSON strings."""
+        """The ai-testing (Agentforce Testing API, v66) results shape: finished cases only, each
+        with a testCaseId; the agent's answer and each scorer's verdict are JSON documents sent
+        as HTML-entity-encoded strings (forcedotcom/agents test/agentTesterNGT.test.ts); a scorer
+        is identified by the evaluationType in its response, scorerName is a display name
+        (Salesforce's "Run Tests with Agentforce Testing Connect API" guide).  Scorers carry
+        actualValue/expectedValue, equal when the scorer passed, different when it failed
+        (test/mocks/einstein_ai-testing_runs_3A2SM000000003F4AQ_results/1.json), and no status:
+        Salesforce's client judges them by that equality (src/agentforceStudioTester.ts)."""
         out = []
         for entry, case in zip(cases, run.cases):
             if entry["status"] not in ("COMPLETED", "ERROR"):
                 continue
+            number = entry["testNumber"]
             response = case.get("response") or case["generatedData"].get("outcome", "")
             scorers = []
+            latency = None
             for r in entry["testResults"]:
                 name = r["name"]
-                scorer = SCORER_NAMES.get(name) or SCORER_NAMES.get(name.split("_")[0]) or \
+                if name == "output_latency_milliseconds":
+                    latency = r.get("score")
+                display = SCORER_NAMES.get(name) or SCORER_NAMES.get(name.split("_")[0]) or \
                     name.replace("_", " ").title()
-                scorers.append({"scorerName": scorer, "scorerResponse": json.dumps({
-                    "status": {"PASS": "PASS", "FAILURE": "FAIL"}.get(r.get("result"), r.get("result")),
-                    "score": r.get("score"), "reasoning": r.get("metricExplainability", ""),
-                    "actualValue": r.get("actualValue"), "expectedValue": r.get("expectedValue")})})
-            out.append({"subjectResponse": json.dumps({"content": response}),
-                        "testNumber": entry["testNumber"], "testScorerResults": scorers})
-        return {"status": TESTING_STATUS[status], "testCases": out}
+                verdict = {"evaluationType": "evaluator." + name, "score": r.get("score"),
+                           "reasoning": r.get("metricExplainability") or ""}
+                if r.get("result") == "PASS":  # the mock's passing scorer: actual equals expected
+                    verdict["actualValue"] = verdict["expectedValue"] = r.get("expectedValue")
+                elif r.get("actualValue") or r.get("expectedValue") or r.get("result") is not None:
+                    verdict["actualValue"] = r.get("actualValue")
+                    verdict["expectedValue"] = r.get("expectedValue")
+                scorers.append({"scorerName": display,
+                                "scorerResponse": agentforce_definitions.ent(json.dumps(verdict))})
+            subject = {"content": {"userInput": case["utterance"], "response": response},
+                       "performance": {"latencyMs": latency if latency is not None else 700 + 113 * number,
+                                       "tokenUsage": {"inputTokens": 40 + 7 * number,
+                                                      "outputTokens": 20 + len(response.split()),
+                                                      "totalTokens": 60 + 7 * number + len(response.split())}}}
+            out.append({"testCaseId": sf_id("4TC", run_ordinal(run.id) * 1000 + number),
+                        "subjectResponse": agentforce_definitions.ent(json.dumps(subject)),
+                        "testNumber": number, "testScorerResults": scorers})
+        return {"status": TESTING_STATUS[status],
+                "summary": {"totalNumberOfTestCases": len(run.cases)},
+                "testCases": out}
 
     def run_stats(self):
         now = self.ctx.clock.now()
         return {"started": len(self.runs),
                 "terminal": sum(1 for r in self.runs.values() if r.phase(now) in TERMINAL)}
+
+
+def run_ordinal(run_id):
+    """The counter a sandbox run id was made from (its 9 base-36 digits)."""
+    return int(run_id[6:15], 36)
 
 
 def _timed_result(r, start_wall, end_wall):

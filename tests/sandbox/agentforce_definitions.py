@@ -164,7 +164,7 @@ def _travel():
         "errorMessage": "An Apex error occurred: System.LimitException: Apex CPU time limit exceeded",
         "generatedData": {},
         "testResults": [{
-            "name": "topic_sequence_match", "actualValue": None, "expectedValue": "Flight_Booking",
+            "name": "topic_sequence_match", "expectedValue": "Flight_Booking",
             "score": 0, "result": "FAILURE", "metricLabel": "Accuracy",
             "metricExplainability": "Measures the correctness of the result.",
             "errorCode": 1, "errorMessage": "An Apex error occurred: System.LimitException: Apex CPU time limit exceeded",

@@ -113,11 +113,12 @@ DEFAULT_CONFIG = {
     "token_ttl": 1800,
     "max_in_progress": 10,
     "status_results_lag": 0.5,
-    "agentforce_metrics": "auto",
+    "agentforce_metrics": "score",
     "kapso_rate_limit": 100000,
     "futureagi_rate_limit": 0,
     "camel_case": False,
     "glow_cache_ttl": 300,
+    "glow_next_runs": False,
     "latency": 0.0,
 }
 
@@ -182,9 +183,9 @@ class Config:
                 staged[key] = _check_number(value, key)
             elif key in ("max_in_progress", "kapso_rate_limit", "futureagi_rate_limit"):
                 staged[key] = _check_number(value, key, integer=True)
-            elif key == "camel_case":
+            elif key in ("camel_case", "glow_next_runs"):
                 if not isinstance(value, bool):
-                    raise ValueError("camel_case must be true or false")
+                    raise ValueError("%s must be true or false" % key)
                 staged[key] = value
             elif key == "agentforce_metrics":
                 if value not in ("auto", "metricScore", "score"):

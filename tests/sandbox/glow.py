@@ -2,8 +2,8 @@
 
 FastAPI conventions: {"detail": "..."} errors, 422 validation lists, 307 for a trailing
 slash.  `get` answers come from a per-test cache (glow_cache_ttl, 300 s) unless the caller
-sends X-Bypass-Cache: 1; X-Cache-Hit says which.  Transcripts of runs are in the `get`
-answer under entries.chats[] (see README.md).
+sends X-Bypass-Cache: 1; X-Cache-Hit says which.  The `get` answer's entries are the backend's
+(tests, invocations, runs = binding rows, grades, messages by id); see README.md.
 """
 
 import hashlib
@@ -44,7 +44,8 @@ BENCHMARKS = {
         "prompts": ["What is %d + %d?" % (i, i + 1) for i in range(1, 11)]},
 }
 
-OPS = ("start", "next", "run", "end", "stop", "get", "archive", "refresh", "export", "docs", "search")
+OPS = ("start", "next", "run", "end", "stop", "get", "archive", "refresh", "export", "docs", "search",
+       "text/download")
 FEEDBACK = ["Clear, correct and polite.", "Correct but longer than needed.",
             "Misses part of the question.", "Gives a wrong answer with confidence."]
 
@@ -77,6 +78,7 @@ SCHEMAS = {
             "run_id": ("str", True, False), "grade": ("bool", False, False), "score": ("num", False, True),
             "passed": ("bool", False, True), "feedback": ("str", False, True)},
     "stop": {"invocation_id": ("str", True, False)},
+    "text/download": {"text_id": ("str", True, False)},
     "get": {"test_id": ("str", True, False)},
     "archive": {"test_ids": ("strlist", True, False), "archived": ("bool", False, False)},
     "export": {"test_id": ("str", True, False)},
@@ -114,7 +116,7 @@ def validate(op, body):
 
 class GlowRun:
     __slots__ = ("id", "chat_id", "invocation", "model", "agent", "suite_entry_id", "claimed", "status_t0",
-                 "duration", "stopped_at", "reply", "grade")
+                 "duration", "stopped_at", "reply", "grade", "bindings")
 
     def status(self, now):
         if self.status_t0 is None:
@@ -210,7 +212,7 @@ class Glow(Service):
         errors = validate(op, body)
         if errors:
             return json_response(422, {"detail": errors})
-        return getattr(self, "op_" + op)(req, body)
+        return getattr(self, "op_" + op.replace("/", "_"))(req, body)
 
     def _test(self, test_id):
         return self.tests.get(test_id)
@@ -244,7 +246,8 @@ class Glow(Service):
         for model, agent in bench["models"]:
             run = GlowRun()
             run.id = self._new_id("run")
-            run.chat_id = self._new_id("chat")
+            run.chat_id = inv.id  # core/app/infra/test/get.py: chat_id=str(inv.invocation_id)
+            run.bindings = []     # test_invocation_runs rows: one per `run` (or `next`) that replayed it
             run.invocation = inv
             run.model = model
             run.agent = agent
@@ -274,8 +277,38 @@ class Glow(Service):
         if pending is None:
             return detail(400, "No pending test run found")
         pending.claimed = True   # handed out: the next `next` finds the following run
+        if self.ctx.config["glow_next_runs"]:
+            # core/app/infra/test/next.py: `next` itself runs the triggered replay
+            # (test_run_internal_impl), so the run is bound and started here.
+            self._start_replay(pending, self.ctx.clock.now())
         return json_response(200, {"invocation_id": pending.invocation.id, "run_id": pending.id,
                                    "current_run": runs.index(pending) + 1, "total_runs": len(runs)})
+
+    def op_text_download(self, req, body):
+        """core/app/routes/test/text/download.py: a message text by its id, as a file
+        (`text/plain`, inline); an assistant text grows while its replay is in progress."""
+        run_id, _, index = body["text_id"].rpartition("-t")
+        now = self.ctx.clock.now()
+        for test in self.tests.values():
+            for run in test.runs():
+                if run.id == run_id and index.isdigit() and run.status_t0 is not None:
+                    texts = _messages(run, now)
+                    if int(index) < len(texts):
+                        return Response(200, texts[int(index)]["content"].encode("utf-8"),
+                                        [("Content-Disposition", 'inline; filename="%s.txt"' % body["text_id"]),
+                                         ("Cache-Control", "private, max-age=0, must-revalidate")],
+                                        content_type="text/plain; charset=utf-8")
+        return detail(404, "Text not found")
+
+    def _start_replay(self, run, now):
+        run.claimed = True
+        run.bindings.append({"id": self._new_id("binding"), "test_invocation_id": run.invocation.id,
+                             "created_at": iso(self.ctx.clock.wall(now), "us"),
+                             "updated_at": iso(self.ctx.clock.wall(now), "us"),
+                             "generated": False, "mcp": False, "active": True, "run_id": run.id})
+        if run.status_t0 is None:
+            run.status_t0 = now
+            run.duration = self.ctx.config.run_seconds(self.name, rng_for(self.ctx.seed, self.name, run.id))
 
     def _find_run(self, body):
         """(test, invocation, run) or an error response."""
@@ -297,11 +330,11 @@ class Glow(Service):
             return err
         test, inv, run = found
         now = self.ctx.clock.now()
-        if run.status_t0 is not None:
+        if run.status_t0 is not None and not self.ctx.config["glow_next_runs"]:
             return detail(400, "Test run already %s" % ("completed" if run.status(now) == "completed" else "in progress"))
-        run.claimed = True
-        run.status_t0 = now
-        run.duration = self.ctx.config.run_seconds(self.name, rng_for(self.ctx.seed, self.name, run.id))
+        # The backend's `run` writes a binding row whatever came before
+        # (core/app/infra/test/run.py): after a `next` that already ran it, a second replay.
+        self._start_replay(run, now)
         return json_response(200, {"test_id": test.id, "invocation_id": inv.id, "run_id": run.id})
 
     def op_end(self, req, body):
@@ -416,16 +449,22 @@ class Glow(Service):
                 "grade_id": g.get("id"), "grade_score": g.get("score"), "grade_passed": g.get("passed"),
                 "grade_time_taken": g.get("time_taken"), "grade_feedback": g.get("feedback"),
                 "rubric_id": bench["rubric_id"]})
-        run_items, chats = [], []
+        run_items, bindings, messages = [], [], []
         for r, s in zip(runs, statuses):
             g = r.grade or {}
-            run_items.append({"chat_id": r.chat_id, "invocation_id": r.invocation.id, "run_id": r.id,
-                              "group_id": r.invocation.group_id, "suite_entry_id": r.suite_entry_id,
-                              "model_name": r.model, "agent_name": r.agent, "status": s,
-                              "grade_score": g.get("score"), "grade_passed": g.get("passed")})
-            if s != "not_started":
-                chats.append({"chat_id": r.chat_id, "run_id": r.id, "invocation_id": r.invocation.id,
-                              "model_name": r.model, "status": s, "messages": _messages(r, now)})
+            # One run item per replay (binding row) once replayed (get.py), else one not_started item.
+            for _ in (r.bindings or [None]):
+                run_items.append({"chat_id": r.chat_id, "invocation_id": r.invocation.id, "run_id": r.id,
+                                  "group_id": r.invocation.group_id, "suite_entry_id": r.suite_entry_id,
+                                  "model_name": r.model, "agent_name": r.agent, "status": s,
+                                  "grade_score": g.get("score"), "grade_passed": g.get("passed")})
+            bindings.extend(r.bindings)
+            for i, m in enumerate(_messages(r, now) if s != "not_started" else []):
+                # entries.messages reference their text by id (SearchMessageResponse): no content.
+                messages.append({"message_id": "%s-m%d" % (r.id, i), "run_id": r.id, "role": m["role"],
+                                 "message_created_at": iso(self.ctx.clock.wall(r.status_t0), "us"),
+                                 "text_ids": ["%s-t%d" % (r.id, i)], "audio_ids": [], "image_ids": [],
+                                 "video_ids": [], "file_ids": [], "call_ids": []})
         return {
             "test": self._test_json(test),
             "invocations": invocations, "status": overall,
@@ -433,7 +472,13 @@ class Glow(Service):
             "rubric_name": bench["rubric"], "infinite_mode": test.infinite,
             "runs": run_items, "status_summary": summary, "show_controls": True,
             "current_invocation_id": current, "has_runs_or_groups": bool(runs),
-            "entries": {"chats": chats},
+            # TestEntries as the backend fills it (core/app/infra/test/get.py, glow-academic/cli
+            # src/glow/api/latest.rs): tests, invocations, runs (binding rows), grades, messages.
+            "entries": {"tests": [self._test_json(test)], "invocations": invocations, "runs": bindings,
+                        "grades": [{"id": i["grade_id"], "invocation_id": i["invocation_id"],
+                                    "score": i["grade_score"], "passed": i["grade_passed"]}
+                                   for i in invocations if i["grade_id"]],
+                        "messages": messages},
             "resources": {"benchmark_id": test.benchmark_id, "eval_id": bench["eval_id"],
                           "rubric": {"name": bench["rubric"],
                                      "criteria": ["Answers the question", "Is correct", "Is concise"]}},
@@ -550,6 +595,7 @@ SUMMARIES = {
     "stop": "Stop current test execution.", "get": "Get benchmark test artifact details.",
     "archive": "Archive or unarchive benchmark tests by IDs.", "refresh": "Refresh views and invalidate caches.",
     "export": "Export test data as a ZIP.", "docs": "Get composed documentation.", "search": "Search tests.",
+    "text/download": "Download text content for a test.",
 }
 
 

@@ -5,7 +5,7 @@ carry `meta`, every authenticated answer carries X-RateLimit-Limit/Remaining, an
 over its fixed one-minute window gets 429 with Retry-After: 60.
 """
 
-from common import FixedWindow, Service, iso, json_response, page_params, rng_for, seeded_uuid
+from common import FixedWindow, Service, iso, json_response, rng_for, seeded_uuid
 
 API_KEY = "kapso-test-key"
 PREFIX = "/kapso/api/v1"
@@ -39,10 +39,9 @@ CASE_FIELDS = ("name", "description", "script", "rubric")
 
 
 def k_error(status, error, message=None):
-    body = {"error": error}
-    if message is not None:
-        body["message"] = message
-    return json_response(status, body)
+    """Kapso's Error schema (api/legacy/openapi.yaml components.schemas.Error):
+    {error, status, message}."""
+    return json_response(status, {"error": error, "status": status, "message": message or error})
 
 
 class Suite:
@@ -100,6 +99,8 @@ class Kapso(Service):
         r.add("POST", p + "/agents/{agent_id}/test_chats", self.agent_chat)
         r.add("POST", p + "/agent_snapshots/{snapshot_id}/test_chats", self.snapshot_chat)
         r.add("GET", p + "/test_chats/{chat_id}", self.get_chat)
+        r.add("POST", p + "/test_chats/{chat_id}/resume", self.resume_chat)
+        r.add("GET", p + "/test_suites/{suite_id}", self.get_suite)
 
     def reset(self):
         wall = self.ctx.clock.wall()
@@ -169,18 +170,18 @@ class Kapso(Service):
                 "test_cases": [self.cases[c].to_json() for c in suite.case_ids]}
 
     def list_suites(self, req, agent_id):
+        """listAgentTestSuites: every suite in one `{"data": [...]}`, no paging parameters."""
         if agent_id != AGENT_ID:
             return k_error(404, "Agent not found")
-        try:
-            page, per_page = page_params(req.query, 20, 100, size_key="per_page")
-        except ValueError:
-            return k_error(400, "Invalid parameters", "page and per_page must be positive integers")
         suites = [s for s in self.suites.values() if s.agent_id == agent_id]
-        total = len(suites)
-        chunk = suites[(page - 1) * per_page: page * per_page]
-        return json_response(200, {"data": [self._suite_json(s) for s in chunk],
-                                   "meta": {"page": page, "per_page": per_page,
-                                            "total_pages": max(1, -(-total // per_page)), "total_count": total}})
+        return json_response(200, {"data": [self._suite_json(s) for s in suites]})
+
+    def get_suite(self, req, suite_id):
+        """getTestSuite: the suite with its test cases."""
+        suite = self.suites.get(suite_id)
+        if suite is None:
+            return k_error(404, "Test suite not found")
+        return json_response(200, {"data": self._suite_json(suite)})
 
     def create_suite(self, req):
         fields, err = self._wrapped(req, "test_suite")
@@ -244,7 +245,7 @@ class Kapso(Service):
             return k_error(400, "Invalid parameters", "The request body is not valid JSON")
         if not isinstance(body, dict) or ("agent_test_run" in body and not isinstance(body["agent_test_run"], dict)):
             return k_error(400, "Invalid parameters", "agent_test_run must be an object")
-        run_now = body.get("run_now", True)
+        run_now = body.get("run_now", False)  # the OpenAPI default: created, not run
         if not isinstance(run_now, bool):
             return k_error(400, "Invalid parameters", "run_now must be true or false")
         now = self.ctx.clock.now()
@@ -360,7 +361,8 @@ class Kapso(Service):
     def _chat_json(self, chat, now):
         conversation = []
         for i, (message, t) in enumerate(chat.turns):
-            conversation.append({"role": "user", "content": message})
+            if message is not None:  # a resume injects a payload, not a user message
+                conversation.append({"role": "user", "content": message})
             if now >= t + chat.reply_delay:
                 conversation.append({"role": "assistant",
                                      "content": "Thanks for your message (%d). How else can I help?" % (i + 1)})
@@ -368,6 +370,26 @@ class Kapso(Service):
         return {"id": chat.id, "agent_id": chat.agent_id, "agent_snapshot_id": chat.snapshot_id,
                 "status": self._chat_status(chat, now), "conversation": conversation, "error": None,
                 "created_at": iso(chat.created_wall), "updated_at": iso(self.ctx.clock.wall(last))}
+
+    def resume_chat(self, req, chat_id):
+        """resumeAgentTestChat: a completed chat continues, optionally with a payload message
+        `{"message": {"type": "payload", "content": {...}}}`; the agent answers it."""
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            return k_error(404, "Test chat not found")
+        try:
+            body = req.json() if req.body else {}
+        except (ValueError, UnicodeDecodeError):
+            return k_error(400, "Invalid parameters", "The request body is not valid JSON")
+        message = body.get("message") if isinstance(body, dict) else None
+        if message is not None and not (isinstance(message, dict) and message.get("type") == "payload"
+                                        and isinstance(message.get("content", {}), dict)):
+            return k_error(400, "Invalid parameters", "message must be {type: payload, content: {...}}")
+        now = self.ctx.clock.now()
+        if self._chat_status(chat, now) == "processing":
+            return k_error(422, "Unprocessable entity", "Only a completed test chat can be resumed")
+        chat.turns.append((None, now))
+        return json_response(200, {"data": self._chat_json(chat, now)})
 
     def get_chat(self, req, chat_id):
         chat = self.chats.get(chat_id)

@@ -150,6 +150,8 @@ class App:
                 return self.requests_doc(req)
             if route == ("POST", "/_control/expire-tokens"):
                 return json_response(200, {"expired": self.services["agentforce"].expire_tokens()})
+            if route == ("GET", "/_control/definitions"):
+                return json_response(200, {"agentforce": sorted(self.services["agentforce"].definitions)})
             if route == ("GET", "/_control/health"):
                 return json_response(200, {"ok": True, "base_url": self.ctx.base_url, "seed": self.ctx.seed})
         except (ValueError, FaultError) as e:

@@ -54,7 +54,7 @@ local function flatten(t, prefix, out)
 end
 
 local function variable(name)
-  local set = (os.getenv(name) or "") ~= "" or config.getenv(name) ~= nil
+  local set = config.env(name) ~= nil
   return ("$%s (%s)"):format(name, set and "set" or "not set")
 end
 

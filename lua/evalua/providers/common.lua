@@ -6,15 +6,21 @@ local cjson = require "cjson.safe"
 local check = require "evalua.check"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
+local http = require "evalua.http"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 local redact = require "evalua.redact"
+local task = require "evalua.task"
 
 local common = {}
 local terminal = model.terminal
 local argerror = errors.argerror
 
+-- Verbose tracing follows the host's `evalua.verbose` (-v), read from the module table
+-- (never a global a script may have replaced).
 function common.trace(fmt, ...)
-  if evalua and evalua.verbose then io.stderr:write("evalua: ", fmt:format(...), "\n") end
+  local host = package.loaded["evalua"]
+  if type(host) == "table" and host.verbose then io.stderr:write("evalua: ", fmt:format(...), "\n") end
 end
 
 function common.warn(fmt, ...)
@@ -73,6 +79,9 @@ end
 
 -- Option kinds: a checker(v, argn, fname, what) per kind; `true` accepts anything.
 local kinds
+local MAX_COUNT = 2 ^ 53               -- counts are exact integers (no inf, no 1e300)
+local MAX_CONCURRENCY = 1000
+common.MAX_CONCURRENCY = MAX_CONCURRENCY
 local wait_kinds = { timeout = "duration", interval = "duration", max_interval = "duration",
                      factor = "factor", jitter = "fraction" }
 common.wait_kinds = wait_kinds
@@ -109,7 +118,17 @@ kinds = {
   number = function(v, n, f, what) check.number(v, n, f, what) end,
   factor = function(v, n, f, what) check.number(v, n, f, what, 1) end,
   fraction = function(v, n, f, what) check.number(v, n, f, what, 0, 1) end,
-  count = function(v, n, f, what) check.count(v, n, f, what) end,
+  count = function(v, n, f, what)
+    check.count(v, n, f, what)
+    if v > MAX_COUNT then argerror(n, f, ("%s must be at most %d, got %.15g"):format(what, MAX_COUNT, v)) end
+  end,
+  -- Tasks or requests at once: each costs memory and a connection, so a count is capped.
+  concurrency = function(v, n, f, what)
+    check.count(v, n, f, what)
+    if v > MAX_CONCURRENCY then
+      argerror(n, f, ("%s must be at most %d, got %.15g"):format(what, MAX_CONCURRENCY, v))
+    end
+  end,
   duration = function(v, n, f, what) check.duration(v, n, f, what) end,
   boolean = function(v, n, f, what)
     if type(v) ~= "boolean" then argerror(n, f, ("%s must be true or false, got %s"):format(what, got(v))) end
@@ -151,10 +170,14 @@ local function config_error(message)
 end
 
 -- An option, else the first environment variable set among `names` (and that name);
--- credentials go through `secret` so that they are redacted wherever evalua prints.
+-- credentials are registered for redaction, as `secret()` does, wherever evalua prints.
 local function from_env(names, is_secret)
   for _, name in ipairs(names or {}) do
-    if env(name, false) then return is_secret and secret(name) or env(name), name end
+    local v = require("evalua.config").env(name) -- the environment, else --env-file
+    if v ~= nil then
+      if is_secret then redact.register(v) end
+      return v, name
+    end
   end
   return nil
 end
@@ -250,6 +273,19 @@ function Client:url(path)
   return self.base_url .. path
 end
 
+-- What a refusal means: 401/403 the credentials (auth); 400/404/422 the request itself --
+-- a named resource that does not exist, or a body the service rejects as invalid -- so the
+-- user's configuration (config, exit 2: retrying will not help); anything else (5xx, 429,
+-- an odd status) the service (http, exit 4).
+local config_statuses = { [400] = true, [404] = true, [422] = true }
+
+local function kind_of_status(status)
+  if status == 401 or status == 403 then return "auth" end
+  if config_statuses[status] then return "config" end
+  return "http"
+end
+common.kind_of_status = kind_of_status
+
 local function vendor_failure(self, resp, method, url)
   local body = cjson.decode(resp.body or "")
   local code, message = self.vendor_error(body)
@@ -258,7 +294,7 @@ local function vendor_failure(self, resp, method, url)
   end
   local status = resp.status
   errors.raise({
-    kind = (status == 401 or status == 403) and "auth" or "http",
+    kind = kind_of_status(status),
     status = status, method = method, url = url,
     code = code, vendor_code = code, vendor_message = message,
     message = message and tostring(message) or ("HTTP %d from %s"):format(status, self.provider),
@@ -286,7 +322,8 @@ end
 
 -- One request: a non-2xx answer raises an `http` (or `auth`) error quoting the vendor's
 -- envelope. Returns the decoded body and the response.
--- opts: json, query, headers, retry; `optional`: the answer may be empty (nil is
+-- opts: json, query, headers, retry; `raw`: the answer is not JSON (its body is
+-- returned as is); `optional`: the answer may be empty (nil is
 -- returned) or any JSON value, else it must be a JSON object; `expect`: dotted paths of
 -- fields the answer must carry ({"runId"}, {"data.id"}). An answer that breaks these
 -- rules is a `protocol` error naming the URL and status.
@@ -298,6 +335,7 @@ function Client:call(method, path, opts)
     json = opts.json, query = opts.query, headers = opts.headers, retry = opts.retry,
   }
   if resp.status < 200 or resp.status > 299 then vendor_failure(self, resp, method, url) end
+  if opts.raw then return resp.body or "", resp end
   if resp.body == nil or not resp.body:match("%S") then
     if opts.optional then return nil, resp end
     unusable(resp, method, url, "empty response body where JSON was expected")
@@ -460,18 +498,29 @@ function Run:results(opts)
   return self
 end
 
--- Ask the service to stop the run; false when it had already finished.
+-- Ask the service to stop the run: true when it accepted, and the run is `cancelled` at
+-- once; false when the run had already finished or was cancelled before. A refusal
+-- because the run has meanwhile ended (Salesforce: 400 "already in a terminal state") is
+-- that false too: the run is polled once to learn how it ended.
 function Run:cancel()
   local st = live(self, "cancel")
   if not st.client.cancel_run then
     error(("%s%s runs cannot be cancelled: the service has no cancel call")
       :format(errors.where(), self.provider), 0)
   end
-  if terminal(self.status) then return false end
-  st.client:cancel_run(self)
+  if terminal(self.status) or st.cancel_requested then return false end
+  local ok, err = pcall(st.client.cancel_run, st.client, self)
+  if not ok then
+    if not (errors.is(err, "config") and terminal(self:poll())) then error(err, 0) end
+    common.trace("%s run %s had already ended (%s): nothing to cancel", self.provider,
+      tostring(self.id), self.status)
+    return false
+  end
   st.cancel_requested = true
+  self.status = "cancelled"
   hooks.emit("run_cancelled", self) -- the service confirmed: the journal marks it done
   common.trace("cancel requested for %s run %s", self.provider, tostring(self.id))
+  common.observed(self)
   return true
 end
 

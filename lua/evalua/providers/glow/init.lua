@@ -2,9 +2,11 @@
 -- A Run is one replay: `next` hands out a test's next pending run, `run` replays it,
 -- `get` shows its progress, and `end` grades it — with the service's AI grader
 -- (`grade = true`) or with the script's own verdict (the custom grading hook).
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
+local task = require "evalua.task"
 
 local glow = {}
 
@@ -61,7 +63,7 @@ local function op(self, name, body, safe, call)
   call = call or {}
   return self:call("POST", "/api/v5/artifacts/test/" .. name, {
     json = body or {}, retry = { idempotent = safe == true }, headers = call.headers,
-    expect = call.expect, optional = call.optional,
+    expect = call.expect, optional = call.optional, raw = call.raw,
   })
 end
 
@@ -85,6 +87,7 @@ end
 
 -- The whole test as a model Run (one case per run, with grades).
 function Client:results(test_id)
+  id_arg("results", test_id)
   return model.from.glow(self:get(test_id), { test_id = test_id })
 end
 
@@ -108,6 +111,9 @@ end
 
 function Client:archive(test_ids, archived)
   common.check_table(test_ids, 1, "archive", "list of test ids")
+  if archived ~= nil and type(archived) ~= "boolean" then
+    errors.argerror(2, "archive", "true or false expected, got " .. common.got(archived))
+  end
   return op(self, "archive", { test_ids = test_ids, archived = archived ~= false }).updated_count
 end
 
@@ -119,25 +125,65 @@ function Client:stop(invocation_id)
   return op(self, "stop", { invocation_id = id_arg("stop", invocation_id) }, false, { optional = true })
 end
 
+-- A message's text by its id (`text/download`: the file's content).
+function Client:text(text_id)
+  return op(self, "text/download", { text_id = id_arg("text", text_id) }, true, { raw = true })
+end
+
+local TEXT_CONCURRENCY = 4
+
+-- The replay's transcript: `get` lists its messages (`entries.messages`, role and text ids)
+-- without their text, so each text is downloaded, at most TEXT_CONCURRENCY at once.
+local function transcript(self, doc, run_id)
+  local entries = model.value(doc.entries)
+  local wanted = {}
+  for _, m in ipairs(type(entries) == "table" and model.value(entries.messages) or {}) do
+    if type(m) == "table" and m.run_id == run_id then
+      for _, id in ipairs(model.value(m.text_ids) or {}) do
+        wanted[#wanted + 1] = { role = model.value(m.role), id = id }
+      end
+    end
+  end
+  if #wanted == 0 then return nil end
+  local texts, next_index = {}, 0
+  local function worker()
+    while next_index < #wanted do
+      next_index = next_index + 1
+      local i = next_index
+      texts[i] = self:text(wanted[i].id)
+    end
+  end
+  local workers = {}
+  for i = 1, math.min(TEXT_CONCURRENCY, #wanted) do workers[i] = worker end
+  task.all(workers)
+  local out = {}
+  for i, w in ipairs(wanted) do out[i] = { role = w.role, content = texts[i] } end
+  return out
+end
+
 -- Any other operation (`refresh`, `docs`, ...) with its raw body.
 function Client:op(name, body)
-  return op(self, id_arg("op", name), body, false, { optional = true })
+  id_arg("op", name)
+  if body ~= nil then common.check_table(body, 2, "op", "table of fields") end
+  return op(self, name, body, false, { optional = true })
 end
 
 -- `next` hands the same pending run to every caller until its replay starts, so tasks
--- sharing a client take turns at next+run on one test. The lock is released inside the
--- holder's task, so woken waiters find it free or held by a newer, live task.
+-- sharing a client take turns at next+run on one test: one permit per test. A task
+-- cancelled while it waits for its turn leaves at once; one cancelled during its turn
+-- gives the permit back before the cancellation goes on.
 local function one_at_a_time(self, key, fn)
   self.locks = self.locks or {}
-  while self.locks[key] do pcall(task.wait, self.locks[key]) end
-  local holder = task.spawn(function()
-    local ok, a, b = pcall(fn)
-    self.locks[key] = nil
-    if not ok then error(a, 0) end
-    return a, b
-  end)
-  self.locks[key] = holder
-  return task.wait(holder)
+  local turn = self.locks[key]
+  if not turn then
+    turn = task.semaphore(1)
+    self.locks[key] = turn
+  end
+  turn:acquire()
+  local r = table.pack(pcall(fn))
+  turn:release()
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
 end
 
 -- A replay's view of a `get` answer (the test's whole document), and its application.
@@ -145,9 +191,10 @@ local function view(run, doc)
   return model.from.glow(doc, { run_id = run.id, id = run.id, test_id = run.test_id })
 end
 
-local function apply_view(run, parsed)
-  common.apply(run, parsed)
-  common.state(run).graded = false
+local function apply_view(run, doc, parsed)
+  common.apply(run, parsed or view(run, doc))
+  local st = common.state(run)
+  st.graded, st.last_doc = false, doc
 end
 
 -- `get` answers for every replay of a test at once, so a client shares its answers among
@@ -188,8 +235,27 @@ function Client:start(test_id)
         if errors.is(n) then n.start_not_sent = true end -- `next` only hands out a run
         error(n, 0)
       end
-      op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id },
-        false, { optional = true })
+      -- The seed's `next` only hands a run out and `run` replays it; Glow's backend `next`
+      -- already replays it (core/app/infra/test/next.py), and a `run` after it would replay
+      -- it twice. The first start of a client looks at the test after `next` to learn which
+      -- behaviour the service has (a deployment does not switch); when that look fails, the
+      -- seed's documented flow goes on and the next start looks again.
+      if self.next_replays == nil then
+        local seen, fresh = pcall(self.get, self, test_id)
+        if not seen and errors.is(fresh, "cancelled") then error(fresh, 0) end
+        if seen then
+          self.next_replays = require("evalua.providers.glow.mapper").replays(fresh, n.run_id) > 0
+        else
+          common.warn("glow: could not check whether next replayed run %s (%s); calling run",
+            tostring(n.run_id), tostring(fresh))
+        end
+      end
+      if self.next_replays then
+        common.trace("glow: next already replayed run %s; no run call", tostring(n.run_id))
+      else
+        op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id },
+          false, { optional = true })
+      end
       return n
     end)
   end)
@@ -205,16 +271,29 @@ end
 -- One poll: the latest `get` answer this client holds for the test when it already shows
 -- the replay finished (another replay's poll read it), else a new (shared) one.
 function Client:poll_run(run)
-  local last = self.docs and self.docs[run.test_id]
-  local parsed = last and view(run, last)
-  if not (parsed and model.terminal(parsed.status)) then parsed = view(run, shared_get(self, run.test_id)) end
-  apply_view(run, parsed)
+  local doc = self.docs and self.docs[run.test_id]
+  local parsed = doc and view(run, doc)
+  if not (parsed and model.terminal(parsed.status)) then doc, parsed = shared_get(self, run.test_id), nil end
+  apply_view(run, doc, parsed)
 end
 
 -- A finished replay changes only when it is graded: read it again after `end`, not before.
+-- Its transcript is downloaded once, when it has finished (or every time while it runs).
 function Client:fetch_results(run)
-  if model.terminal(run.status) and common.state(run).graded == false then return end
-  apply_view(run, view(run, shared_get(self, run.test_id)))
+  local st = common.state(run)
+  local doc = st.last_doc
+  if not (model.terminal(run.status) and st.graded == false and doc) then
+    doc = shared_get(self, run.test_id)
+    apply_view(run, doc)
+  end
+  local case = run.cases[1]
+  if case and (st.transcript == nil or not model.terminal(run.status)) then
+    st.transcript = transcript(self, doc, run.id) or false
+  end
+  if case and st.transcript then
+    case.outputs.transcript = st.transcript
+    case.outputs.response = model.last_reply(st.transcript)
+  end
 end
 
 function Client:cancel_run(run)
@@ -270,7 +349,7 @@ end
 local function start_next(self, test_id)
   local ok, res = pcall(self.start, self, test_id)
   if ok then return res end
-  if errors.is(res, "http") and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
+  if errors.is(res) and res.status and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
     return nil
   end
   error(res, 0)
@@ -283,7 +362,7 @@ end
 function Client:grade_pending(test_id, grader, opts)
   id_arg("grade_pending", test_id)
   opts = common.check_options("grade_pending", opts,
-    { limit = "count", concurrency = "count", wait = "wait", grade = "boolean" }, 3)
+    { limit = "count", concurrency = "concurrency", wait = "wait", grade = "boolean" }, 3)
   if not opts.grade and type(grader) ~= "function" then
     errors.argerror(2, "grade_pending", "grader function expected, got " .. common.got(grader))
   end
@@ -296,6 +375,7 @@ function Client:grade_pending(test_id, grader, opts)
     if seen[run.id] then error(("glow: run %s was handed out twice"):format(run.id), 0) end
     seen[run.id] = true
     run:wait(opts.wait)
+    run:results() -- the replay's transcript, for the grader
     local verdict = { grade = true }
     if not opts.grade then
       verdict = grader(run, run.cases[1])
@@ -322,7 +402,7 @@ function Client:grade_pending(test_id, grader, opts)
     end
   end
   local workers = {}
-  for i = 1, opts.concurrency or 1 do workers[i] = worker end
+  for i = 1, math.min(opts.concurrency or 1, opts.limit or common.MAX_CONCURRENCY) do workers[i] = worker end
   task.all(workers)
   return graded
 end

@@ -1,10 +1,12 @@
 -- Salesforce Agentforce Testing API client (Connect API `einstein/ai-evaluations/runs`,
 -- or the newer `einstein/ai-testing/runs`). OAuth2 client credentials against the org's
 -- My Domain; the API itself lives on the instance URL the token response names.
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 
 local agentforce = {}
 
@@ -104,8 +106,10 @@ local function try_start(self, definition, token)
                                reason = "org limit of 10 runs in progress" })
     return false, res
   end
-  if unknown_definition(res) then
-    res.message = ("no test definition named %s"):format(definition)
+  if unknown_definition(res) then -- a typo, not an outage: a configuration error (exit 2)
+    res.kind, res.retryable = "config", false
+    res.message = ("no test definition named %s (Salesforce: %s)")
+      :format(definition, tostring(res.vendor_message or res.message))
   end
   error(res, 0)
 end

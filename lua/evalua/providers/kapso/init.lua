@@ -2,9 +2,11 @@
 -- Bodies are wrapped both ways: requests as {"test_case": {...}}, answers as {"data": ...}.
 -- Kapso scores a run but defines no pass mark: `passed` stays nil unless the script sets
 -- `pass_score` (on connect, start or results).
+local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
+local poll = require "evalua.poll"
 
 local kapso = {}
 
@@ -26,7 +28,7 @@ function kapso.connect(opts)
   return common.new_client(Client, s)
 end
 
--- {"error": "<short>", "message": "<detail>"?}
+-- {"error": "<short>", "status": <code>, "message": "<detail>"} (the OpenAPI Error schema).
 function Client.vendor_error(body)
   if type(body) ~= "table" then return nil, nil end
   return body.error, body.message or body.error
@@ -44,15 +46,15 @@ local function post(self, path, body)
   return data(self:call("POST", path, { json = body, retry = { idempotent = false } }))
 end
 
--- Every test suite of an agent (all pages of `?page=&per_page=`, meta.total_pages).
-function Client:suites(agent_id, opts)
+-- Every test suite of an agent, each with its test cases (one answer: the list has no paging).
+function Client:suites(agent_id)
   local path = "/agents/" .. id_arg("suites", agent_id) .. "/test_suites"
-  opts = common.check_options("suites", opts, { per_page = "count" }, 2)
-  return common.all_pages(function(page)
-    local body = self:call("GET", path, { query = { page = page, per_page = opts.per_page or 100 } })
-    local meta = body.meta or {}
-    return body.data or {}, page < (tonumber(meta.total_pages) or 0)
-  end)
+  return data(self:call("GET", path, { expect = { "data" } }))
+end
+
+-- One test suite with its test cases.
+function Client:get_suite(id)
+  return data(self:call("GET", "/test_suites/" .. id_arg("get_suite", id), { expect = { "data" } }))
 end
 
 function Client:create_suite(fields)
@@ -85,6 +87,15 @@ function Client:chat(opts)
   local path = opts.snapshot_id and ("/agent_snapshots/" .. opts.snapshot_id .. "/test_chats")
     or ("/agents/" .. id_arg("chat", opts.agent_id) .. "/test_chats")
   return post(self, path, { message = opts.message, agent_test_chat_id = opts.chat_id })
+end
+
+-- Resume a completed test chat, optionally with a payload (a table: sent as
+-- `{"message": {"type": "payload", "content": payload}}`); returns the chat (processing).
+function Client:resume_chat(id, payload)
+  id_arg("resume_chat", id)
+  if payload ~= nil then common.check_table(payload, 2, "resume_chat", "payload table") end
+  return post(self, "/test_chats/" .. id .. "/resume",
+    payload and { message = { type = "payload", content = payload } } or {})
 end
 
 function Client:get_chat(id)

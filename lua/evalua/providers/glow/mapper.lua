@@ -1,0 +1,88 @@
+-- Glow `get` documents into the common model (`model.from.glow`): a test's run items,
+-- their invocations (grades) and, when the document carries them, their transcripts.
+local model = require "evalua.model"
+
+local mapper = {}
+local val, text, number, verdict = model.value, model.text, model.number, model.verdict
+local need_table, maybe_table = model.need_table, model.maybe_table
+
+mapper.statuses = { NOTSTARTED = "queued", INPROGRESS = "running", COMPLETED = "completed" }
+
+-- One run item. Its `chat_id` is the invocation id (the backend's get), and the `get`
+-- document carries no message text (entries.messages reference texts by id): a Glow case
+-- has no transcript.
+local function glow_case(item, invocation)
+  invocation = invocation or {}
+  local score, passed = number(item.grade_score), val(item.grade_passed)
+  if score == nil and passed == nil then
+    score, passed = number(invocation.grade_score), val(invocation.grade_passed)
+  end
+  local status = model.normalize("glow", item.status)
+  if val(item.status) == nil and val(invocation.invocation_completed) == true then
+    status = "completed"
+  end
+  local c = model.case {
+    name = text(invocation.invocation_title) or text(item.run_id) or text(item.chat_id),
+    id = text(item.run_id),
+    invocation_id = text(item.invocation_id),
+    status = status,
+    raw_status = text(item.status),
+    inputs = { title = text(invocation.invocation_title), suite_entry_id = text(item.suite_entry_id) },
+    outputs = { chat_id = text(item.chat_id), model = text(item.model_name),
+                agent = text(item.agent_name) },
+    raw = item,
+  }
+  if score ~= nil or passed ~= nil then
+    c.metrics[1] = model.metric { name = "grade", score = score, passed = verdict(passed),
+                                  reason = text(invocation.grade_feedback), status = "completed" }
+  end
+  return c
+end
+
+-- The replays (binding rows, `entries.runs`) of the run `run_id` in a `get` document: the
+-- backend lists one per `run` (or `next`) that replayed it.
+function mapper.replays(doc, run_id)
+  local entries = val(doc.entries)
+  local n = 0
+  for _, b in ipairs(type(entries) == "table" and val(entries.runs) or {}) do
+    if type(b) == "table" and text(b.run_id) == run_id then n = n + 1 end
+  end
+  return n
+end
+
+-- A Glow `get` document. With `opts.run_id` the Run is that one replay; without it, the
+-- whole test, one case per run item.
+function mapper.run(doc, opts)
+  need_table(doc, 1, "from.glow", "test document (table)")
+  opts = maybe_table(opts, 2, "from.glow")
+  local invocations = {}
+  for _, inv in ipairs(val(doc.invocations) or {}) do
+    invocations[text(inv.invocation_id) or ""] = inv
+  end
+  local run = model.run { provider = "glow", raw = doc, raw_status = text(doc.status) }
+  local test = val(doc.test) or {}
+  run.test_id = opts.test_id or text(test.test_id)
+  for _, item in ipairs(val(doc.runs) or {}) do
+    -- A run replayed twice has two items: its view is one case.
+    local wanted = opts.run_id == nil or (text(item.run_id) == opts.run_id and #run.cases == 0)
+    if wanted then
+      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""])
+    end
+  end
+  if opts.run_id then
+    run.id = opts.id or opts.run_id
+    local c = run.cases[1]
+    run.status = c and c.status or "queued"
+    run.raw_status = c and c.raw_status
+  else
+    run.id = opts.id or run.test_id
+    local s = val(doc.status_summary) or {}
+    local total, completed = number(s.total) or 0, number(s.completed) or 0
+    run.cases_done, run.cases_total = number(s.completed), number(s.total)
+    run.status = total > 0 and completed >= total and "completed"
+      or (completed > 0 or (number(s.in_progress) or 0) > 0) and "running" or "queued"
+  end
+  return run
+end
+
+return mapper
