@@ -2,6 +2,7 @@
 #   make                 build bin/evalua (installs missing Debian packages first)
 #   make check           C unit tests + Lua tests (TAP, run by prove)
 #   make check SANITIZE=address,undefined
+#   make stress          the randomized core test for STRESS_SEEDS (200) seeds on ASan+UBSan
 #   make demo            the main job against the local sandbox
 #   make bench           benchmarks -> tests/bench/RESULTS.md
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 60) each
@@ -29,7 +30,7 @@ CORE_OBJ  := $(patsubst core/%.c,$(BUILD)/%.o,$(CORE_SRC))
 LIB_OBJ   := $(filter-out $(BUILD)/main.o,$(CORE_OBJ))
 LUA_SRC   := $(shell find lua -name '*.lua' 2>/dev/null)
 
-.PHONY: all check lint demo bench fuzz install clean
+.PHONY: all check stress lint demo bench fuzz install clean
 all: bin/evalua
 
 # Installs what is missing (apt-get; sudo when not root) the first time, or when
@@ -68,6 +69,11 @@ bin/test_core: tests/c/test_core.c $(LIB_OBJ) $(BUILD)/embedded.o
 check: bin/evalua bin/test_core
 	@scripts/install-deps check
 	@tests/run-all
+
+STRESS_SEEDS ?= 200
+stress: bin/evalua
+	@scripts/install-deps check
+	@tests/sanitize.sh --stress $(STRESS_SEEDS)
 
 lint:
 	luacheck -q lua tests/lua scripts

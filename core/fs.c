@@ -137,7 +137,9 @@ static int l_write_atomic(lua_State *L) {
 static int l_mkdir_p(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   mode_t mode = (mode_t)luaL_optinteger(L, 2, 0700);
-  char *copy = strdup(path);
+  char *copy;
+  luaL_argcheck(L, path[0] != '\0', 1, "empty path");   /* the loop starts past the first byte */
+  copy = strdup(path);
   if (copy == NULL) return luaL_error(L, "out of memory");
   for (char *p = copy + 1; ; p++) {
     if (*p == '/' || *p == '\0') {

@@ -82,7 +82,8 @@ local function reap_own(h, r)
   local prev = sched.deadline(sched.now() + REAP_SECONDS)
   local ok, err = pcall(cancel_and_reap, left)
   sched.deadline(prev)
-  if not ok and r[1] then return pack(false, err) end
+  -- A cancellation while reaping wins over how fn ended (it must not be lost).
+  if not ok and (r[1] or is_cancel(err)) then return pack(false, err) end
   return r
 end
 
@@ -273,7 +274,7 @@ local function in_scope(fn, ...)
     local prev = sched.deadline(sched.now() + REAP_SECONDS)
     local ok, err = pcall(cancel_and_reap, left)
     sched.deadline(prev)
-    if not ok and r[1] then r = pack(false, err) end
+    if not ok and (r[1] or is_cancel(err)) then r = pack(false, err) end
   end
   return r, #left
 end

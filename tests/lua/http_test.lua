@@ -59,11 +59,11 @@ t.ok(r.status == 200 and r.attempts == 2, "429 is retried even for POST (not pro
 local t0 = task.now()
 r = http.get(base .. "/_/flaky", { query = { key = "g", fail = 1, status = 429, retry_after = 1 }, retry = fast })
 local waited = task.now() - t0
-t.ok(r.status == 200 and waited >= 0.95 and waited < 3, ("Retry-After: 1 honoured (%.2fs)"):format(waited))
+t.ok(r.status == 200 and waited >= 0.95 and waited < 6, ("Retry-After: 1 honoured (%.2fs)"):format(waited))
 t0 = task.now()
 r = http.get(base .. "/_/status/503", { query = { retry_after_date = 2 }, retry = { attempts = 2, backoff = "10ms" } })
 waited = task.now() - t0
-t.ok(r.attempts == 2 and waited >= 0.9 and waited < 4, ("Retry-After as an HTTP date honoured (%.2fs)"):format(waited))
+t.ok(r.attempts == 2 and waited >= 0.9 and waited < 7, ("Retry-After as an HTTP date honoured (%.2fs)"):format(waited))
 
 -- Transport failures become structured errors.
 local ok, err = pcall(http.get, base .. "/_/drop", { retry = fast })
@@ -121,7 +121,7 @@ t.raises(function() http.request { url = base, body = "a", json = {} } end, "onl
 t.raises(function() http.get(base, { timeout = "fast" }) end, "invalid duration 'fast'", "bad timeout")
 
 -- Concurrency: 200 tasks each doing a request and a sleep take about as long as
--- one of them, not the sum.
+-- one of them, not the sum (80 s): the bound is wide enough for valgrind.
 t0 = task.now()
 local hs = {}
 for i = 1, 200 do
@@ -136,7 +136,7 @@ local took = task.now() - t0
 local all200 = true
 for _, s in ipairs(statuses) do all200 = all200 and s == 200 end
 t.ok(all200 and #statuses == 200, "200 concurrent tasks all got 200")
-t.ok(took < 2.5, ("200 x (0.2s request + 0.2s sleep) took %.2fs, not 80s"):format(took))
+t.ok(took < 20, ("200 x (0.2s request + 0.2s sleep) took %.2fs, not 80s"):format(took))
 
 sandbox.control("reset", {})
 t0 = task.now()

@@ -12,7 +12,8 @@ for i = 1, 50 do hs[i] = task.spawn(function() task.sleep(0.2) return i end) end
 local r = task.all(hs)
 local elapsed = task.now() - t0
 t.ok(#r == 50 and r[50] == 50, "task.all returns results in order")
-t.ok(elapsed < 0.6, ("50 sleeps of 0.2s run concurrently (%.2fs)"):format(elapsed))
+-- One after another they would take 10 s; a wide bound holds under valgrind.
+t.ok(elapsed >= 0.2 and elapsed < 5, ("50 sleeps of 0.2s run concurrently (%.2fs)"):format(elapsed))
 
 local bad = task.spawn(function() error("inner failure") end)
 local good = task.spawn(function() task.sleep(0.05) return "fine" end)

@@ -85,14 +85,22 @@ class Generic(Service):
 
     # ------------------------------------------------------------ handlers
 
-    def echo(self, req):
+    async def echo(self, req):
+        """The request back as JSON. `?delay=S` answers after S seconds, `?status=N` with
+        status N and `?retry_after=V` with `Retry-After: V`, so that a client's concurrent
+        requests can each carry a tag (any other query key) and check the answer is theirs."""
         try:
             parsed = req.json() if req.body else None
         except (ValueError, UnicodeDecodeError):
             parsed = None
-        return json_response(200, {"method": req.method, "path": req.path, "query": req.query,
-                                   "headers": req.headers, "body": req.body.decode("utf-8", "replace"),
-                                   "json": parsed})
+        delay = _float(req.query.get("delay"), 0.0, 0.0, MAX_DELAY)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        status = _int(req.query.get("status"), 200, 200, 599)
+        headers = [("Retry-After", req.query["retry_after"])] if "retry_after" in req.query else []
+        return json_response(status, {"method": req.method, "path": req.path, "query": req.query,
+                                      "headers": req.headers, "body": req.body.decode("utf-8", "replace"),
+                                      "json": parsed}, headers)
 
     def status(self, req, code):
         if not code.isdigit() or not 200 <= int(code) <= 599:
