@@ -4,7 +4,7 @@
 #   make check SANITIZE=address,undefined
 #   make stress          the randomized core test for STRESS_SEEDS (200) seeds on ASan+UBSan
 #   make demo            the main job against the local sandbox
-#   make bench           benchmarks -> tests/bench/RESULTS.md
+#   make bench           benchmarks -> tests/bench/work/RESULTS.md
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make install PREFIX=/usr/local
 
@@ -20,9 +20,13 @@ EVALUA_BIN ?= bin/evalua
 
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE \
               $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+# Release builds allocate through mimalloc (core/alloc.c; linking it replaces malloc for the
+# whole process); sanitizer builds keep libc's, which ASan must own.
+ALLOC_CFLAGS = $(if $(SANITIZE),,-DEVALUA_MIMALLOC)
+ALLOC_LIBS   = $(if $(SANITIZE),,-lmimalloc)
 # Evaluated when a recipe runs, i.e. after scripts/install-deps made pkg-config work.
-PKG_CFLAGS  = $(shell pkg-config --cflags lua5.4 libcurl libedit)
-PKG_LIBS    = -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl libedit) -lm -ldl
+PKG_CFLAGS  = $(shell pkg-config --cflags lua5.4 libcurl libedit) $(ALLOC_CFLAGS)
+PKG_LIBS    = $(ALLOC_LIBS) -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl libedit) -lm -ldl
 LDFLAGS_SAN = $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 
 CORE_SRC  := $(wildcard core/*.c)
@@ -39,7 +43,7 @@ $(BUILD)/.deps: scripts/install-deps
 	@mkdir -p $(BUILD)
 	@{ command -v pkg-config >/dev/null && command -v luac5.4 >/dev/null \
 	   && pkg-config --exists lua5.4 libcurl libedit \
-	   && [ -f /usr/include/lua5.4/lua-cjson.h ]; } || scripts/install-deps build
+	   && [ -f /usr/include/lua5.4/lua-cjson.h ] && [ -f /usr/include/mimalloc.h ]; } || scripts/install-deps build
 	@touch $@
 
 $(BUILD)/embedded.c: $(LUA_SRC) scripts/embed-lua | $(BUILD)/.deps

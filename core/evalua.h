@@ -213,6 +213,9 @@ void auth_shutdown(void);
 
 /* ---- json.c ---- */
 int luaopen_evalua_json(lua_State *L);
+/* Decode len bytes of JSON: pushes the value and returns 1, or pushes the error message
+ * ("json.decode: ... at character N") and returns 0. Raises only when out of memory. */
+int json_decode_buffer(lua_State *L, const char *data, size_t len);
 
 /* ---- fs.c ---- */
 int luaopen_evalua_fs(lua_State *L);
@@ -228,6 +231,12 @@ typedef struct EmbeddedModule {
   size_t size;
 } EmbeddedModule;
 extern const EmbeddedModule embedded_modules[];
+
+/* ---- alloc.c: Lua's and libcurl's allocator (mimalloc in release builds) ---- */
+lua_Alloc alloc_lua(void);
+/* curl_global_init(CURL_GLOBAL_DEFAULT) with curl allocating through the same allocator;
+ * call it instead of curl_global_init. Returns 0, or -1 when libcurl fails to start. */
+int alloc_install_curl(void);
 
 /* ---- state.c ---- */
 lua_State *state_new(void);

@@ -1,17 +1,17 @@
 /*
- * json.c -- the `json` module: lua-cjson decodes (fast, depth-limited); encoding is
- * done here because cjson 2.1.0 cannot write an empty array, sorts no keys and cannot
- * indent -- all things reports and request bodies need.
+ * json.c -- the `json` module. Both directions are done here rather than by lua-cjson
+ * (which stays preloaded for users as `cjson`): cjson 2.1.0 cannot write an empty array,
+ * sorts no keys and cannot indent -- all things reports and request bodies need -- and
+ * decodes every number as a double and every [] as a plain table.
  */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "evalua.h"
-
-extern int luaopen_cjson(lua_State *L);
 
 #define ARRAY_MT "evalua.json.array"
 #define MAX_DEPTH 1000
@@ -244,8 +244,15 @@ static int encode_value(Encoder *e, int idx) {
       e->error = "out of stack space";
       return -1;
     }
-    if (marked_array(L, idx)) return encode_array(e, idx, (lua_Integer)lua_rawlen(L, idx));
     n = array_length(L, idx);
+    if (marked_array(L, idx)) {
+      /* A decoded array given a field ("doc.items.note = ..."): say so, drop nothing. */
+      if (n < 0) {
+        e->error = "a json.array holds keys other than 1..n";
+        return -1;
+      }
+      return encode_array(e, idx, n);
+    }
     if (n > 0) return encode_array(e, idx, n);
     return encode_object(e, idx);
   }
@@ -298,15 +305,312 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
-/* json.decode(text) -> value; errors name the offset (cjson: "at character N") */
-static int l_decode(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, 1);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    return luaL_error(L, "json.decode: %s", msg ? msg : "invalid JSON");
+/* ---- decoding ----
+ * A decoder of our own rather than cjson's: cjson reads every number as a double
+ * (42 became 42.0, 9007199254740993 became ...992) and returns [] as a plain table that
+ * re-encodes as {}. Here integral numbers (no fraction, no exponent) are Lua integers
+ * when they fit in 64 bits, every array carries ARRAY_MT, and the text is read from any
+ * buffer, so a response body needs no Lua string first. The grammar is RFC 8259's;
+ * like cjson, raw control characters inside strings are tolerated, NUL bytes are not,
+ * and numbers too large for a double become +-inf. */
+
+typedef struct Decoder {
+  lua_State *L;
+  const char *start, *p, *end;
+  int depth;
+  int array_mt;            /* stack index of ARRAY_MT */
+  const char *error;       /* static reason, set on failure */
+  const char *at;          /* where the fault is */
+} Decoder;
+
+static int fail(Decoder *d, const char *why, const char *at) {
+  d->error = why;
+  d->at = at;
+  return -1;
+}
+
+static void skip_space(Decoder *d) {
+  const char *p = d->p;
+  while (p < d->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+  d->p = p;
+}
+
+static int hex4(const char *p, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned char c = (unsigned char)p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') v |= (c | 0x20) - 'a' + 10;
+    else return -1;
   }
+  *out = v;
+  return 0;
+}
+
+static void add_utf8(luaL_Buffer *b, unsigned cp) {
+  char u[4];
+  size_t n;
+  if (cp < 0x80) { u[0] = (char)cp; n = 1; }
+  else if (cp < 0x800) { u[0] = (char)(0xc0 | cp >> 6); u[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
+  else if (cp < 0x10000) {
+    u[0] = (char)(0xe0 | cp >> 12); u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+    u[2] = (char)(0x80 | (cp & 0x3f)); n = 3;
+  } else {
+    u[0] = (char)(0xf0 | cp >> 18); u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    u[2] = (char)(0x80 | (cp >> 6 & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f)); n = 4;
+  }
+  luaL_addlstring(b, u, n);
+}
+
+/* One \u escape (p at the backslash), surrogate pairs joined; returns the next byte. */
+static const char *unicode_escape(Decoder *d, const char *p, luaL_Buffer *b) {
+  unsigned cp, low;
+  if (d->end - p < 6 || hex4(p + 2, &cp)) return fail(d, "invalid \\u escape", p), NULL;
+  p += 6;
+  if (cp >= 0xdc00 && cp <= 0xdfff) return fail(d, "lone low surrogate in \\u escape", p - 6), NULL;
+  if (cp >= 0xd800 && cp <= 0xdbff) {
+    if (d->end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &low) || low < 0xdc00 || low > 0xdfff)
+      return fail(d, "high surrogate without its low half in \\u escape", p - 6), NULL;
+    cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+    p += 6;
+  }
+  add_utf8(b, cp);
+  return p;
+}
+
+/* A string (d->p just past the opening quote) pushed onto the stack. */
+static int decode_string(Decoder *d) {
+  const char *p = d->p, *end = d->end, *run;
+  luaL_Buffer b;
+  while (p < end && *p != '"' && *p != '\\' && *p != '\0') p++;
+  if (p < end && *p == '"') {                     /* the common case: no escapes */
+    lua_pushlstring(d->L, d->p, (size_t)(p - d->p));
+    d->p = p + 1;
+    return 0;
+  }
+  luaL_buffinit(d->L, &b);
+  luaL_addlstring(&b, d->p, (size_t)(p - d->p));
+  for (;;) {
+    if (p >= end) return fail(d, "unexpected end of string", d->p - 1);
+    if (*p == '\0') return fail(d, "NUL byte in a string (it must be written \\u0000)", p);
+    if (*p == '"') break;
+    if (*p != '\\') {
+      for (run = p; p < end && *p != '"' && *p != '\\' && *p != '\0'; p++) {}
+      luaL_addlstring(&b, run, (size_t)(p - run));
+      continue;
+    }
+    if (p + 1 >= end) return fail(d, "unexpected end of string", d->p - 1);
+    switch (p[1]) {
+    case '"': luaL_addchar(&b, '"'); break;
+    case '\\': luaL_addchar(&b, '\\'); break;
+    case '/': luaL_addchar(&b, '/'); break;
+    case 'b': luaL_addchar(&b, '\b'); break;
+    case 'f': luaL_addchar(&b, '\f'); break;
+    case 'n': luaL_addchar(&b, '\n'); break;
+    case 'r': luaL_addchar(&b, '\r'); break;
+    case 't': luaL_addchar(&b, '\t'); break;
+    case 'u':
+      if ((p = unicode_escape(d, p, &b)) == NULL) return -1;
+      continue;
+    default: return fail(d, "invalid escape in string", p);
+    }
+    p += 2;
+  }
+  luaL_pushresult(&b);
+  d->p = p + 1;
+  return 0;
+}
+
+static int is_digit(const char *p, const char *end) {
+  return p < end && *p >= '0' && *p <= '9';
+}
+
+/* A number: an integer when written without fraction or exponent and within 64 bits,
+ * else a float (strtod, the same rounding as cjson). */
+static int decode_number(Decoder *d) {
+  const char *p = d->p, *end = d->end;
+  int negative = 0, integral = 1, overflow = 0;
+  uint64_t n = 0;
+  if (*p == '-') { negative = 1; p++; }
+  if (!is_digit(p, end)) return fail(d, "invalid number", d->p);
+  if (*p == '0') p++;
+  else
+    for (; is_digit(p, end); p++) {
+      unsigned digit = (unsigned)(*p - '0');
+      if (n > (UINT64_MAX - digit) / 10) overflow = 1;
+      else n = n * 10 + digit;
+    }
+  if (p < end && *p == '.') {
+    integral = 0;
+    if (!is_digit(++p, end)) return fail(d, "invalid number (digits must follow '.')", d->p);
+    while (is_digit(p, end)) p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    integral = 0;
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (!is_digit(p, end)) return fail(d, "invalid number (digits must follow the exponent)", d->p);
+    while (is_digit(p, end)) p++;
+  }
+  if (integral && !overflow && n <= (uint64_t)INT64_MAX + negative && !(negative && n == 0)) {
+    /* -(2^63) is the one value whose magnitude does not fit: negate in unsigned. "-0" is
+     * left to strtod: -0.0 keeps its sign, integer 0 would not. */
+    lua_pushinteger(d->L, negative ? (lua_Integer)(0 - n) : (lua_Integer)n);
+  } else {
+    char small[64];
+    size_t len = (size_t)(p - d->p);
+    if (len < sizeof small) {
+      memcpy(small, d->p, len);
+      small[len] = '\0';
+      lua_pushnumber(d->L, strtod(small, NULL));
+    } else {                                     /* a long mantissa: rare */
+      const char *text = lua_pushlstring(d->L, d->p, len);
+      double v = strtod(text, NULL);
+      lua_pop(d->L, 1);
+      lua_pushnumber(d->L, v);
+    }
+  }
+  d->p = p;
+  return 0;
+}
+
+static int literal(Decoder *d, const char *word, size_t len) {
+  if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
+    return fail(d, "invalid token (expected a value)", d->p);
+  d->p += len;
+  return 0;
+}
+
+static int decode_value(Decoder *d);
+
+static int enter(Decoder *d) {
+  if (++d->depth > MAX_DEPTH) return fail(d, "too many nested arrays or objects (more than 1000)", d->p);
+  if (!lua_checkstack(d->L, 4)) return fail(d, "out of stack space", d->p);
+  d->p++;
+  skip_space(d);
+  return 0;
+}
+
+/* After a member: 1 when a ',' says another follows, 0 at the closing bracket. */
+static int after_member(Decoder *d, char close, const char *why) {
+  skip_space(d);
+  if (d->p < d->end && *d->p == ',') {
+    d->p++;
+    skip_space(d);
+    return 1;
+  }
+  if (d->p < d->end && *d->p == close) {
+    d->p++;
+    return 0;
+  }
+  return fail(d, why, d->p);
+}
+
+static int decode_array(Decoder *d) {
+  lua_State *L = d->L;
+  lua_Integer i = 1;
+  int more;
+  if (enter(d)) return -1;
+  lua_createtable(L, 0, 0);
+  lua_pushvalue(L, d->array_mt);
+  lua_setmetatable(L, -2);
+  if (d->p < d->end && *d->p == ']') {
+    d->p++;
+    d->depth--;
+    return 0;
+  }
+  do {
+    if (decode_value(d)) return -1;
+    lua_rawseti(L, -2, i++);
+  } while ((more = after_member(d, ']', "expected ',' or ']' in array")) == 1);
+  d->depth--;
+  return more;
+}
+
+static int decode_object(Decoder *d) {
+  lua_State *L = d->L;
+  int more;
+  if (enter(d)) return -1;
+  lua_createtable(L, 0, 0);
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    d->depth--;
+    return 0;
+  }
+  do {
+    if (d->p >= d->end || *d->p != '"') return fail(d, "expected a string key in object", d->p);
+    d->p++;
+    if (decode_string(d)) return -1;
+    skip_space(d);
+    if (d->p >= d->end || *d->p != ':') return fail(d, "expected ':' after object key", d->p);
+    d->p++;
+    skip_space(d);
+    if (decode_value(d)) return -1;
+    lua_rawset(L, -3);
+  } while ((more = after_member(d, '}', "expected ',' or '}' in object")) == 1);
+  d->depth--;
+  return more;
+}
+
+/* The value at d->p (whitespace skipped) pushed onto the stack. */
+static int decode_value(Decoder *d) {
+  if (d->p >= d->end) return fail(d, "unexpected end of text (expected a value)", d->p);
+  switch (*d->p) {
+  case '{': return decode_object(d);
+  case '[': return decode_array(d);
+  case '"': d->p++; return decode_string(d);
+  case 't': if (literal(d, "true", 4)) return -1; lua_pushboolean(d->L, 1); return 0;
+  case 'f': if (literal(d, "false", 5)) return -1; lua_pushboolean(d->L, 0); return 0;
+  case 'n': if (literal(d, "null", 4)) return -1; lua_pushlightuserdata(d->L, NULL); return 0;
+  default:
+    if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9')) return decode_number(d);
+    return fail(d, "invalid token (expected a value)", d->p);
+  }
+}
+
+static void push_array_mt(lua_State *L) {
+  if (luaL_newmetatable(L, ARRAY_MT)) {
+    lua_pushliteral(L, "json.array");
+    lua_setfield(L, -2, "__name");
+  }
+}
+
+int json_decode_buffer(lua_State *L, const char *data, size_t len) {
+  Decoder d = {L, data, data, data + len, 0, 0, NULL, NULL};
+  int base;
+  luaL_checkstack(L, 8, "json.decode");
+  push_array_mt(L);
+  base = d.array_mt = lua_gettop(L);
+  skip_space(&d);
+  if (decode_value(&d) == 0) {
+    skip_space(&d);
+    if (d.p == d.end) {
+      lua_remove(L, base);
+      return 1;
+    }
+    fail(&d, "unexpected text after the value", d.p);
+  }
+  lua_settop(L, base - 1);
+  if (d.at >= d.end)
+    lua_pushfstring(L, "json.decode: %s at character %d (the end of the text)", d.error,
+                    (int)(d.at - d.start) + 1);
+  else
+    lua_pushfstring(L, "json.decode: %s at character %d", d.error, (int)(d.at - d.start) + 1);
+  return 0;
+}
+
+/* json.decode(text) -> value; errors name the offset ("at character N", 1-based) */
+static int l_decode(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  if (!json_decode_buffer(L, text, len)) return lua_error(L);
+  return 1;
+}
+
+/* tostring(json.null) is "null", not "userdata: (nil)". */
+static int l_null_tostring(lua_State *L) {
+  lua_pushliteral(L, "null");
   return 1;
 }
 
@@ -326,28 +630,23 @@ static int l_is_array(lua_State *L) {
 
 int luaopen_evalua_json(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"encode", l_encode}, {"array", l_array}, {"is_array", l_is_array}, {NULL, NULL},
+    {"encode", l_encode}, {"decode", l_decode}, {"array", l_array}, {"is_array", l_is_array},
+    {NULL, NULL},
   };
-  luaL_newmetatable(L, ARRAY_MT);
-  lua_pushliteral(L, "json.array");
+  push_array_mt(L);
+  lua_pop(L, 1);
+  /* json.null is cjson.null (a NULL light userdata), so values from either compare
+   * equal; its metatable is the one every light userdata shares. */
+  lua_pushlightuserdata(L, NULL);
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, l_null_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "json.null");
   lua_setfield(L, -2, "__name");
+  lua_setmetatable(L, -2);
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
-  /* A private cjson instance: users' cjson settings must not change evalua's. */
-  luaopen_cjson(L);
-  lua_getfield(L, -1, "new");
-  lua_call(L, 0, 1);
-  lua_getfield(L, -1, "decode_invalid_numbers");
-  lua_pushboolean(L, 0);
-  lua_call(L, 1, 0);
-  lua_getfield(L, -1, "decode_max_depth");
-  lua_pushinteger(L, MAX_DEPTH);
-  lua_call(L, 1, 0);
-  lua_getfield(L, -1, "null");
-  lua_setfield(L, -4, "null");
-  lua_getfield(L, -1, "decode");
-  lua_pushcclosure(L, l_decode, 1);
-  lua_setfield(L, -4, "decode");
-  lua_pop(L, 2);
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
   return 1;
 }

@@ -69,7 +69,8 @@ local function finish(h, r)
   h.co = nil
 end
 
-local cancel_and_reap, REAP_SECONDS
+local cancel_and_reap, format_seconds
+local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel request)
 
 -- A task owns the tasks it spawns (its `own` scope, made when it first spawns one):
 -- those still running when its function ends are cancelled and waited for.
@@ -79,9 +80,7 @@ local function reap_own(h, r)
   local left = {}
   for m in pairs(own.members) do left[#left + 1] = m end
   table.sort(left, function(a, b) return a.id < b.id end)
-  local prev = sched.deadline(sched.now() + REAP_SECONDS)
   local ok, err = pcall(cancel_and_reap, left)
-  sched.deadline(prev)
   -- A cancellation while reaping wins over how fn ended (it must not be lost).
   if not ok and (r[1] or is_cancel(err)) then return pack(false, err) end
   return r
@@ -188,22 +187,31 @@ function task.cancel(h)
 end
 
 -- Cancel the given tasks and wait until each has ended (their cleanups ran). The
--- waiting itself cannot be cancelled half-way: what was started is always collected.
+-- waiting itself cannot be cancelled half-way, nor cut by the deadline that may be what
+-- ended the caller: it has REAP_SECONDS of its own. A cancellation that arrived
+-- meanwhile is raised once every task is gone; if the cleanups outlast their time, a
+-- `timeout` error says so (the stragglers stay cancelled).
 function cancel_and_reap(list)
   for _, h in ipairs(list) do
     if not h.done then sched.cancel(h.co) end
   end
-  local again
+  local prev = sched.deadline(sched.now() + REAP_SECONDS)
+  local again, late
   for _, h in ipairs(list) do
-    while not h.done do
+    while not h.done and not late do
       local ok, err = pcall(sched.join, h.co)
       if not ok then
-        if not is_cancel(err) then error(err, 0) end
-        again = again or err           -- re-raised once every child is gone
+        if is_cancel(err) then again = again or err
+        else late = err end
       end
     end
   end
+  sched.deadline(prev)
   if again then error(again, 0) end
+  if late then
+    errors.raise({ kind = "timeout", message = ("cancelled tasks did not end within %s of their cancel")
+      :format(format_seconds(REAP_SECONDS)) }, 2)
+  end
 end
 
 --- task.all(list) -> array of each task's first result. When one fails (or the waiter
@@ -245,9 +253,8 @@ end
 ---------------------------------------------------------------------------
 -- Scopes and deadlines
 
-REAP_SECONDS = 5            -- for cancelled tasks' cleanups (a run's cancel request)
 
-local function format_seconds(s)
+function format_seconds(s)
   if s >= 1 and s == math.floor(s) then return ("%ds"):format(s) end
   return ("%gs"):format(s)
 end
@@ -271,9 +278,7 @@ local function in_scope(fn, ...)
   table.sort(left, function(a, b) return a.id < b.id end)
   if #left > 0 then
     -- Their cleanups get time of their own, even when a deadline is what ended fn.
-    local prev = sched.deadline(sched.now() + REAP_SECONDS)
     local ok, err = pcall(cancel_and_reap, left)
-    sched.deadline(prev)
     if not ok and (r[1] or is_cancel(err)) then r = pack(false, err) end
   end
   return r, #left

@@ -11,47 +11,14 @@
  * what libcurl itself charges for them, apart from evalua's Lua and scheduling.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#define BENCH_NAME "curl_multi"
 #include <curl/curl.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-extern int luaopen_cjson(lua_State *L);
+#include "bench.h"
 
 typedef struct Slot {
   CURL *easy;
-  char *body;
-  size_t len, cap;
+  Body body;
 } Slot;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "curl_multi: %s\n", what);
-  exit(1);
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-  Slot *s = ud;
-  size_t len = size * n;
-  if (s->len + len + 1 > s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 1024;
-    while (cap < s->len + len + 1) cap *= 2;
-    s->body = realloc(s->body, cap);
-    if (s->body == NULL) die("out of memory");
-    s->cap = cap;
-  }
-  memcpy(s->body + s->len, data, len);
-  s->len += len;
-  return len;
-}
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   (void)data;
@@ -79,9 +46,7 @@ static void evalua_options(CURL *e, struct curl_slist *headers) {
 
 /* cjson.decode(body).status must be a string, as a status poll would read it. */
 static void decode(lua_State *L, const Slot *s) {
-  lua_pushvalue(L, 1);
-  lua_pushlstring(L, s->body, s->len);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  decode_body(L, &s->body);
   if (lua_getfield(L, -1, "status") != LUA_TSTRING) die("body has no status field");
   lua_pop(L, 2);
 }
@@ -101,12 +66,7 @@ int main(int argc, char **argv) {
   conc = atol(argv[3]);
   if (total < 1 || conc < 1) die("N and CONCURRENCY must be positive");
   if (conc > total) conc = total;
-  L = luaL_newstate();
-  luaL_openlibs(L);
-  luaL_requiref(L, "cjson", luaopen_cjson, 0);
-  lua_getfield(L, -1, "decode");
-  lua_replace(L, 1);
-  lua_settop(L, 1);
+  L = cjson_state();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   multi = curl_multi_init();
   slots = calloc((size_t)conc, sizeof *slots);
@@ -116,8 +76,8 @@ int main(int argc, char **argv) {
     Slot *s = &slots[i];
     s->easy = curl_easy_init();
     curl_easy_setopt(s->easy, CURLOPT_URL, argv[1]);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->body);
     curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     if (with_options) {
@@ -142,7 +102,7 @@ int main(int argc, char **argv) {
       if (status != 200) die("status is not 200");
       curl_multi_remove_handle(multi, s->easy);
       decode(L, s);
-      s->len = 0;
+      s->body.len = 0;
       done++;
       if (started < total) {
         curl_multi_add_handle(multi, s->easy);     /* same handle: keeps its connection */
@@ -153,7 +113,7 @@ int main(int argc, char **argv) {
   printf("rps %.1f\n", (double)total / (now() - t0));
   for (long i = 0; i < conc; i++) {
     curl_easy_cleanup(slots[i].easy);
-    free(slots[i].body);
+    free(slots[i].body.data);
   }
   free(slots);
   curl_slist_free_all(headers);

@@ -189,6 +189,55 @@ static void test_base64url(void) {
   ok(base64url_decode("QUFBQUFB", 8, out, 3) < 0, "base64url: output bound respected");
 }
 
+/* json_decode_buffer reads exactly len bytes: the buffers are not NUL-terminated. */
+static void test_json_buffer(void) {
+  static const char body[] = "[12,{\"k\":[]}]garbage 1.5e9";
+  lua_State *L = luaL_newstate();
+  int top;
+  ok(json_decode_buffer(L, body, 13) == 1 && lua_istable(L, -1) && lua_gettop(L) == 1,
+     "json buffer: decodes the first len bytes, one value pushed");
+  if (lua_istable(L, 1)) lua_rawgeti(L, 1, 1);
+  ok(lua_isinteger(L, -1) && lua_tointeger(L, -1) == 12, "json buffer: 12 is an integer");
+  lua_settop(L, 0);
+  ok(json_decode_buffer(L, body, 3) == 0 && lua_gettop(L) == 1 &&
+     strstr(lua_tostring(L, -1), "at character 4 (the end of the text)") != NULL,
+     "json buffer: cut inside an array -> 0 and the message naming the end");
+  lua_settop(L, 0);
+  ok(json_decode_buffer(L, body + 1, 1) == 1 && lua_tointeger(L, -1) == 1,
+     "json buffer: a number ending at the buffer's end");
+  lua_settop(L, 0);
+  ok(json_decode_buffer(L, body + 21, 3) == 1 && lua_tonumber(L, -1) == 1.5 && !lua_isinteger(L, -1),
+     "json buffer: a float ending at the buffer's end (\"1.5\" of \"1.5e9\")");
+  lua_settop(L, 0);
+  top = lua_gettop(L);
+  ok(json_decode_buffer(L, "\"ab", 2) == 0 && lua_gettop(L) == top + 1, "json buffer: unterminated string refused");
+  lua_close(L);
+}
+
+/* The allocator glue: a Lua state on alloc_lua() grows, shrinks and closes; curl starts. */
+static void test_alloc(void) {
+  lua_State *L = lua_newstate(alloc_lua(), NULL);
+  char *escaped;
+  ok(L != NULL, "alloc: a Lua state on alloc_lua()");
+  if (L == NULL) return;
+  lua_createtable(L, 100000, 0);
+  for (int i = 1; i <= 100000; i++) {
+    lua_pushinteger(L, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushfstring(L, "%d", 12345);
+  ok(lua_rawlen(L, -2) == 100000 && strcmp(lua_tostring(L, -1), "12345") == 0, "alloc: tables and strings grow");
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  ok(lua_gc(L, LUA_GCCOUNT) < 64, "alloc: a full collection frees the table (the free path)");
+  lua_close(L);
+  ok(alloc_install_curl() == 0, "alloc: curl starts on the same allocator");
+  escaped = curl_easy_escape(NULL, "a b", 3);
+  ok(escaped != NULL && strcmp(escaped, "a%20b") == 0, "alloc: curl allocates through it");
+  curl_free(escaped);
+  curl_global_cleanup();
+}
+
 int main(void) {
   test_duration();
   test_backoff();
@@ -197,6 +246,8 @@ int main(void) {
   test_redact_forms();
   test_timers();
   test_base64url();
+  test_json_buffer();
+  test_alloc();
   printf("1..%d\n", count);
   return failures ? 1 : 0;
 }

@@ -10,7 +10,7 @@ FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icore -Ites
 FUZZ_LIBS    := -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl libedit) -lm -ldl
 FUZZ_COVER   := $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 
-FUZZ_TARGETS := fuzz_duration fuzz_retry_after fuzz_headers fuzz_url fuzz_json fuzz_token fuzz_redact
+FUZZ_TARGETS := fuzz_duration fuzz_retry_after fuzz_headers fuzz_url fuzz_json fuzz_json_decode fuzz_token fuzz_redact
 FUZZ_CORE    := $(patsubst core/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out core/main.c,$(wildcard core/*.c)))
 FUZZ_SUPPORT := $(FUZZ_BUILD)/obj/fuzz_lua.o $(FUZZ_BUILD)/obj/embedded.o
 FUZZ_LUA_SRC := $(shell find lua -name '*.lua')

@@ -35,4 +35,76 @@ t.raises(function() json.decode("NaN") end, "json%.decode", "NaN literal refused
 t.is(require("evalua.json"), json, "require 'evalua.json' is the global")
 t.is(evalua.json, json, "evalua.json is the global")
 t.ok(require("cjson.safe").decode("{") == nil, "cjson.safe preloaded")
+t.is(math.type(require("cjson").decode("[1]")[1]), "float", "cjson itself is unchanged (numbers as doubles)")
+
+-- Integers stay integers (issue 13): integral JSON numbers decode as Lua integers.
+local doc = json.decode('{"seed":42,"n":3,"big":9007199254740993,"min":-9223372036854775808}')
+t.is(math.type(doc.seed), "integer", "an integral number decodes as an integer")
+t.is(tostring(doc.seed), "42", "tostring of a decoded integer has no .0")
+t.is(("%s items"):format(doc.n), "3 items", "format %s of a decoded count")
+t.is(doc.big, 9007199254740993, "2^53 + 1 stays exact")
+t.is(doc.big - 1, 9007199254740992, "... and does integer arithmetic")
+t.is(doc.min, math.mininteger, "-2^63 is the smallest integer")
+t.is(json.encode(doc, { sort_keys = true }),
+  '{"big":9007199254740993,"min":-9223372036854775808,"n":3,"seed":42}', "integers encode back exactly")
+t.is(math.type(json.decode("9223372036854775808")), "float", "2^63 is past int64: a float")
+t.is(json.decode("-9223372036854775809"), -9223372036854775809.0, "below -2^63: a float")
+t.is(math.type(json.decode("18446744073709551616")), "float", "2^64: a float")
+t.is(math.type(json.decode("1.0")), "float", "1.0 (a fraction written) is a float")
+t.is(math.type(json.decode("1e2")), "float", "1e2 (an exponent written) is a float")
+t.is(json.decode("1e2"), 100.0, "1e2 is 100.0")
+t.is(json.decode("-0.5e-1"), -0.05, "negative fraction and exponent")
+t.is(math.type(json.decode("-12")), "integer", "negative integers")
+t.is(1 / json.decode("-0"), -math.huge, "-0 keeps its sign (a float -0.0, as cjson reads it)")
+t.is(json.encode(json.decode("[-0]")), "[-0]", "-0 re-encodes as -0")
+t.is(json.decode("1e400"), math.huge, "a number past the double range is inf, as cjson reads it")
+t.is(json.decode(("1"):rep(80) .. ".5"), tonumber(("1"):rep(80) .. ".5"), "a long mantissa")
+
+-- Arrays keep their kind: [] round-trips as [] (read-modify-write changes nothing).
+local vendor = '{"cases":[],"meta":{},"rows":[[],[1,2.5,"x",null,true,false]],"total":0}'
+local back = json.decode(vendor)
+t.ok(json.is_array(back.cases) and json.is_array(back.rows[1]) and not json.is_array(back.meta),
+  "decoded arrays are marked, objects are not")
+t.is(json.encode(back, { sort_keys = true }), vendor, "a document re-encodes unchanged, [] and {} apart")
+back.cases[1] = { id = 7 }
+t.is(json.encode(back.cases), '[{"id":7}]', "a decoded array stays an array when filled")
+t.is(json.encode(json.decode("[]")), "[]", "top-level []")
+local tagged = json.decode('{"items":[1,2]}')
+tagged.items.note = "x"
+t.raises(function() json.encode(tagged) end, "json.encode: a json.array holds keys other than 1..n at %$%.items",
+  "a field added to a decoded array is an error, not silently dropped")
+
+-- Strings and escapes.
+t.is(json.decode('"\\ud83d\\ude00 \\u00e9 \\/ \\b\\f\\n\\r\\t \\"\\\\"'), "\240\159\152\128 é / \b\f\n\r\t \"\\",
+  "escapes and a surrogate pair")
+t.is(json.decode('"a\\u0000b"'), "a\0b", "\\u0000 is a NUL byte in the string")
+t.is(json.decode('{"k":"v","k":"w"}').k, "w", "a repeated key: the last one wins")
+t.is(tostring(json.null), "null", "tostring(json.null) is null (issue 11)")
+t.is(json.decode(" \t\r\n[ 1 , 2 ]\n ")[2], 2, "whitespace around values")
+
+-- Refusals name the offset.
+for _, case in ipairs {
+  { "01", "unexpected text after the value at character 2" },
+  { "1.", "digits must follow '.'" },
+  { "1e", "digits must follow the exponent" },
+  { "-", "invalid number at character 1" },
+  { "[1,]", "at character 4" },
+  { '{"a":1,}', "expected a string key in object at character 8" },
+  { '{"a" 1}', "expected ':' after object key" },
+  { "[1 2]", "expected ',' or ']' in array at character 4" },
+  { '"\\udc00"', "lone low surrogate" },
+  { '"\\ud800x"', "high surrogate without its low half" },
+  { '"\\x"', "invalid escape in string" },
+  { '"abc', "unexpected end of string at character 1" },
+  { '"a\0b"', "NUL byte in a string %(it must be written \\u0000%) at character 3" },
+  { "[1]\0", "unexpected text after the value at character 4" },
+  { "", "expected a value%) at character 1 %(the end of the text%)" },
+  { "nul", "invalid token" },
+  { "+1", "invalid token" },
+} do
+  local ok, err = pcall(json.decode, case[1])
+  t.ok(not ok and tostring(err):find("^json%.decode: ") and tostring(err):find(case[2]),
+    ("decode %q refused: %s"):format(case[1], case[2]))
+  if ok or not tostring(err):find(case[2]) then t.diag(tostring(err)) end
+end
 t.done()
