@@ -22,19 +22,28 @@ Commands:
   test [PATH...]       run *_test.lua files and report (`evalua test --help`)
   resume               wait for runs left unfinished by a crash or Ctrl-C
   report merge F... -o OUT   merge JSON reports from shards
+  report diff BASE NEW compare two JSON reports: regressions, fixes, score deltas
+  config               print the effective configuration (secrets redacted)
   repl                 interactive prompt (also `evalua` alone on a terminal)
 
 Options:
   -e CODE              run CODE (as a script; may be given more than once)
   -v, --verbose        trace every HTTP request on stderr (secrets redacted)
   --insecure           do not verify TLS certificates (a warning is printed)
+  --config FILE        configuration (default: evalua.config.lua here or above)
+  --profile NAME       profile of the configuration (default $EVALUA_PROFILE)
+  --env-file FILE      read KEY=VALUE lines as environment (values are secrets)
+  --quiet              no progress (line or heartbeat) for runs in flight
+  --progress           a progress line even when stderr is not a terminal
+  --color=WHEN         colour: always, never or auto (default: on a terminal, unless NO_COLOR)
   -h, --help           this text
   --version            versions of evalua, Lua, libcurl and lua-cjson
 
 Globals in scripts: json, http, task, poll, auth, env, secret, evalua.
 Exit codes: 0 passed, 1 tests or thresholds failed, 2 usage or configuration error,
 3 script error, 4 infrastructure error (network, auth, timeout), 130 interrupted.
-Environment: EVALUA_LUA_DIR (load lua/ from disk), NO_COLOR, LUA_PATH, LUA_CPATH.
+Environment: EVALUA_PROFILE, EVALUA_LUA_DIR (load lua/ from disk), NO_COLOR, LUA_PATH,
+LUA_CPATH.
 See `man evalua` and docs/lua-api.md.
 ]==]
 
@@ -43,8 +52,8 @@ See `man evalua` and docs/lua-api.md.
 
 local function lookup(fname, name, default)
   if type(name) ~= "string" then errors.argerror(1, fname, "string expected, got " .. type(name)) end
-  local v = os.getenv(name)
-  if v ~= nil and v ~= "" then return v end
+  local v = require("evalua.config").env(name) -- the environment, else --env-file
+  if v ~= nil then return v end
   if default ~= nil then return default end
   errors.raise({ kind = "config", message = ("environment variable %s is not set"):format(name),
                  where = errors.where():gsub(":%s*$", "") }, 3)
@@ -78,7 +87,7 @@ local evalua = {
 -- Modules are loaded when a script first touches them: start-up stays fast.
 local lazy = {
   json = "evalua.json", http = "evalua.http", task = "evalua.task", poll = "evalua.poll",
-  auth = "evalua.auth", inspect = "evalua.inspect", fs = "evalua.fs",
+  auth = "evalua.auth", inspect = "evalua.inspect", fs = "evalua.fs", config = "evalua.config",
 }
 setmetatable(evalua, { __index = function(t, k)
   local name = lazy[k]
@@ -88,6 +97,16 @@ setmetatable(evalua, { __index = function(t, k)
     return m
   end
 end })
+
+-- The globals that load on first use (json, http, ...); with `all`, every field of
+-- `evalua` that does (evalua.inspect, evalua.config, ...). For the REPL's completion too.
+function boot.lazy_globals(all)
+  local out = {}
+  for k in pairs(lazy) do
+    if all or (k ~= "inspect" and k ~= "fs" and k ~= "config") then out[k] = true end
+  end
+  return out
+end
 
 -- What a script prints is masked like everything else evalua writes: print, io.write
 -- and the standard streams' write method pass their text through redact first. (A
@@ -124,8 +143,7 @@ local function install_globals()
   mask_output()
   package.loaded["evalua"] = evalua
   _G.evalua, _G.env, _G.secret = evalua, env, secret
-  local G = {}
-  for k in pairs(lazy) do if k ~= "inspect" and k ~= "fs" then G[k] = true end end
+  local G = boot.lazy_globals()
   setmetatable(_G, { __index = function(t, k)
     if G[k] then
       local m = evalua[k]
@@ -252,9 +270,11 @@ local function set_arg(argv, script_index)
   return a
 end
 
--- Runs that scripts start are journalled too, so `evalua resume` can collect them.
+-- Runs that scripts start are journalled too, so `evalua resume` can collect them, and
+-- shown in flight on stderr (evalua.progress).
 local function journal_runs()
   require("evalua.journal").open():listen()
+  require("evalua.progress").start()
 end
 
 local function run_file(path, argv, index)
@@ -303,15 +323,53 @@ local function run_command(name, args)
   return code or EXIT.ok
 end
 
-local commands = { test = true, resume = true, report = true }
+local commands = { test = true, resume = true, report = true, config = true }
+
+-- Options that apply to every command (configuration, progress): `--name VALUE` or
+-- `--name=VALUE`. Returns how many arguments were used (0: not one of them), or nil and
+-- a message.
+local VALUED = { ["--config"] = "path", ["--profile"] = "profile", ["--env-file"] = "env_file",
+                 ["--color"] = "color" }
+local FLAGS = { ["--quiet"] = "quiet", ["--progress"] = "progress" }
+local function global_option(argv, i, settings)
+  local name, inline = argv[i]:match("^(%-%-[%w-]+)=(.*)$")
+  name = name or argv[i]
+  if FLAGS[name] and not inline then
+    settings[FLAGS[name]] = true
+    return 1
+  end
+  local key = VALUED[name]
+  if not key then return 0 end
+  local value = inline or argv[i + 1]
+  if value == nil or value == "" then return nil, name .. " needs a value" end
+  if key == "color" and value ~= "always" and value ~= "never" and value ~= "auto" then
+    return nil, ("--color expects always, never or auto, got '%s'"):format(value)
+  end
+  settings[key] = value
+  return inline and 1 or 2
+end
+
+-- Load the configuration and set up progress once the options are known.
+local function configure(settings)
+  local ok, err = pcall(require("evalua.config").load, settings)
+  if not ok then
+    boot.print_error(err)
+    return false
+  end
+  require("evalua.progress").configure(settings)
+  return true
+end
 
 --- main(argv) -> exit code; argv[0] is the program name.
 function boot.main(argv)
   install_globals()
-  local i, chunks = 1, {}
+  local i, chunks, settings = 1, {}, {}
   while argv[i] do
     local a = argv[i]
-    if a == "-h" or a == "--help" then io.stdout:write(USAGE) return EXIT.ok
+    local used, why = global_option(argv, i, settings)
+    if not used then return usage_error(why) end
+    if used > 0 then i = i + used - 1
+    elseif a == "-h" or a == "--help" then io.stdout:write(USAGE) return EXIT.ok
     elseif a == "--version" then return print_version()
     elseif a == "-v" or a == "--verbose" then
       evalua.verbose = true
@@ -326,8 +384,24 @@ function boot.main(argv)
     else break end
     i = i + 1
   end
-  if #chunks > 0 then return run_chunks(chunks, argv, i - 1) end
   local cmd = argv[i]
+  local args = {}
+  if #chunks == 0 and commands[cmd] then
+    -- `evalua test --profile prod` too: global options may follow a command's name.
+    local j = i + 1
+    while argv[j] do
+      if argv[j] == "--" then
+        table.move(argv, j, #argv, #args + 1, args)
+        break
+      end
+      local used, why = global_option(argv, j, settings)
+      if not used then return usage_error(why) end
+      if used == 0 then args[#args + 1] = argv[j] end
+      j = j + math.max(used, 1)
+    end
+  end
+  if not configure(settings) then return EXIT.usage end
+  if #chunks > 0 then return run_chunks(chunks, argv, i - 1) end
   if cmd == nil then
     if require("evalua.readline").isatty(0) then
       journal_runs()
@@ -342,15 +416,13 @@ function boot.main(argv)
     journal_runs()
     return require("evalua.repl").main()
   elseif commands[cmd] then
-    local args = {}
-    for j = i + 1, #argv do args[#args + 1] = argv[j] end
     return run_command(cmd, args)
   elseif cmd == "help" then
     io.stdout:write(USAGE)
     return EXIT.ok
   end
   if not cmd:find("[./]") and not require("evalua.fs").exists(cmd) then
-    return usage_error(("unknown command or missing file '%s' (commands: run, test, resume, report, repl)"):format(cmd))
+    return usage_error(("unknown command or missing file '%s' (commands: run, test, resume, report, config, repl)"):format(cmd))
   end
   return run_file(cmd, argv, i)
 end

@@ -11,6 +11,14 @@ function shell.sh(cmd, secs)
   return out, code
 end
 
+--- shell.tmpdir() -> a new temporary directory (under $TMPDIR)
+function shell.tmpdir()
+  local p = io.popen("mktemp -d")
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
 --- shell.read(path) -> the file's content, or nil
 function shell.read(path)
   local f = io.open(path, "rb")

@@ -43,6 +43,7 @@ local function read(path)
 end
 
 function cli.main(argv)
+  if argv[1] == "diff" then return require("evalua.cli.diff").main(table.move(argv, 2, #argv, 1, {})) end
   local o, rest = args.command("report", argv, OPTIONS, USAGE)
   if not o then return rest end
   if rest[1] ~= "merge" then return usage_error("expected 'merge' (evalua report merge FILE... -o OUT)") end

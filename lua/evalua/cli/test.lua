@@ -3,6 +3,7 @@
 -- ended are finished in the journal once the reports holding them are written.
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
+local budget = require "evalua.runner.budget"
 local context = require "evalua.runner.context"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
@@ -27,6 +28,8 @@ local OPTIONS = {
       .. "unless a reporter writes there)" },
   { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
+  { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
+  { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
   { long = "--help", short = "-h", help = "show this help" },
 }
 
@@ -69,6 +72,11 @@ local function configure(argv)
   local cfg = { paths = #paths > 0 and paths or { "." }, bail = o.bail == true,
                 cancel_on_interrupt = o.cancel_on_interrupt == true, journal = o.journal }
   local err
+  -- Defaults from the active profile of evalua.config.lua; the command line wins.
+  local defaults = require("evalua.config").get("test")
+  o.jobs = o.jobs or (defaults.jobs and tostring(defaults.jobs))
+  o.timeout = o.timeout or (defaults.timeout and tostring(defaults.timeout))
+  o.reporter = o.reporter or defaults.reporters
   cfg.jobs, err = args.count(o.jobs or "8", "--jobs")
   if not cfg.jobs then return nil, err end
   cfg.repeat_count, err = args.count(o["repeat"] or "1", "--repeat")
@@ -99,6 +107,14 @@ local function configure(argv)
     end
     cfg.shard = { k = k, n = n }
   end
+  if o.max_runs then
+    cfg.max_runs, err = args.count(o.max_runs, "--max-runs")
+    if not cfg.max_runs then return nil, err end
+  end
+  if o.on_budget and not budget.POLICIES[o.on_budget] then
+    return nil, ("--on-budget expects finish or cancel, got '%s'"):format(o.on_budget)
+  end
+  cfg.on_budget = o.on_budget
   cfg.reporters, err = report.parse_all(o.reporter)
   if not cfg.reporters then return nil, err end
   return cfg
@@ -154,6 +170,7 @@ function cli.main(argv)
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
+  local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
   -- A run that ended is finished in the journal only once the reports holding its
   -- verdict are written: a kill before that leaves it to `evalua resume`.
   local stop_journal = j:listen(function()
@@ -164,6 +181,7 @@ function cli.main(argv)
   evalua.on_interrupt(function() on_interrupt(r, cfg, j) end)
   local ran, data = pcall(r.run, r)
   stop_journal()
+  stop_budget()
   if not ran then error(data, 0) end
   if #(cfg.report.errors or {}) == 0 then j:reported() end
   if data.usage_error then io.stderr:write("evalua test: ", data.usage_error, "\n") end

@@ -173,8 +173,8 @@ end
 -- credentials are registered for redaction, as `secret()` does, wherever evalua prints.
 local function from_env(names, is_secret)
   for _, name in ipairs(names or {}) do
-    local v = os.getenv(name)
-    if v ~= nil and v ~= "" then
+    local v = require("evalua.config").env(name) -- the environment, else --env-file
+    if v ~= nil then
       if is_secret then redact.register(v) end
       return v, name
     end
@@ -186,7 +186,24 @@ end
 -- kind}) from `opts` and the environment; `kind` (default "string") is checked as
 -- check_options does, and `base_url` must be an http(s) URL with a host. A missing
 -- credential, or a malformed URL from the environment, is a configuration error.
+-- The active profile of evalua.config.lua (evalua.config) supplies what the caller did
+-- not pass: its values stand in for options, its `env` names replace the variables.
+local function with_profile(fname, opts, spec)
+  local profile = require("evalua.config").get(fname:match("^[^.]+"))
+  if next(profile) == nil or (opts ~= nil and type(opts) ~= "table") then return opts, spec end
+  local merged, vars = {}, profile.env or {}
+  profile.env = nil
+  for k, v in pairs(profile) do merged[k] = v end
+  for k, v in pairs(opts or {}) do merged[k] = v end
+  local respec = {}
+  for i, s in ipairs(spec) do
+    respec[i] = setmetatable({ env = vars[s[1]] and { vars[s[1]] } or s.env }, { __index = s })
+  end
+  return merged, respec
+end
+
 function common.settings(fname, opts, spec)
+  opts, spec = with_profile(fname, opts, spec)
   local known = { timeout = "duration", wait = "wait" }
   for _, s in ipairs(spec) do known[s[1]] = s.kind or (s[1] == "base_url" and "url") or "string" end
   opts = common.check_options(fname, opts, known)

@@ -36,6 +36,7 @@ tr.case-fail{background:#fff6f5}pre{white-space:pre-wrap;margin:4px 0;font:12px/
 #controls{display:flex;gap:8px;align-items:center;margin-bottom:8px}#controls input{flex:1;padding:4px 8px}
 .hidden{display:none}.partial{background:#fff3cd;border:1px solid #d99a00;padding:6px 12px;margin:0 0 12px}
 ]]
+html.CSS = CSS -- the diff view (report/diff_html.lua) shares the look
 
 local JS = [[
 (function(){

@@ -74,7 +74,7 @@ local function stdout_sink()
   local tty = stdout_is_tty()
   return {
     tty = tty,
-    color = tty and (os.getenv("NO_COLOR") or "") == "",
+    color = require("evalua.progress").color(1), -- --color=WHEN, else a terminal without NO_COLOR
     write = function(s)
       io.stdout:write(report.redact(s))
       io.stdout:flush()

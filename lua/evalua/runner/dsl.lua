@@ -15,6 +15,11 @@ local Skip = { __name = "evalua.skip" }
 Skip.__index = Skip
 function Skip.__tostring(s) return "skipped: " .. s.reason end
 
+-- The error skip(reason) raises (also raised by the budget for a refused start).
+function dsl.skip(reason)
+  return setmetatable({ reason = reason }, Skip)
+end
+
 function dsl.is_skip(v)
   return getmetatable(v) == Skip
 end
@@ -152,7 +157,7 @@ function dsl.file_env(file)
       state.block.skip = reason
       return
     end
-    error(setmetatable({ reason = reason }, Skip), 0)
+    error(dsl.skip(reason), 0)
   end
 
   env.expect = expect.expect

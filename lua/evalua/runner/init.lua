@@ -403,10 +403,12 @@ function Runner:run_job(job)
   self:release(job)
 end
 
--- Stop starting tests and cancel the ones running; they end as skipped with `reason`.
-function Runner:stop(reason)
+-- Stop starting tests and cancel the ones running (unless `opts.keep_running`: they
+-- finish); what did not run ends as skipped with `reason`.
+function Runner:stop(reason, opts)
   if self.stopping then return end
   self.stopping = reason
+  if opts and opts.keep_running then return end
   for job in pairs(self.running) do
     if job.handle then task.cancel(job.handle) end
   end

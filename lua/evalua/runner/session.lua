@@ -100,7 +100,8 @@ end
 
 -- The exit code for a summary: 2 any configuration error (among `tests`, when given),
 -- 3 any error, 4 any infra, 1 any failure or run without a verdict (unless
--- `policy.accept_no_verdict`) or flaky test (with `policy.fail_on_flaky`), else 0.
+-- `policy.accept_no_verdict`) or flaky test (with `policy.fail_on_flaky`) or a budget
+-- that stopped the suite (`policy.budget`), else 0.
 function session.exit_code(summary, tests, policy)
   policy = policy or {}
   for _, e in ipairs(tests or {}) do
@@ -111,6 +112,8 @@ function session.exit_code(summary, tests, policy)
   if summary.failed > 0 then return 1 end
   if (summary.no_verdict or 0) > 0 and not policy.accept_no_verdict then return 1 end
   if (summary.flaky or 0) > 0 and policy.fail_on_flaky then return 1 end
+  -- A suite the budget stopped (--max-runs) did not pass, whatever ran.
+  if policy.budget then return 1 end
   return 0
 end
 
@@ -144,6 +147,7 @@ function session.merge(reports)
     if not out.started_at or (r.started_at and r.started_at < out.started_at) then out.started_at = r.started_at end
     out.duration = math.max(out.duration, r.duration or 0)
     out.interrupted = out.interrupted or r.interrupted
+    out.budget = out.budget or r.budget
     out.plan = out.plan or r.plan
     out.fail_on_flaky = out.fail_on_flaky or r.fail_on_flaky
     out.accept_no_verdict = (out.accept_no_verdict ~= false and r.accept_no_verdict) or false

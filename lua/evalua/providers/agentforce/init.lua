@@ -4,6 +4,7 @@
 local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
+local hooks = require "evalua.hooks"
 local model = require "evalua.model"
 local poll = require "evalua.poll"
 
@@ -89,8 +90,9 @@ local function unknown_definition(err)
   return err.status == 404 or text:find("Invalid AiEvalDefinitionVersion identifier", 1, true) ~= nil
 end
 
--- One start attempt: the response body, or false when the org's queue is full.
-local function try_start(self, definition)
+-- One start attempt: the response body, or false when the org's queue is full (then
+-- `run_queued` tells listeners, e.g. the progress line, why the start waits).
+local function try_start(self, definition, token)
   local ok, res = pcall(self.call, self, "POST", "/runs", {
     json = { [start_field[self.api]] = definition },
     retry = { idempotent = false }, -- a start that may have reached Salesforce is never repeated
@@ -100,6 +102,8 @@ local function try_start(self, definition)
   if org_queue_full(res) then
     common.trace("agentforce: org is running its maximum of tests; %s waits for a slot (%s)",
       definition, tostring(res.vendor_message))
+    hooks.emit("run_queued", { provider = "agentforce", target = definition, token = token,
+                               reason = "org limit of 10 runs in progress" })
     return false, res
   end
   if unknown_definition(res) then -- a typo, not an outage: a configuration error (exit 2)
@@ -113,9 +117,9 @@ end
 -- Start a run of the test definition `definition`; returns a Run.
 function Client:start(definition)
   common.check_id(definition, 1, "start", "test definition name")
-  local token, body = self:tracked_start(definition, function()
-    return try_start(self, definition)
-      or poll.wait(function() return try_start(self, definition) end, {
+  local token, body = self:tracked_start(definition, function(start_token)
+    return try_start(self, definition, start_token)
+      or poll.wait(function() return try_start(self, definition, start_token) end, {
         interval = self.queue_interval, timeout = self.queue_timeout,
         what = "a free test slot to start " .. definition,
       })

@@ -119,6 +119,7 @@ function mapper.run(status_doc, calls, opts)
     raw_status = text(status_doc.status),
     started_at = text(status_doc.start_time),
     ended_at = text(status_doc.end_time),
+    cases_done = number(status_doc.completed_calls), cases_total = number(status_doc.total_calls),
     raw = status_doc,
   }
   if run.status == "failed" then run.error = text(status_doc.message) or text(status_doc.error) end

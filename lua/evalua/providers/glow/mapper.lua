@@ -78,6 +78,7 @@ function mapper.run(doc, opts)
     run.id = opts.id or run.test_id
     local s = val(doc.status_summary) or {}
     local total, completed = number(s.total) or 0, number(s.completed) or 0
+    run.cases_done, run.cases_total = number(s.completed), number(s.total)
     run.status = total > 0 and completed >= total and "completed"
       or (completed > 0 or (number(s.in_progress) or 0) > 0) and "running" or "queued"
   end
