@@ -159,6 +159,18 @@ static int l_mkdir_p(lua_State *L) {
   return 0;
 }
 
+/* fs.cwd() -> the working directory's absolute path, or nil and why (getcwd) */
+static int l_cwd(lua_State *L) {
+  char buf[4096];
+  if (getcwd(buf, sizeof buf) == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushstring(L, buf);
+  return 1;
+}
+
 /* fs.is_symlink(path) -> whether path itself is a symbolic link */
 static int l_is_symlink(lua_State *L) {
   struct stat st;
@@ -264,7 +276,7 @@ int luaopen_evalua_fs(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"append_line", l_append_line}, {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p},
     {"exists", l_exists}, {"isdir", l_isdir}, {"is_symlink", l_is_symlink}, {"lock", l_lock},
-    {"pid", l_pid}, {"list", l_list}, {NULL, NULL},
+    {"pid", l_pid}, {"list", l_list}, {"cwd", l_cwd}, {NULL, NULL},
   };
   static const luaL_Reg lock_methods[] = {
     {"unlock", lock_release}, {"__close", lock_release}, {"__gc", lock_release}, {NULL, NULL},

@@ -3,6 +3,7 @@
 -- start. Providers and `evalua test` read their section through config.get(name); a
 -- key evalua does not know is an error naming the file and line, never ignored.
 local errors = require "evalua.errors"
+local fs = require "evalua.fs"
 local redact = require "evalua.redact"
 
 local config = {}
@@ -171,7 +172,11 @@ end
 -- depth is bounded: ".." of "/" is "/".
 local function find_upward()
   local up = ""
-  for _ = 1, 64 do
+  -- As many levels as the working directory has (relative paths: PWD can be stale),
+  -- not a fixed 64 tries at every start-up.
+  local cwd = fs.cwd() or ""
+  local _, depth = cwd:gsub("/[^/]+", "")
+  for _ = 1, math.min(depth + 1, 64) do
     local path = up .. config.FILE
     local f = io.open(path, "r")
     if f then

@@ -245,6 +245,7 @@ local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 local function install_fs()
   local fs = {}
+  function fs.cwd() return os.getenv("PWD") end
   function fs.exists(p) return sh("test -e " .. quote(p)) end
   function fs.isdir(p) return sh("test -d " .. quote(p)) end
   function fs.mkdir_p(p) assert(sh("mkdir -p " .. quote(p)), "cannot create " .. p) end
