@@ -387,6 +387,13 @@ static void cancel_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
+/* Cancel a live task: a waiting one is woken at once, its wait withdrawn; a ready or
+ * running one gets the error at its next wait or instruction. */
+static void cancel_task(Task *t) {
+  if (t->state == TASK_SUSPENDED && t->wait) sched_wake(t, WAKE_CANCEL);
+  else t->cancel_pending = 1;
+}
+
 /* sched.cancel(thread) -> true if the task was alive. A waiting task is woken at once
  * (its wait withdrawn); a ready one gets the error at its next wait or instruction (one
  * that has not started yet, at its first wait). */
@@ -398,8 +405,7 @@ static int l_cancel(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (t->state == TASK_SUSPENDED && t->wait) sched_wake(t, WAKE_CANCEL);
-  else t->cancel_pending = 1;
+  cancel_task(t);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -622,11 +628,7 @@ static int l_run(lua_State *L) {
 /* sched.cancel_all() -> how many tasks were cancelled (Ctrl-C, shutdown) */
 static int l_cancel_all(lua_State *L) {
   lua_Integer n = 0;
-  for (Task *t = live; t; t = t->next) {
-    if (t->state == TASK_SUSPENDED && t->wait) sched_wake(t, WAKE_CANCEL);
-    else t->cancel_pending = 1;
-    n++;
-  }
+  for (Task *t = live; t; t = t->next, n++) cancel_task(t);
   lua_pushinteger(L, n);
   return 1;
 }
@@ -638,11 +640,6 @@ static int l_kill_all(lua_State *L) {
   while (live) {
     Task *t = live;
     lua_State *co = t->co;
-    if (t->wait) {
-      const WaitOps *ops = t->wait;
-      t->wait = NULL;
-      if (ops->cleanup) ops->cleanup(t, t->wait_data);
-    }
     current = t;
     running = co;
     evalua_closethread(co, main_L);

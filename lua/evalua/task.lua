@@ -74,16 +74,23 @@ local REAP_SECONDS = 5      -- for cancelled tasks' cleanups (a run's cancel req
 
 -- A task owns the tasks it spawns (its `own` scope, made when it first spawns one):
 -- those still running when its function ends are cancelled and waited for.
-local function reap_own(h, r)
-  local own = h.own
-  if not own or own.keep or next(own.members) == nil then return r end
+-- The end of a scope: its members still running are cancelled and reaped (in spawn
+-- order). `r` is how the scope's function ended; returns that, or the reaping's failure
+-- (a cancellation while reaping wins: it must not be lost), and how many were left.
+local function close_scope(scope, r)
   local left = {}
-  for m in pairs(own.members) do left[#left + 1] = m end
+  for m in pairs(scope.members) do left[#left + 1] = m end
+  if #left == 0 then return r, 0 end
   table.sort(left, function(a, b) return a.id < b.id end)
   local ok, err = pcall(cancel_and_reap, left)
-  -- A cancellation while reaping wins over how fn ended (it must not be lost).
-  if not ok and (r[1] or is_cancel(err)) then return pack(false, err) end
-  return r
+  if not ok and (r[1] or is_cancel(err)) then r = pack(false, err) end
+  return r, #left
+end
+
+local function reap_own(h, r)
+  local own = h.own
+  if not own or own.keep then return r end
+  return (close_scope(own, r))
 end
 
 -- A task cancelled before it started still starts: its first wait raises the
@@ -273,15 +280,7 @@ local function in_scope(fn, ...)
   me.scopes[depth] = scope
   local r = pack(xpcall(fn, on_error, ...))   -- a string error keeps its traceback (Wrapped)
   me.scopes[depth] = nil
-  local left = {}
-  for h in pairs(scope.members) do left[#left + 1] = h end
-  table.sort(left, function(a, b) return a.id < b.id end)
-  if #left > 0 then
-    -- Their cleanups get time of their own, even when a deadline is what ended fn.
-    local ok, err = pcall(cancel_and_reap, left)
-    if not ok and (r[1] or is_cancel(err)) then r = pack(false, err) end
-  end
-  return r, #left
+  return close_scope(scope, r)
 end
 
 --- task.scope(fn, ...) -> fn's results. Tasks fn spawns (and theirs) are cancelled when
