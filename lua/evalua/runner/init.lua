@@ -396,6 +396,9 @@ function Runner:run_job(job)
   e.duration = task.now() - t0
   self.running[job] = nil
   collect(job, e)
+  -- The entry holds plain copies now: the live runs (their service documents) are not
+  -- kept for the rest of the session.
+  job.output, job.failures, job.runs = {}, {}, {}
   if not self.finished then self.report:test_end(e, self.data) end
   if self.opts.bail and not e.rate_of and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
     self:stop("not run: stopped at the first failure (--bail)")
