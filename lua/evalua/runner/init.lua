@@ -11,6 +11,7 @@ local diff = require "evalua.runner.diff"
 local dsl = require "evalua.runner.dsl"
 local expect = require "evalua.runner.expect"
 local plan = require "evalua.runner.plan"
+local record = require "evalua.runner.record"
 local repeats = require "evalua.runner.repeats"
 local session = require "evalua.runner.session"
 local threshold = require "evalua.runner.threshold"
@@ -397,9 +398,10 @@ function Runner:run_job(job)
   self.running[job] = nil
   collect(job, e)
   -- The entry holds plain copies now: the live runs (their service documents) are not
-  -- kept for the rest of the session.
+  -- kept for the rest of the session, and once reported its runs are kept as text.
   job.output, job.failures, job.runs = {}, {}, {}
   if not self.finished then self.report:test_end(e, self.data) end
+  record.compact(e)
   if self.opts.bail and not e.rate_of and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
     self:stop("not run: stopped at the first failure (--bail)")
   end

@@ -2,6 +2,7 @@
 -- pass rates, mean scores). Gates are judged from report data alone, so that a report
 -- merged from shards is judged exactly like an unsharded run.
 local errors = require "evalua.errors"
+local record = require "evalua.runner.record"
 local stats = require "evalua.runner.stats"
 
 local threshold = {}
@@ -120,12 +121,12 @@ local function scope(e, data)
   for _, t in ipairs(data.tests or {}) do
     if t.kind == "test" and t.file == e.file and within(t.path or {}, e.path or {}) then
       tests[#tests + 1] = t
-      for _, r in ipairs(t.runs or {}) do runs[#runs + 1] = r end
+      for _, r in ipairs(record.runs(t)) do runs[#runs + 1] = r end
     end
   end
   for _, f in ipairs(data.files or {}) do
     if f.path == e.file then
-      for _, r in ipairs(f.runs or {}) do
+      for _, r in ipairs(record.runs(f)) do
         if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
       end
     end
