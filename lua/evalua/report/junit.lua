@@ -183,10 +183,16 @@ local function render(data, write)
     local out = { "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
       "errors", c.errors, "skipped", c.skipped, "time", seconds(c.time), "timestamp", data.started_at,
       "file", path }) .. ">" }
-    if data.partial then
+    -- A report that is not the whole session says so where CI tools show properties:
+    -- merged from incomplete shards, or cut short by Ctrl-C (the tests that did not
+    -- run are <skipped>, which alone would read as green).
+    if data.partial or data.interrupted then
       out[#out + 1] = "    <properties>"
-      for _, p in ipairs(data.partial) do
+      for _, p in ipairs(data.partial or {}) do
         out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
+      end
+      if data.interrupted then
+        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.interrupted", "value", "true" }) .. "/>"
       end
       out[#out + 1] = "    </properties>"
     end

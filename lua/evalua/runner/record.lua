@@ -24,6 +24,24 @@ function record.mark_arrays(v)
   return v
 end
 
+-- A decoder may give whole numbers as floats: make them integers again (line numbers,
+-- counts, scores print as `1`, not `1.0`).
+local function integers(v)
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      integers(x)
+    elseif math.type(x) == "float" and math.tointeger(x) then
+      v[k] = math.tointeger(x)
+    end
+  end
+end
+
+-- Decoded JSON as the session's plain data: whole numbers integers, arrays marked.
+function record.normalize(v)
+  integers(v)
+  return record.mark_arrays(v)
+end
+
 -- Plain data as compact JSON, keys sorted (the same data always gives the same text).
 -- `field` names the value when it is one, so that an empty array stays one.
 function record.encode(v, field)
@@ -45,7 +63,7 @@ end
 function record.runs(owner, filter)
   local runs = owner.runs
   if type(runs) == "string" then
-    return record.mark_arrays(json.array(json.decode(filter and filter(runs) or runs)))
+    return record.normalize(json.array(json.decode(filter and filter(runs) or runs)))
   end
   return runs or json.array()
 end

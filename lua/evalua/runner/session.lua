@@ -41,17 +41,6 @@ function session.plain(v)
   return plain(v, {})
 end
 
--- JSON decoding gives floats: make whole numbers integers again (line numbers, counts).
-local function integers(v)
-  for k, x in pairs(v) do
-    if type(x) == "table" then
-      integers(x)
-    elseif math.type(x) == "float" and math.tointeger(x) then
-      v[k] = math.tointeger(x)
-    end
-  end
-end
-
 -- Read a JSON report back; errors name the file.
 function session.decode(text, name)
   local ok, data = pcall(json.decode, text)
@@ -59,8 +48,7 @@ function session.decode(text, name)
   if type(data) ~= "table" or data.format ~= session.FORMAT then
     error(("%s: not an evalua session report (format %s expected)"):format(name, session.FORMAT), 0)
   end
-  integers(data)
-  return record.mark_arrays(data)
+  return record.normalize(data)
 end
 
 -- Order of entries: by file, then declaration (`seq`), as in an unsharded run.
