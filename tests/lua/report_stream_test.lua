@@ -55,6 +55,14 @@ tap.is(lines, entries, "the JSON report: one line per file and per test")
 tap.like(text, '^{\n  "argv": ', "the session's fields one per line, sorted")
 tap.is(h.sh("ls " .. dir .. " | grep -c tmp; true"), "0\n", "no temporary file is left behind")
 
+-- `report merge` streams the merged session to its file: what the reporter makes of it.
+tap.is(h.cli("report", h.merge_argv({ dir .. "/s.json" }, {}, dir .. "/m.html")), 1, "a merge of the session")
+tap.is(h.read(dir .. "/m.html"), report.render("html", session.merge({ session.decode(text, "s.json") })),
+  "is written to its file piece by piece, the same page")
+h.write(dir .. "/blocker", "")
+tap.is(h.cli("report", h.merge_argv({ dir .. "/s.json" }, {}, dir .. "/blocker/m.xml")), 3,
+  "a merged report that cannot be written: exit 3")
+
 -- What a finished test keeps: its runs as one compact text, read back exactly.
 local entry = { runs = { { provider = "fake", id = "R1", cases = {
   { name = "c1", metrics = { { name = "m", passed = true, score = 0.5 } } }, { name = "c2", metrics = {} },

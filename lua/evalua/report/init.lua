@@ -199,15 +199,21 @@ function report.runs(owner)
   return record.runs(owner, report.redact)
 end
 
--- Render a finished session with one reporter, as a string (merge, resume, tests).
-function report.render(name, data, opts)
-  local sink = report.string_sink()
+-- Write a finished session with one reporter to `sink` (then closed): `report merge`
+-- streams a merged session to its file so. Raises the reporter's failure.
+function report.write(name, data, sink, opts)
   local d = report.open({ { name = name, sink = sink } }, opts)
   d:start(data)
   d:planned(data)
   for _, e in ipairs(data.tests) do d:test_end(e, data) end
   local errs = d:finish(data)
   if #errs > 0 then error(errs[1], 0) end
+end
+
+-- Render a finished session with one reporter, as a string (resume, tests).
+function report.render(name, data, opts)
+  local sink = report.string_sink()
+  report.write(name, data, sink, opts)
   return sink.text()
 end
 
