@@ -38,9 +38,27 @@ support.run(function()
 
   -- lifecycle on the /test mount ----------------------------------------------------------------
 
+  -- The sandbox answers with the fields of Glow's documents (tests/fixtures/glow/SOURCES.txt).
+  local function fixture(name)
+    local f = assert(io.open("tests/fixtures/glow/" .. name, "rb"))
+    local doc = json.decode(f:read("a"))
+    f:close()
+    return doc
+  end
+  local function same_fields(got, want, label)
+    local missing, extra = {}, {}
+    for k in pairs(want) do if got[k] == nil then missing[#missing + 1] = k end end
+    for k in pairs(got) do if want[k] == nil then extra[#extra + 1] = k end end
+    table.sort(missing)
+    table.sort(extra)
+    t.ok(#missing == 0 and #extra == 0, label .. ": the fields of Glow's document")
+    if #missing + #extra > 0 then t.diag("missing: " .. table.concat(missing, ", ") .. "; extra: " .. table.concat(extra, ", ")) end
+  end
+
   local v5_before = support.requests("/api/v5/")
-  local test_id = gl:create(SUPPORT)
+  local test_id, started = gl:create(SUPPORT)
   t.ok(type(test_id) == "string", "create: /test/start")
+  same_fields(started, fixture("test_start.json"), "start's answer, returned whole by create")
   t.ok(type(gl:create(SUPPORT_EVAL, { eval = true })) == "string", "create { eval = true }: start by eval_id")
   t.like(tostring(support.error_of(connect("v5").create, connect("v5"), SUPPORT, { eval = true })),
     "eval = true needs glow.connect{api = \"test\"}", "eval = true on v5 is a bad argument")
@@ -102,6 +120,11 @@ support.run(function()
   t.is(support.requests("/glow/test/grade") - grade_calls, 2, "a grade whose answer was lost is sent again")
   t.is(grades_of(run.invocation_id), 1, "and graded once: the second send replayed the first")
   t.ok(res.grade_id and res.passed == true and res.score == 8, "grade: the service's answer")
+  same_fields(res, fixture("test_grade.json"), "grade's answer, returned whole")
+  local doc, want = gl:get(test_id), fixture("test_get.json").entries
+  same_fields(doc.entries.grades[1], want.grades[1], "get: entries.grades rows")
+  same_fields(doc.entries.runs[1], want.runs[1], "get: entries.runs binding rows")
+  same_fields(doc.entries.groups[1], want.groups[1], "get: entries.groups (trace) rows")
   local m = run.cases[1]:metric("grade")
   t.ok(m and m.score == 8 and m.passed == true and m.reason == "Clear", "the run's grade metric")
   local again = run:grade { score = 8, feedback = "Clear" }

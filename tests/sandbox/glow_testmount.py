@@ -41,11 +41,12 @@ generated from the API's OpenAPI spec v1.0.50); every behaviour below names its 
   v5 mount (`routes/test/{get,search,archive,export,refresh}.py`, `routes/test/text/download.py`).
 - The idempotency replay gate (`infra/events/audit.py`, `operation_key` = the body's
   `idempotency_key`): a repeated key with the same body replays the first answer (nothing runs
-  again); with a different body: 409 `Idempotency key reused with a different request
-  payload.`; an error answer is not kept, so a retry after an error runs again.  Receipts do
-  not expire (the audited branch's calls_entry; the 300 s Redis receipt is the non-audited
-  branch).  The in-flight 409 needs two requests at once, which this single-threaded
-  emulator never has.  Soft/accept staging (`soft`, `accept`) is not emulated.
+  again; marked `X-Idempotent-Replay: 1`, inferred); with a different body: 409 `Idempotency
+  key reused with a different request payload.`; an error answer is not kept, so a retry
+  after an error runs again.  Receipts do not expire (the audited branch's calls_entry; the
+  300 s Redis receipt is the non-audited branch).  The in-flight 409 needs two requests at
+  once, which this single-threaded emulator never has.  Soft/accept staging (`soft`,
+  `accept`) is not emulated.
 """
 
 import hashlib
@@ -74,6 +75,9 @@ TEST_SCHEMAS = {
               "idempotency_key": ("str", False, True)},
     "stop": {"invocation_id": ("str", True, False), "idempotency_key": ("str", False, True)},
 }
+# The bundle ids a trace records (the CLI's GetTestInvocationTracesResponse).
+TRACE_BUNDLE = ("reasoning_level_ids", "temperature_level_ids", "voice_ids", "prompt_ids", "instruction_ids",
+                "tool_ids", "quality_ids", "modality_ids")
 # The rubric's points per benchmark (inferred: the seeded rubrics have 10 points, 7 to pass).
 TOTAL_POINTS, PASS_POINTS = 10, 7
 
@@ -147,9 +151,11 @@ class TestMount:
             return 404, {"detail": "Test run not found"}
         trace_id = self._new_id("trace")
         now = iso(self.ctx.clock.wall(), "us")
-        self.traces[trace_id] = (inv, run, {"id": trace_id, "test_invocation_id": inv.id, "created_at": now,
-                                            "updated_at": now, "generated": False, "mcp": False, "active": True,
-                                            "run_id": run.id if run else None})
+        row = {"id": trace_id, "test_invocation_id": inv.id, "created_at": now, "updated_at": now,
+               "generated": False, "mcp": False, "active": True, "run_id": run.id if run else None}
+        for field in TRACE_BUNDLE:  # the bundle, verbatim (trace.py: no inheritance from the invocation)
+            row[field] = body.get(field) or []
+        self.traces[trace_id] = (inv, run, row)
         return 200, {"test_invocation_trace_id": trace_id, "success": True,
                      "idempotency_key": key or self._new_id("call")}
 

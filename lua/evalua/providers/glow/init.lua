@@ -86,7 +86,7 @@ local function id_arg(fname, id, n)
   return common.check_id(id, n or 1, fname)
 end
 
--- Create a test of a benchmark; returns its test_id. With `eval = true` (api "test") the id
+-- Create a test of a benchmark; returns its test_id and Glow's whole answer. With `eval = true` (api "test") the id
 -- is an eval's, sent as `eval_id` (the start of Glow's API v1.0.50, glow-academic/cli).
 function Client:create(benchmark_id, opts)
   id_arg("create", benchmark_id)
@@ -95,8 +95,9 @@ function Client:create(benchmark_id, opts)
     errors.argerror(2, "create", "eval = true needs glow.connect{api = \"test\"} (the v5 start takes a benchmark_id)")
   end
   local field = opts.eval and "eval_id" or "benchmark_id"
-  return op(self, "start", { [field] = benchmark_id, infinite_mode = opts.infinite_mode },
-    false, { expect = { "test_id" } }).test_id
+  local answer = op(self, "start", { [field] = benchmark_id, infinite_mode = opts.infinite_mode },
+    false, { expect = { "test_id" } })
+  return answer.test_id, answer
 end
 
 -- The test document. Always bypasses Glow's 300-second response cache: a cached answer
