@@ -5,12 +5,7 @@ local tap = require "tap"
 local cjson = require "cjson"
 local model = require "evalua.model"
 
-local function load(name)
-  local f = assert(io.open("tests/fixtures/glow/" .. name, "rb"))
-  local doc = cjson.decode(f:read("a"))
-  f:close()
-  return doc
-end
+local load = require "glow_fixtures"
 
 -- Leaf fields of a document (JSON nulls included), counted once per table reached.
 local function leaves(v, seen)

@@ -6,6 +6,7 @@ local t = require "tap"
 local shell = require "shell"
 local support = require "providers_support"
 local errors = require "evalua.errors"
+local fixture = require "glow_fixtures"
 local glow = require "evalua.glow"
 
 local SUPPORT = "b3e1a7c0-0000-4000-8000-000000000001"
@@ -39,12 +40,6 @@ support.run(function()
   -- lifecycle on the /test mount ----------------------------------------------------------------
 
   -- The sandbox answers with the fields of Glow's documents (tests/fixtures/glow/SOURCES.txt).
-  local function fixture(name)
-    local f = assert(io.open("tests/fixtures/glow/" .. name, "rb"))
-    local doc = json.decode(f:read("a"))
-    f:close()
-    return doc
-  end
   local function same_fields(got, want, label)
     local missing, extra = {}, {}
     for k in pairs(want) do if got[k] == nil then missing[#missing + 1] = k end end
