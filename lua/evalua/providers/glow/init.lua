@@ -86,8 +86,9 @@ local function id_arg(fname, id, n)
   return common.check_id(id, n or 1, fname)
 end
 
--- Create a test of a benchmark; returns its test_id and Glow's whole answer. With `eval = true` (api "test") the id
--- is an eval's, sent as `eval_id` (the start of Glow's API v1.0.50, glow-academic/cli).
+-- Create a test of a benchmark; returns its test_id and Glow's whole answer. With
+-- `eval = true` (api "test") the id is an eval's, sent as `eval_id` (the start of Glow's
+-- API v1.0.50, glow-academic/cli).
 function Client:create(benchmark_id, opts)
   id_arg("create", benchmark_id)
   opts = common.check_options("create", opts, { infinite_mode = "boolean", eval = "boolean" }, 2)
