@@ -126,6 +126,16 @@ support.run(function()
   t.ok(again.grade_id == res.grade_id and grades_of(run.invocation_id) == 1,
     "the same grade sent again replays (same grade_id, still one grade)")
 
+  -- A 409 while the first send is still being written is retried with the same key.
+  grade_calls = support.requests("/glow/test/grade")
+  support.fault { path = "^/glow/test/grade$", method = "POST", times = 1, status = 409,
+                  body = { detail = "An operation with this idempotency key is already in progress." } }
+  local second = run:grade { score = 9 }
+  t.ok(support.requests("/glow/test/grade") - grade_calls == 2 and second.score == 9,
+    "a 409 'already in progress' is sent again, and then answered")
+  t.is(grades_of(run.invocation_id), 2, "a different score is a new grade (graded once more, not twice)")
+  t.is(run.cases[1]:metric("grade").score, 9, "the run's metric is the latest grade")
+
   -- The rubric decides `passed`: a grader's passed = true with a failing score is a failure.
   local low = gl:start(test_id):wait()
   low:grade { score = 3, passed = true }

@@ -135,7 +135,7 @@ class GlowRun:
 
 
 class Invocation:
-    __slots__ = ("id", "group_id", "title", "position", "created_wall", "runs", "grade")
+    __slots__ = ("id", "group_id", "title", "position", "created_wall", "runs", "grade", "grades")
 
 
 class Test:
@@ -259,6 +259,7 @@ class Glow(TestMount, Service):
         inv.position = len(test.invocations)
         inv.created_wall = wall
         inv.grade = None
+        inv.grades = []   # every test_grade_entry row (entries.grades); `grade` is the latest
         inv.runs = []
         entry = seeded_uuid(self.ctx.seed, self.name, "suite-entry", test.benchmark_id, prompt)
         for model, agent in bench["models"]:
@@ -391,6 +392,8 @@ class Glow(TestMount, Service):
             grade["time_taken"] = round(run.progress(now) * run.duration, 3)
         run.grade = grade or {"id": None, "score": None, "passed": None, "feedback": None, "time_taken": None}
         inv.grade = run.grade
+        if grade is not None:
+            inv.grades.append(grade)
         g = run.grade
         return json_response(200, {"invocation_id": inv.id, "grade_id": g["id"], "score": g["score"],
                                    "passed": g["passed"], "feedback": g["feedback"]})
@@ -506,7 +509,7 @@ class Glow(TestMount, Service):
             # grades, messages.
             "entries": {"tests": [self._test_json(test)], "invocations": invocations, "runs": bindings,
                         "groups": [row for inv, _, row in self.traces.values() if inv in test.invocations],
-                        "grades": [_grade_row(inv) for inv in test.invocations if (inv.grade or {}).get("id")],
+                        "grades": [_grade_row(inv, g) for inv in test.invocations for g in inv.grades],
                         "messages": messages},
             "resources": {"benchmark_id": test.benchmark_id, "eval_id": bench["eval_id"],
                           "rubric": {"name": bench["rubric"],
@@ -628,9 +631,8 @@ SUMMARIES = {
 }
 
 
-def _grade_row(inv):
+def _grade_row(inv, g):
     """entries.grades: the CLI's GetTestGradeResponse (test_grade_entry rows)."""
-    g = inv.grade
     made = g.get("created_at") or iso(inv.created_wall, "us")
     return {"id": g["id"], "invocation_id": inv.id, "created_at": made, "updated_at": made,
             "passed": g["passed"], "score": g["score"], "time_taken": g["time_taken"],

@@ -210,6 +210,7 @@ class TestMount:
                  "feedback": None, "time_taken": int((wall - inv.created_wall) * 1000),
                  "created_at": iso(wall, "us")}
         run.grade = inv.grade = grade
+        inv.grades.append(grade)
         return 200, {"success": True, "grade_id": grade["id"], "invocation_id": inv.id,
                      "passed": grade["passed"], "score": score, "time_taken": grade["time_taken"]}
 
