@@ -12,7 +12,8 @@ generated from the API's OpenAPI spec v1.0.50); every behaviour below names its 
   CLI's TestStartPayload), infinite_mode?, idempotency_key?} -> `{test_id, invocation_id,
   benchmark_id, idempotency_key}` (`routes/test/start.py` StartTestApiResponse); invocation_id
   is the first invocation of the benchmark and idempotency_key the server's call id
-  (`infra/test/start.py`).
+  (`infra/test/start.py`); an unknown benchmark is a 400 (start.py turns ValueError into 400;
+  the words are inferred).
 - `trace` {test_id, test_invocation_id, run_id?, bundle ids...} -> `{test_invocation_trace_id,
   success, idempotency_key}` (`infra/test/trace.py`): opens a trace on the historical run.
 - `generate` {trace_id, ...} -> `{group_id, run_id, idempotency_key, eval, produced_media}`
