@@ -203,6 +203,20 @@ support.run(function()
   if code ~= 0 then t.diag(out) end
   out, code = shell.sh(cmd .. "v6 2>&1")
   t.ok(code == 2 and out:find("--api must be v5 or test, got 'v6'", 1, true), "--api v6: a usage error (2)")
+
+  -- The generation from evalua.config.lua (a profile's glow.api); a bad one is a config error.
+  shell.write(dir .. "/show_api.lua", ("print(require('evalua.glow').connect{ base_url = '%s/glow', "
+    .. "token = 'glow-test-token' }.api)\n"):format(base))
+  local function with_config(api)
+    shell.write(dir .. "/evalua.config.lua", ("return { defaults = { glow = { api = %q } } }\n"):format(api))
+    return shell.sh(("env -u EVALUA_JOURNAL bin/evalua --config %s/evalua.config.lua run %s/show_api.lua 2>&1")
+      :format(dir, dir))
+  end
+  out, code = with_config("test")
+  t.ok(code == 0 and out:find("^test"), "a profile's glow.api = \"test\" chooses the /test mount")
+  out, code = with_config("v7")
+  t.ok(code == 2 and out:find("config error: glow.connect: the configuration's glow.api: api must be", 1, true),
+    "a profile's unknown glow.api: a configuration error (2)")
   shell.sh("rm -rf " .. dir)
 
   -- errors ----------------------------------------------------------------------------------------

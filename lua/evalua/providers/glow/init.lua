@@ -42,7 +42,9 @@ glow.Client = Client
 function glow.connect(opts)
   local s = common.settings("glow.connect", opts, settings)
   if not layouts[s.api] then
-    errors.argerror(1, "glow.connect", ("api must be \"v5\" or \"test\", got %q"):format(s.api))
+    local problem = ("api must be \"v5\" or \"test\", got %q"):format(s.api)
+    if type(opts) == "table" and opts.api ~= nil then errors.argerror(1, "glow.connect", problem) end
+    errors.raise({ kind = "config", message = "glow.connect: the configuration's glow.api: " .. problem }, 2)
   end
   if s.token then
     s.auth = auth.bearer(s.token)
