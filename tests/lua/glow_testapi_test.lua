@@ -136,6 +136,17 @@ support.run(function()
   t.is(grades_of(run.invocation_id), 2, "a different score is a new grade (graded once more, not twice)")
   t.is(run.cases[1]:metric("grade").score, 9, "the run's metric is the latest grade")
 
+  -- A descriptor names the generation: a client of the other one (evalua resume connects
+  -- with the configured one) still follows the run where it was started.
+  local d = run:descriptor()
+  t.ok(d.api == "test" and not json.encode(d):find("glow-test-token", 1, true), "descriptor: api, no token")
+  local v5_calls = support.requests("/api/v5/")
+  local back = connect("v5"):attach(json.decode(json.encode(d))):wait():results()
+  t.ok(back.cases[1]:metric("grade").score == 9 and support.requests("/api/v5/") == v5_calls,
+    "attached by a v5 client: followed through /test/get")
+  t.like(tostring(support.error_of(gl.attach, gl, { provider = "glow", id = run.id, api = "v9" })),
+    "descriptor api must be \"v5\" or \"test\"", "a descriptor's unknown api: bad argument")
+
   -- The rubric decides `passed`: a grader's passed = true with a failing score is a failure.
   local low = gl:start(test_id):wait()
   low:grade { score = 3, passed = true }

@@ -35,7 +35,7 @@ local Client = common.client_class("glow", {
     return st.client:grade(run, verdict)
   end,
 })
-Client.descriptor_fields = { "test_id", "invocation_id" }
+Client.descriptor_fields = { "test_id", "invocation_id", "api" }
 glow.Client = Client
 
 -- A bearer token (what Glow's CLI sends) or an API key (`X-Api-Key`).
@@ -293,8 +293,24 @@ function Client:start(test_id)
   local token, fields = self:tracked_start(test_id, function()
     return one_at_a_time(self, test_id, function() return replay[self.api](self, test_id) end)
   end)
-  fields.start_token, fields.test_id, fields.status = token, test_id, "queued"
+  fields.start_token, fields.test_id, fields.status, fields.api = token, test_id, "queued", self.api
   return self:started(self:new_run(fields))
+end
+
+-- A Run from `run:descriptor()` data. A run started through the other API generation (its
+-- descriptor says which; `evalua resume` connects with the configured one) is followed
+-- through a sibling of this client speaking that generation, with the same credentials.
+function Client:attach(desc)
+  local api = type(desc) == "table" and desc.api
+  if api and api ~= self.api then
+    if not layouts[api] then
+      errors.argerror(1, "attach", ("descriptor api must be \"v5\" or \"test\", got %s"):format(common.got(api)))
+    end
+    local sibling = { api = api }
+    for k, v in pairs(self) do if sibling[k] == nil then sibling[k] = v end end
+    return getmetatable(Client).__index.attach(setmetatable(sibling, Client), desc)
+  end
+  return getmetatable(Client).__index.attach(self, desc)
 end
 
 -- One poll: the latest `get` answer this client holds for the test when it already shows
