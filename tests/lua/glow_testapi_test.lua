@@ -230,6 +230,15 @@ support.run(function()
     "a profile's unknown glow.api: a configuration error (2)")
   shell.sh("rm -rf " .. dir)
 
+  -- the shared operations --------------------------------------------------------------------------
+
+  local before = support.requests("/glow/test/search")
+  t.ok(#gl:search() >= 3 and support.requests("/glow/test/search") > before, "search on the /test mount")
+  t.is(gl:archive({ test_id }), 1, "archive on the /test mount")
+  t.is(gl:archive({ test_id }, false), 1, "unarchive")
+  t.is(gl:export(test_id).row_count, 3, "export on the /test mount")
+  t.ok(gl:op("refresh").success and support.requests("/glow/test/refresh") == 1, "refresh through op")
+
   -- errors ----------------------------------------------------------------------------------------
 
   local bad = connect("test", { token = "wrong" })
