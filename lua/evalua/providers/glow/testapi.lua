@@ -1,8 +1,9 @@
 -- Glow's current API (`glow.connect{api = "test"}`): the benchmark-test operations mounted
 -- at `POST {base_url}/test/<op>` (glow-academic/api core/app/routes/test/). It has no `next`
--- (that is a socket event), so a replay is started the way Glow's own client does it: the
--- test's `get` names the pending runs, `trace` opens a trace on one, `generate` replays it,
--- `run/` binds the replay to the invocation. Grading is `grade` {invocation_id, run_id,
+-- (that is a socket event, infra/test/workflows.py), so the test's `get` names the pending
+-- runs, and a replay follows the order the backend describes (infra/test/trace.py, run.py):
+-- `trace` opens a trace on the run, `generate` replays it, `run/` binds the replay to the
+-- invocation. Grading is `grade` {invocation_id, run_id,
 -- score, idempotency_key}: whole rubric points, `passed` decided by the service's rubric.
 local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
