@@ -97,5 +97,27 @@ tap.like(h.read(prefix .. ".html"), "interrupted %(partial%)", "HTML: the header
 tap.like(h.read(prefix .. ".txt"), "interrupted: the results above are partial", "pretty: the summary says so")
 tap.like(h.read(prefix .. ".xml"), '<skipped message="interrupted"/>', "the test cut short is skipped, not passed")
 
+-- A session that crashes half-way (a bug in evalua): the reports are written and say
+-- they are partial, in every format.
+local real_plain, calls = session.plain, 0
+session.plain = function(v) -- luacheck: ignore 122
+  calls = calls + 1
+  if calls == 2 then error("a bug in evalua") end
+  return real_plain(v)
+end
+prefix = dir .. "/crash"
+local ok, err = pcall(run, { "-r", "json:" .. prefix .. ".json", "-r", "junit:" .. prefix .. ".xml", "-r", "html:" .. prefix .. ".html",
+  "-r", "tap:" .. prefix .. ".tap", "-r", "pretty:" .. prefix .. ".txt", "--jobs", "1", "--journal", dir .. "/cjournal",
+  "tests/runner/runs" })
+session.plain = real_plain -- luacheck: ignore 122
+tap.ok(not ok and tostring(err):find("a bug in evalua", 1, true), "the crash is raised (exit 3)")
+local crashed = h.json(prefix .. ".json")
+tap.like(crashed.partial and crashed.partial[1] or "", "^the session stopped on an error before every test had run: .*a bug in evalua",
+  "JSON: partial, saying why")
+tap.like(h.read(prefix .. ".tap"), "# partial report: the session stopped on an error", "TAP: says so")
+tap.like(h.read(prefix .. ".xml"), '<property name="evalua.partial" value="the session stopped on an error', "JUnit: says so")
+tap.like(h.read(prefix .. ".html"), 'partial report:</b> the session stopped on an error', "HTML: says so")
+tap.like(h.read(prefix .. ".txt"), "partial report: the session stopped on an error", "pretty: says so")
+
 os.execute("rm -rf " .. dir)
 tap.done()

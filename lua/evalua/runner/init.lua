@@ -523,7 +523,12 @@ function Runner:run()
   if not ok then
     -- Ctrl-C cancels every task first: the report is written now and says so.
     if task.is_cancelled(err) and require("evalua").interrupted then return self:interrupt() end
-    pcall(self.finish, self) -- still write what is known, and stop live reporters
+    -- Still write what is known, and stop live reporters; every report says it is partial
+    -- (what did not run is only "skipped", which alone would read as green).
+    self.data.partial = self.data.partial or json.array()
+    table.insert(self.data.partial, "the session stopped on an error before every test had run: "
+      .. message_of(err):match("^[^\n]*"))
+    pcall(self.finish, self)
     error(err, 0)
   end
   return self:finish()
