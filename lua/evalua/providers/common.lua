@@ -390,8 +390,14 @@ function Client:tracked_start(target, send)
   local _ <close> = setmetatable({}, { __close = function() start_gate:release() end })
   start_count = start_count + 1
   local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
-  hooks.emit("run_starting", { provider = self.provider, target = tostring(target),
-                               base_url = self.base_url, token = token })
+  -- The journal's append waits for its group commit: a cancellation (or the deadline)
+  -- ending that wait comes after the line is on disk and before anything was sent.
+  local announced, err = pcall(hooks.emit, "run_starting", { provider = self.provider,
+    target = tostring(target), base_url = self.base_url, token = token })
+  if not announced then
+    if errors.is(err, "cancelled") or errors.is(err, "timeout") then pcall(hooks.emit, "run_start_failed", token) end
+    error(err, 0)
+  end
   local r = table.pack(pcall(send, token))
   if not r[1] then
     if not start_outcome_unknown(r[2]) then hooks.emit("run_start_failed", token) end
