@@ -327,8 +327,10 @@ end
 -- returned) or any JSON value, else it must be a JSON object; `expect`: dotted paths of
 -- fields the answer must carry ({"runId"}, {"data.id"}). An answer that breaks these
 -- rules is a `protocol` error naming the URL and status.
+local NO_OPTIONS = {}
+
 function Client:call(method, path, opts)
-  opts = opts or {}
+  opts = opts or NO_OPTIONS
   local url = self:url(path)
   local resp = http.request {
     method = method, url = url, auth = self.auth, timeout = self.timeout,
@@ -345,10 +347,12 @@ function Client:call(method, path, opts)
   if type(body) ~= "table" then
     unusable(resp, method, url, ("a JSON object was expected, got %s"):format(common.snippet(resp.body, 100)))
   end
-  for _, path_ in ipairs(opts.expect or {}) do
-    local v = field(body, path_)
-    if v == nil or v == "" then
-      unusable(resp, method, url, ("the answer has no %s: %s"):format(path_, common.snippet(resp.body, 200)))
+  if opts.expect then
+    for _, path_ in ipairs(opts.expect) do
+      local v = field(body, path_)
+      if v == nil or v == "" then
+        unusable(resp, method, url, ("the answer has no %s: %s"):format(path_, common.snippet(resp.body, 200)))
+      end
     end
   end
   return body, resp
