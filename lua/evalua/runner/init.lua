@@ -498,10 +498,11 @@ function Runner:listen()
 end
 
 -- A session's old generation only grows (every finished test's record stays until the
--- reports are written): a major collection once it has grown by 25%, not the default
--- 100%, keeps the garbage of finishing runs from piling up on top of it. Measured on
--- 5,000 tests, five reporters: peak RSS -25% (1-2 s runs) to -34% (20-30 s runs), CPU
--- the same within the noise (tests/bench/RESULTS.md, section 6).
+-- reports are written): generational, with a major collection once it has grown by 25%
+-- (Lua's default 100%), keeps the garbage of finishing runs from piling up on top of it.
+-- Measured on 5,000 tests, five reporters: peak RSS -25% (1-2 s runs) to -34% (20-30 s
+-- runs) against generational 100%, -15% against boot.lua's incremental 150/200 (20-30 s
+-- runs), CPU the same within the noise (tests/bench/RESULTS.md, section 6).
 local GC_MINOR, GC_MAJOR = 20, 25
 
 -- Load, plan, run and report; returns the session data.
