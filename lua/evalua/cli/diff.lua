@@ -3,10 +3,10 @@
 -- vanished cases, pass rates per metric. Exit code 1 when anything regressed, 0 when
 -- nothing did, 2 on bad input, 3 when a report cannot be written.
 local args = require "evalua.runner.args"
+local baseline = require "evalua.runner.baseline"
 local diff = require "evalua.report.diff"
 local json = require "evalua.json"
 local report = require "evalua.report"
-local session = require "evalua.runner.session"
 
 local cli = {}
 
@@ -38,12 +38,7 @@ local function usage_error(msg)
 end
 
 local function load_report(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, ("cannot read %s: %s"):format(path, tostring(err)) end
-  local text = f:read("a")
-  f:close()
-  local ok, data = pcall(session.decode, text, path)
-  if ok then ok, data = pcall(diff.check, data, path) end
+  local ok, data = pcall(baseline.read, path)
   if not ok then return nil, tostring(data) end
   return data
 end

@@ -69,7 +69,12 @@ local function check_map(v, key, check)
   end
   table.sort(names)
   local list = {}
-  for _, name in ipairs(names) do list[#list + 1] = { metric = name, min = check(v[name], key .. "." .. name) } end
+  for _, name in ipairs(names) do
+    for _, g in ipairs(threshold.forms(v[name], key .. "." .. name, check)) do
+      g.metric = name
+      list[#list + 1] = g
+    end
+  end
   return list
 end
 
@@ -89,21 +94,22 @@ function threshold.gates(spec)
     end
   end
   local gates = {}
-  if spec.pass_rate ~= nil then
-    gates[#gates + 1] = { gate = "pass_rate", min = check_rate(spec.pass_rate, "pass_rate") }
+  local function add(kind, list)
+    for _, g in ipairs(list) do
+      g.gate = kind
+      gates[#gates + 1] = g
+    end
   end
-  for _, g in ipairs(spec.metrics and check_map(spec.metrics, "metrics", check_rate) or {}) do
-    g.gate = "metric"; gates[#gates + 1] = g
-  end
-  for _, g in ipairs(spec.scores and check_map(spec.scores, "scores", check_number) or {}) do
-    g.gate = "score"; gates[#gates + 1] = g
-  end
-  if spec.tests ~= nil then gates[#gates + 1] = { gate = "tests", min = check_rate(spec.tests, "tests") } end
+  if spec.pass_rate ~= nil then add("pass_rate", threshold.forms(spec.pass_rate, "pass_rate", check_rate)) end
+  add("metric", spec.metrics and check_map(spec.metrics, "metrics", check_rate) or {})
+  add("score", spec.scores and check_map(spec.scores, "scores", check_number) or {})
+  if spec.tests ~= nil then add("tests", threshold.forms(spec.tests, "tests", check_rate)) end
   if #gates == 0 then errors.argerror(1, "threshold", "no gate given (pass_rate, metrics, scores, tests)") end
   return gates
 end
 
 function threshold.title(gate)
+  if gate.no_worse_than ~= nil then return "threshold: " .. threshold.relative_title(gate) end
   return "threshold: " .. kinds[gate.gate].title(gate)
 end
 
@@ -138,6 +144,7 @@ function threshold.evaluate(e, data)
   local kind = kinds[e.gate.gate]
   local tests, runs = scope(e, data)
   e.failures, e.skip_reason, e.actual = {}, nil, nil
+  if e.gate.no_worse_than ~= nil then threshold.record_baseline(e, data) end
   if #tests < (e.scope_total or 0) then
     e.outcome = "skipped"
     e.skip_reason = ("only %d of the %d tests it covers are in this report; judged when shard reports are merged")
@@ -157,6 +164,7 @@ function threshold.evaluate(e, data)
       or "no data among the selected tests"
     return e
   end
+  if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown) end
   e.actual = shown or kind.missing
   e.outcome = value ~= nil and value >= e.gate.min and "passed" or "failed"
   if e.outcome == "failed" then
@@ -166,6 +174,143 @@ function threshold.evaluate(e, data)
       actual = e.actual, file = e.file, line = e.line,
     }
   end
+  return e
+end
+
+---------------------------------------------------------------------------
+-- Gates relative to a baseline (`evalua test --baseline FILE`):
+-- `metrics = { name = { no_worse_than = "2%" } }` passes when the value is at least the
+-- baseline's minus the tolerance (percentage points for rates, an absolute difference
+-- for scores). The baseline's value is recorded on the entry when it is first judged,
+-- so that a merge of shard reports judges it the same without the baseline file.
+
+local EPS = 1e-9
+
+-- The baseline each session judges against (runner.baseline.attach): {file, data, missing}.
+local attached = setmetatable({}, { __mode = "k" })
+
+--- threshold.use_baseline(data, b): judge the relative gates of session `data` against
+-- `b` = {file = name, data = its report (nil: none given), missing = "fail"|"skip"}.
+function threshold.use_baseline(data, b)
+  attached[data] = b
+end
+
+-- What each kind of gate is called in a relative gate's title and message.
+local RELATIVE = {
+  pass_rate = { subject = function() return "pass rate" end, short = function() return "pass rate" end, rate = true },
+  metric = { subject = function(g) return g.metric .. " pass rate" end, short = function(g) return g.metric end,
+             rate = true },
+  score = { subject = function(g) return ("mean %s score"):format(g.metric) end,
+            short = function(g) return ("mean %s score"):format(g.metric) end },
+  tests = { subject = function() return "tests passing" end, short = function() return "tests passing" end,
+            rate = true },
+}
+
+-- A tolerance: for rates 0.02 or "2%" (percentage points, 0 to 100%); for scores a number >= 0.
+local function check_tolerance(v, key, rate)
+  local n = type(v) == "number" and v or nil
+  if rate and type(v) == "string" and v:match("%%$") then
+    n = tonumber(v:sub(1, -2))
+    n = n and n / 100
+  end
+  if not n or n < 0 or (rate and n > 1) then
+    errors.argerror(1, "threshold", ("%s.no_worse_than must be %s, got %s"):format(key,
+      rate and "a number from 0 to 1 or a percentage (\"2%\")" or "a number >= 0 (a score difference)",
+      type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
+  end
+  return n
+end
+
+--- The gates one value of a threshold{} key declares: a number is a minimum (as is
+-- `{at_least = N}`); `{no_worse_than = T}` is relative to the baseline; both may be given.
+function threshold.forms(v, key, check)
+  if type(v) ~= "table" then return { { min = check(v, key) } } end
+  for k in pairs(v) do
+    if k ~= "at_least" and k ~= "no_worse_than" then
+      errors.argerror(1, "threshold", ("unknown key %s in %s (at_least, no_worse_than)"):format(tostring(k), key))
+    end
+  end
+  local list = {}
+  if v.at_least ~= nil then list[#list + 1] = { min = check(v.at_least, key .. ".at_least") } end
+  if v.no_worse_than ~= nil then
+    list[#list + 1] = { no_worse_than = check_tolerance(v.no_worse_than, key, check == check_rate) }
+  end
+  if #list == 0 then errors.argerror(1, "threshold", key .. " must give at_least or no_worse_than") end
+  return list
+end
+
+local function shown_value(gate, v)
+  if RELATIVE[gate.gate].rate then return percent(v) end
+  return ("%.4g"):format(v)
+end
+
+-- "−5%", "+0.3": a change, with a true minus sign.
+local function signed(gate, d)
+  if math.abs(d) < EPS then d = 0 end
+  return (d < 0 and "−" or "+") .. shown_value(gate, math.abs(d))
+end
+
+function threshold.relative_title(g)
+  return ("%s >= baseline − %s"):format(RELATIVE[g.gate].subject(g), shown_value(g, g.no_worse_than))
+end
+
+-- Measure the gate in the baseline attached to `data` (by `evalua test --baseline`) and
+-- record it on the entry: {file, value, shown} or {file, missing = why}, with the policy
+-- for a missing baseline. Without an attached baseline (a merge), what was recorded stays.
+function threshold.record_baseline(e, data)
+  local b = attached[data]
+  local rec = { file = b and b.file, policy = b and b.missing }
+  if not (b and b.data) then
+    if not b and e.baseline then return end -- recorded by the run a merge reads
+    rec.missing = "no baseline given (evalua test --baseline FILE; --baseline-missing=skip to save a first one)"
+  else
+    local tests, runs = scope(e, b.data)
+    local value, shown = kinds[e.gate.gate].measure(e.gate, runs, tests)
+    local where = e.file .. (#(e.path or {}) > 0 and (" > " .. table.concat(e.path, " > ")) or "")
+    if #tests == 0 and #runs == 0 then
+      rec.missing = ("no baseline for %s: %s has no tests of %s"):format(RELATIVE[e.gate.gate].short(e.gate),
+        b.file, where)
+    elseif value == nil then
+      rec.missing = ("no baseline for %s: in %s, %s"):format(RELATIVE[e.gate.gate].short(e.gate), b.file,
+        kinds[e.gate.gate].missing)
+    else
+      rec.value, rec.shown = value, shown
+    end
+  end
+  e.baseline = rec
+end
+
+-- Judge a relative gate: the value now (nil: no data) against the recorded baseline.
+function threshold.judge_relative(e, value, shown)
+  local g, rec, kind = e.gate, e.baseline, kinds[e.gate.gate]
+  local short = RELATIVE[g.gate].short(g)
+  if rec.missing and rec.policy == "skip" then
+    e.outcome, e.skip_reason = "skipped", rec.missing .. " (--baseline-missing=skip)"
+    return e
+  end
+  local message, expected
+  if rec.missing then
+    e.actual, message, expected = shown or kind.missing, rec.missing, "a baseline value"
+  elseif value == nil then
+    e.actual = kind.missing
+    message = ("%s: %s (was %s in %s)"):format(short, kind.missing, shown_value(g, rec.value), rec.file)
+  else
+    local d = value - rec.value
+    e.actual = ("%s; was %s in %s"):format(shown, rec.shown, rec.file)
+    if value >= rec.value - g.no_worse_than - EPS then
+      e.outcome = "passed"
+      return e
+    end
+    message = ("%s %s (was %s in %s, %s)"):format(short, shown_value(g, value), shown_value(g, rec.value),
+      rec.file, signed(g, d))
+  end
+  local limit = rec.value and rec.value - g.no_worse_than
+  if limit and RELATIVE[g.gate].rate then limit = math.max(0, limit) end
+  expected = expected or (">= %s (%s in %s − %s)"):format(shown_value(g, limit), shown_value(g, rec.value), rec.file,
+    shown_value(g, g.no_worse_than))
+  e.outcome = "failed"
+  e.failures[1] = { message = ("%s not met: %s"):format(e.name, message), expected = expected, actual = e.actual,
+                    file = e.file, line = e.line }
   return e
 end
 
