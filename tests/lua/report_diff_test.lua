@@ -140,6 +140,39 @@ out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("lost.jso
 t.ok(code == 1 and out:find("metric resolved: 100.0% (2/2) -> 100.0% (1/1), +0.0 pts, 1 fewer with a verdict", 1, true),
   "a metric fewer cases have a verdict for regressed, though its rate did not fall")
 
+-- no case matched: never a pass, though nothing "regressed"
+local unkeyed = report({ { name = "anon", full_name = "anon", file = "t/a_test.lua", line = 1, outcome = "passed",
+  runs = { { provider = "agentforce", id = "x", cases = { { name = "?", metrics = { m("topic_sequence_match", true) } } } } } } })
+local unkeyed_path = write("unkeyed.json", unkeyed)
+out, code = shell.sh(("%s report diff %s %s"):format(bin, unkeyed_path, unkeyed_path))
+t.ok(code == 1 and out:find("No case of BASE could be matched", 1, true) and out:find("Could not match (2):", 1, true),
+  "no case could be matched: exit 1, saying so and listing them")
+
+-- latency, tokens and cost: per run and overall, shown but not a regression
+local function timed(lat, tokens, cost)
+  local cases = {}
+  for i, l in ipairs(lat) do
+    cases[i] = af(i, "q" .. i, { m("topic_sequence_match", true, 1) })
+    cases[i].latency_ms, cases[i].total_tokens, cases[i].cost = l, tokens, cost
+  end
+  return report({ { name = "speed", full_name = "speed", file = "t/s_test.lua", line = 1, outcome = "passed",
+    runs = { { provider = "agentforce", id = "r", cases = cases } } } })
+end
+local slow_base = write("fast.json", timed({ 100, 200, 300, 400, 1000 }, 10, 0.01))
+local slow_new = write("slow.json", timed({ 200, 300, 400, 500, 3000 }, 12, 0.02))
+out, code = shell.sh(("%s report diff %s %s -o %s/u.json -o %s/u.html"):format(bin, slow_base, slow_new, dir, dir))
+t.is(code, 0, "slower and dearer, same verdicts: exit 0 (not a regression by itself)")
+t.ok(out:find("all runs: latency p50 300 ms -> 400 ms (+100 ms), p95 1000 ms -> 3000 ms (+2000 ms), tokens 50 -> 60 "
+  .. "(+10), cost 0.05 -> 0.1 (+0.05)", 1, true), "pretty: p50/p95 latency, tokens and cost, with the change")
+t.ok(out:find("t/s_test.lua: speed, agentforce run 1: latency p50 300 ms", 1, true), "and per matched run")
+local u = json.decode(shell.read(dir .. "/u.json")).usage
+t.ok(u.overall.base.latency_p95 == 1000 and u.overall.new.latency_p95 == 3000 and u.overall.latency_p95_delta == 2000
+  and math.abs(u.overall.cost_delta - 0.05) < 1e-9 and #u.runs == 1 and u.runs[1].base_run == "r",
+  "JSON: usage.overall and usage.runs")
+t.like(shell.read(dir .. "/u.html"), 'id="usage"', "HTML: a latency and cost section")
+out = shell.sh(("%s report diff %s %s"):format(bin, bpath, npath))
+t.ok(not out:find("Latency, tokens and cost", 1, true), "no such section when no case reports them")
+
 -- bad input: exit 2 naming the file and the field
 out, code = shell.sh(("%s report diff %s %s"):format(bin, write("e.json", report({})), npath))
 t.ok(code == 2 and out:find("BASE has no tests"), "an empty BASE: exit 2")

@@ -24,7 +24,10 @@ Compares two JSON reports written by `evalua test -r json:FILE`: per test, case 
 metric what regressed (passed, now not), what was fixed, score deltas, new and vanished
 tests and cases, and the pass rate of every metric with its counts. Cases are matched by
 a key per provider (docs/testing.md, "Comparing runs"); those without one are listed.
-Exit code: 1 anything regressed or vanished, 0 nothing did, 2 bad input.
+Latency p50/p95, tokens and cost are compared where cases report them (shown, not judged).
+A baseline written by `evalua test --save-baseline` is a JSON report too.
+Exit code: 1 anything regressed or vanished, or no case could be matched; 0 nothing
+regressed; 2 bad input.
 
 options:
 ]]
@@ -47,6 +50,7 @@ local function render(format, d, color)
   if format == "json" then
     for _, k in ipairs({ "tests", "cases", "metrics", "unmatched" }) do json.array(d[k]) end
     for _, c in ipairs(d.cases) do if c.metrics then json.array(c.metrics) end end
+    if d.usage then json.array(d.usage.runs) end
     return json.encode(d, { indent = 2, sort_keys = true }) .. "\n"
   elseif format == "html" then
     return require("evalua.report.diff_html").render(d)

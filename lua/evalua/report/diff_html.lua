@@ -80,7 +80,9 @@ function view.render(d)
   for _, c in ipairs(cards) do
     out[#out + 1] = ('<div class="card"><b id="%s">%d</b>%s</div>'):format(c[1], c[3], c[2])
   end
-  out[#out + 1] = ('</div><p id="verdict">%s</p></section>'):format(d.regressed and "Regressed" or "No regression")
+  local verdict = s.nothing_matched and "Regressed: no case could be matched"
+    or d.regressed and "Regressed" or "No regression"
+  out[#out + 1] = ('</div><p id="verdict">%s</p></section>'):format(verdict)
   out[#out + 1] = '<section id="metrics"><h2>Pass rate per metric</h2><table><tr><th>change</th><th>metric</th>'
     .. "<th>BASE</th><th>NEW</th><th>delta</th></tr>"
   for _, m in ipairs(diff.sorted(d.metrics)) do
@@ -97,6 +99,16 @@ function view.render(d)
   for _, c in ipairs(d.cases) do items[#items + 1] = { item = c, kind = "case", change = c.change } end
   for _, x in ipairs(diff.sorted(items)) do row(out, x.item, x.kind) end
   out[#out + 1] = "</table></section>"
+  if d.usage then
+    out[#out + 1] = '<section id="usage"><h2>Latency, tokens and cost</h2><table><tr><th>runs</th><th>BASE &rarr; NEW'
+      .. "</th></tr>"
+    out[#out + 1] = ('<tr data-usage="all"><td>all runs</td><td>%s</td></tr>'):format(esc(diff.usage_words(d.usage.overall)))
+    for _, u in ipairs(d.usage.runs) do
+      out[#out + 1] = ("<tr><td>%s: %s, %s</td><td>%s</td></tr>"):format(esc(u.file or "?"), esc(u.test or "?"),
+        esc(u.run), esc(diff.usage_words(u)))
+    end
+    out[#out + 1] = "</table></section>"
+  end
   if #d.unmatched > 0 then
     out[#out + 1] = '<section id="unmatched"><h2>Could not match</h2><table><tr><th>report</th><th>test</th>'
       .. "<th>case</th><th>why</th></tr>"

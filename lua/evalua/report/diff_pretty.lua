@@ -105,6 +105,14 @@ function view.render(d, opts)
     out[#out + 1] = paint("bold", "Pass rate per metric:")
     for _, m in ipairs(d.metrics) do line(m.change, metric_line(m)) end
   end
+  if d.usage then
+    out[#out + 1] = ""
+    out[#out + 1] = paint("bold", "Latency, tokens and cost (shown, not judged):")
+    out[#out + 1] = "  all runs: " .. diff.usage_words(d.usage.overall)
+    for _, u in ipairs(d.usage.runs) do
+      out[#out + 1] = ("  %s, %s: %s"):format(where(u), u.run, diff.usage_words(u))
+    end
+  end
   if #d.unmatched > 0 then
     out[#out + 1] = ""
     out[#out + 1] = paint("bold", ("Could not match (%d):"):format(#d.unmatched))
@@ -114,6 +122,10 @@ function view.render(d, opts)
     end
   end
   local s = d.summary
+  if s.nothing_matched then
+    out[#out + 1] = ""
+    out[#out + 1] = paint("red", "No case of BASE could be matched with one of NEW: nothing was compared case by case.")
+  end
   out[#out + 1] = ""
   out[#out + 1] = paint(d.regressed and "red" or "green", ("%d regression%s: %d test%s and %d case%s worse, "
     .. "%d vanished, %d metric%s worse; %d fixed; %d new; %d cases compared; %d unmatched")
