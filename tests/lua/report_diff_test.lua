@@ -129,6 +129,8 @@ out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("fixed.js
 t.ok(code == 0 and out:find("Fixed (2):", 1, true) and out:find("0 regressions", 1, true), "only fixes: exit 0")
 out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("empty.json", report({}))))
 t.ok(code == 1 and out:find("vanished"), "an empty NEW report: everything vanished, exit 1")
+t.ok(out:find("case agentforce run 1: #3 cancel (t/agent_test.lua: routing): vanished, FAIL in BASE", 1, true),
+  "a failing case that vanished says FAIL (false is a verdict)")
 local infra = json.decode(json.encode(base))
 for _, x in ipairs(infra.tests) do x.outcome, x.runs = "infra", {} end
 code = select(2, shell.sh(("%s report diff %s %s"):format(bin, bpath, write("infra.json", infra))))

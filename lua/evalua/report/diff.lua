@@ -282,8 +282,9 @@ local function usage_change(b, n)
   return out
 end
 
--- Usage of every matched pair of runs (same test, same provider and position).
-local function run_usage(bo, border, no)
+-- Matched pairs of runs (same test, same provider and position) of indexed reports:
+-- {test, file, run = its key, base = run, new = run}.
+local function pairs_of(bo, border, no)
   local list = {}
   for _, key in ipairs(border) do
     local b, n = bo[key], no[key]
@@ -291,13 +292,29 @@ local function run_usage(bo, border, no)
       local theirs = {}
       for _, r in ipairs(n.run_list) do theirs[r.key] = r.run end
       for _, r in ipairs(b.run_list) do
-        local nr = theirs[r.key]
-        local u = nr and usage_change(usage({ r.run }), usage({ nr }))
-        if u then
-          u.test, u.file, u.run, u.base_run, u.new_run = b.name, b.file, r.key, r.run.id, nr.id
-          list[#list + 1] = u
+        if theirs[r.key] then
+          list[#list + 1] = { test = b.name, file = b.file, run = r.key, base = r.run, new = theirs[r.key] }
         end
       end
+    end
+  end
+  return list
+end
+
+--- diff.run_pairs(base, new) -> the runs of two reports the diff compares with each other.
+function diff.run_pairs(base, new)
+  local bo, border = index(base)
+  return pairs_of(bo, border, (index(new)))
+end
+
+-- Usage of every matched pair of runs that reports any.
+local function run_usage(run_pairs)
+  local list = {}
+  for _, p in ipairs(run_pairs) do
+    local u = usage_change(usage({ p.base }), usage({ p.new }))
+    if u then
+      u.test, u.file, u.run, u.base_run, u.new_run = p.test, p.file, p.run, p.base.id, p.new.id
+      list[#list + 1] = u
     end
   end
   return list
@@ -378,7 +395,7 @@ function diff.compare(base, new, opts)
     end
   end
   local overall = usage_change(usage(all_runs(base)), usage(all_runs(new)))
-  if overall then out.usage = { overall = overall, runs = run_usage(bo, border, no) } end
+  if overall then out.usage = { overall = overall, runs = run_usage(pairs_of(bo, border, no)) } end
   local s = { tests_regressed = 0, tests_fixed = 0, tests_new = 0, tests_vanished = 0, cases_regressed = 0,
               cases_fixed = 0, cases_new = 0, cases_vanished = 0, cases_compared = 0, metrics_regressed = 0,
               unmatched = #out.unmatched, score_changes = 0 }

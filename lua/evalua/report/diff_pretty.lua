@@ -2,6 +2,7 @@
 -- by how much), then fixes, score changes, new and vanished cases, the pass rate of
 -- every metric with its counts, the cases that could not be matched, and a summary.
 local diff = require "evalua.report.diff"
+local diff_service = require "evalua.report.diff_service"
 
 local view = {}
 
@@ -27,7 +28,8 @@ end
 local function case_line(c)
   local head = ("case %s (%s)"):format(c.key, where(c))
   if c.change == "new" or c.change == "vanished" then
-    local v = c.change == "new" and c.new_verdict or c.base_verdict
+    local v = c.base_verdict
+    if c.change == "new" then v = c.new_verdict end -- (false is a verdict: no `and ... or`)
     return ("%s: %s, %s in %s"):format(head, c.change, diff.verdict(v), c.change == "new" and "NEW" or "BASE")
   end
   local what = {}
@@ -104,6 +106,13 @@ function view.render(d, opts)
     out[#out + 1] = ""
     out[#out + 1] = paint("bold", "Pass rate per metric:")
     for _, m in ipairs(d.metrics) do line(m.change, metric_line(m)) end
+  end
+  for _, sv in ipairs(d.service or {}) do
+    out[#out + 1] = ""
+    out[#out + 1] = paint("bold", ("Future AGI's own comparison (eval-summary-comparison), %s, %s: run test %s, "
+      .. "execution %s -> %s:"):format(where(sv), sv.run, sv.run_test_id, sv.base_run, sv.new_run))
+    for _, e in ipairs(sv.evals) do out[#out + 1] = "  " .. diff_service.words(e) end
+    if #sv.evals == 0 then out[#out + 1] = "  (the service reported no evals)" end
   end
   if d.usage then
     out[#out + 1] = ""
