@@ -86,6 +86,14 @@ threshold({
   t.like(new_out, "topic_sequence_match 75%% %(was 100%% in", "pretty shows the message")
   t.is(new_data.baseline.file, bpath, "the report records the baseline it was judged against")
 
+  -- verdicts lost (cases that erred) are not "no worse": counted as failing
+  _, code, gates = suite("Broken_Agent_Run_Error", "--baseline " .. bpath)
+  t.is(code, 1, "an agent whose cases err: exit 1")
+  t.like(gates[TSM].failures[1].message, "topic_sequence_match 33%.33%% %(was 100%% in .*, −66%.67%%; 2 fewer cases "
+    .. "with a verdict, counted as failing%)", "a rate over fewer verdicts (1 of 1) counts the lost ones as failing")
+  t.like(gates[BRR].failures[1].message, "2 of the 3 cases scored then have no score now",
+    "a mean over fewer scores fails, saying so")
+
   -- never wrong-green
   out, code = suite("Order_Support_All_Pass", "--baseline " .. dir .. "/nope.json")
   t.ok(code == 2 and out:find("--baseline: cannot read " .. dir .. "/nope.json", 1, true),

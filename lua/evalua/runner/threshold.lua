@@ -164,7 +164,7 @@ function threshold.evaluate(e, data)
       or "no data among the selected tests"
     return e
   end
-  if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown) end
+  if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown, runs) end
   e.actual = shown or kind.missing
   e.outcome = value ~= nil and value >= e.gate.min and "passed" or "failed"
   if e.outcome == "failed" then
@@ -196,12 +196,16 @@ function threshold.use_baseline(data, b)
 end
 
 -- What each kind of gate is called in a relative gate's title and message.
+-- `counted`: how many cases gave the value (with a verdict, or a score); fewer than in
+-- the baseline means verdicts were lost, which is never "no worse".
 local RELATIVE = {
-  pass_rate = { subject = function() return "pass rate" end, short = function() return "pass rate" end, rate = true },
+  pass_rate = { subject = function() return "pass rate" end, short = function() return "pass rate" end, rate = true,
+                counted = function(_, runs) return select(3, stats.pass_rate(runs)) end },
   metric = { subject = function(g) return g.metric .. " pass rate" end, short = function(g) return g.metric end,
-             rate = true },
+             rate = true, counted = function(g, runs) return select(3, stats.pass_rate(runs, g.metric)) end },
   score = { subject = function(g) return ("mean %s score"):format(g.metric) end,
-            short = function(g) return ("mean %s score"):format(g.metric) end },
+            short = function(g) return ("mean %s score"):format(g.metric) end,
+            counted = function(g, runs) return #stats.scores(runs, g.metric) end },
   tests = { subject = function() return "tests passing" end, short = function() return "tests passing" end,
             rate = true },
 }
@@ -274,14 +278,29 @@ function threshold.record_baseline(e, data)
       rec.missing = ("no baseline for %s: in %s, %s"):format(RELATIVE[e.gate.gate].short(e.gate), b.file,
         kinds[e.gate.gate].missing)
     else
-      rec.value, rec.shown = value, shown
+      local counted = RELATIVE[e.gate.gate].counted
+      rec.value, rec.shown, rec.counted = value, shown, counted and counted(e.gate, runs)
     end
   end
   e.baseline = rec
 end
 
+-- Cases that gave the baseline's value and give none now: for a rate they count as
+-- failing (value adjusted), for a mean score the gate fails. Returns value, why, fail.
+local function lost_verdicts(g, rec, value, runs)
+  local counted = RELATIVE[g.gate].counted
+  local now = counted and rec.counted and counted(g, runs)
+  if not now or now >= rec.counted then return value end
+  local lost = rec.counted - now
+  if not RELATIVE[g.gate].rate then
+    return value, ("; %d of the %d cases scored then have no score now"):format(lost, rec.counted), true
+  end
+  return value * now / rec.counted, ("; %d fewer case%s with a verdict, counted as failing"):format(lost,
+    lost == 1 and "" or "s")
+end
+
 -- Judge a relative gate: the value now (nil: no data) against the recorded baseline.
-function threshold.judge_relative(e, value, shown)
+function threshold.judge_relative(e, value, shown, runs)
   local g, rec, kind = e.gate, e.baseline, kinds[e.gate.gate]
   local short = RELATIVE[g.gate].short(g)
   if rec.missing and rec.policy == "skip" then
@@ -295,14 +314,15 @@ function threshold.judge_relative(e, value, shown)
     e.actual = kind.missing
     message = ("%s: %s (was %s in %s)"):format(short, kind.missing, shown_value(g, rec.value), rec.file)
   else
-    local d = value - rec.value
-    e.actual = ("%s; was %s in %s"):format(shown, rec.shown, rec.file)
-    if value >= rec.value - g.no_worse_than - EPS then
+    local lost, fail
+    value, lost, fail = lost_verdicts(g, rec, value, runs)
+    e.actual = ("%s; was %s in %s%s"):format(shown, rec.shown, rec.file, lost or "")
+    if not fail and value >= rec.value - g.no_worse_than - EPS then
       e.outcome = "passed"
       return e
     end
-    message = ("%s %s (was %s in %s, %s)"):format(short, shown_value(g, value), shown_value(g, rec.value),
-      rec.file, signed(g, d))
+    message = ("%s %s (was %s in %s, %s%s)"):format(short, shown_value(g, value), shown_value(g, rec.value),
+      rec.file, signed(g, value - rec.value), lost or "")
   end
   local limit = rec.value and rec.value - g.no_worse_than
   if limit and RELATIVE[g.gate].rate then limit = math.max(0, limit) end
