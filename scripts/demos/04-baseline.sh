@@ -22,7 +22,7 @@ end)
 threshold({ metrics = { topic_sequence_match = { no_worse_than = "2%" } } })
 LUA
 j="--journal reports/baseline/journal"
-echo "\$ DEFINITION=Order_Support_All_Pass evalua test reports/baseline -r json:reports/baseline/base.json \\"
+echo "\$ DEFINITION=Order_Support_All_Pass evalua test reports/baseline \\"
 echo "    --save-baseline reports/baseline/base.json --baseline-missing=skip    # the first baseline"
 DEFINITION=Order_Support_All_Pass bin/evalua test reports/baseline $j \
   --save-baseline reports/baseline/base.json --baseline-missing=skip >/dev/null

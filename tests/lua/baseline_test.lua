@@ -10,11 +10,9 @@ local json = require "cjson"
 
 local dir = shell.tmpdir()
 
-local base = sandbox.start()
+local envs = shell.sandbox_env(sandbox.start(), dir)
 local ok, err = pcall(function()
   sandbox.control("config", { run_seconds = 0.3 })
-  local envs = ("SF_MY_DOMAIN=%s/sf SF_CLIENT_ID=sandbox-client-id SF_CLIENT_SECRET=sandbox-client-secret "
-    .. "EVALUA_JOURNAL=%s/journal "):format(base, dir)
   os.execute("mkdir -p " .. dir .. "/suite")
   shell.write(dir .. "/suite/support_test.lua", [[
 local agentforce = require "evalua.agentforce"

@@ -12,10 +12,7 @@ local json = require "cjson"
 local dir = shell.tmpdir()
 local RUN_TEST = "d2f8b4a6-9c1e-4f3a-8b7d-5e2c9a1f6b30" -- the sandbox's seeded Future AGI run test
 
-local base = sandbox.start()
-local envs = ("SF_MY_DOMAIN=%s/sf SF_CLIENT_ID=sandbox-client-id SF_CLIENT_SECRET=sandbox-client-secret "
-  .. "FI_BASE_URL=%s/fi FI_API_KEY=fi-test-key FI_SECRET_KEY=fi-test-secret EVALUA_JOURNAL=%s/journal ")
-  :format(base, base, dir)
+local envs = shell.sandbox_env(sandbox.start(), dir)
 local journal = dir .. "/journal"
 local function diff(args)
   return shell.sh(("%sbin/evalua report diff %s"):format(envs, args), 120)
