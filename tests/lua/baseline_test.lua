@@ -68,8 +68,9 @@ threshold({
   t.is(gates[TSM].outcome, "passed", "relative gate passed")
   t.like(gates[TSM].actual, "100%% %(3 of 3%); was 100%% %(3 of 3%) in " .. bpath:gsub("%p", "%%%0"),
     "actual shows now and then")
-  t.ok(gates[TSM].baseline and gates[TSM].baseline.value == 1 and gates[TSM].baseline.file == bpath,
-    "the baseline value is recorded on the entry")
+  local rec = gates[TSM].baseline or {}
+  t.ok(rec.file == bpath and rec.by_test and rec.by_test["support agent"][1] == 3 and rec.by_test["support agent"][2] == 3,
+    "what the gate measures in the baseline is recorded on the entry, per test")
 
   -- a regressed agent: 3/4 against 3/3
   local new_out, new_code, new_gates, new_data = suite("Billing_Agent_Regressions", "--baseline " .. bpath)
@@ -157,6 +158,33 @@ threshold({
   t.ok(merged[TSM] and merged[TSM].outcome == "failed"
     and merged[TSM].failures[1].message == new_gates[TSM].failures[1].message,
     "the merge judges the relative gate from the report data alone, the same way")
+
+  -- --filter: the baseline is compared over the same tests, not the whole file's
+  os.execute("mkdir -p " .. dir .. "/two")
+  shell.write(dir .. "/two/two_test.lua", [[
+local sf = require("evalua.agentforce").connect {}
+for _, name in ipairs({ "A", "B" }) do
+  test("agent " .. name, function() sf:start(os.getenv("DEF_" .. name)):wait { timeout = "60s" } end)
+end
+threshold({ metrics = { topic_sequence_match = { no_worse_than = "2%" } } })
+]])
+  local function two(defs, opts)
+    local out2, code2 = shell.sh(("%s%s bin/evalua test %s -r json:%s/two.json %s/two"):format(envs, defs, opts, dir,
+      dir), 120)
+    local by = {}
+    for _, e in ipairs(json.decode(shell.read(dir .. "/two.json") or "{}").tests or {}) do by[e.name] = e end
+    return out2, code2, by
+  end
+  local TWO = "threshold: topic_sequence_match pass rate >= baseline − 2%"
+  -- the baseline: A 3 of 3, B 2 of 3 (83% over both)
+  _, code = two("DEF_A=Order_Support_All_Pass DEF_B=Travel_Agent_Case_Error",
+    ("--save-baseline %s/two_base.json --baseline-missing=skip"):format(dir))
+  t.is(code, 0, "a baseline of two tests")
+  -- now A only, at about 90%: above the 83% of both tests then, below A's 100% then
+  _, code, gates = two("DEF_A=Large_Regression_Suite", ("--filter 'agent A' --baseline %s/two_base.json"):format(dir))
+  t.is(code, 1, "--filter: the selected test is compared with itself in the baseline")
+  t.like(gates[TWO] and gates[TWO].failures[1] and gates[TWO].failures[1].message or "",
+    "%(was 100%% in .*two_base%.json over the 1 of its 2 tests run now, −", "saying over which tests")
 
   -- bad gate forms are errors at the user's line
   os.execute("mkdir -p " .. dir .. "/bad")

@@ -164,7 +164,7 @@ function threshold.evaluate(e, data)
       or "no data among the selected tests"
     return e
   end
-  if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown, runs) end
+  if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown, runs, tests) end
   e.actual = shown or kind.missing
   e.outcome = value ~= nil and value >= e.gate.min and "passed" or "failed"
   if e.outcome == "failed" then
@@ -195,19 +195,33 @@ function threshold.use_baseline(data, b)
   attached[data] = b
 end
 
--- What each kind of gate is called in a relative gate's title and message.
--- `counted`: how many cases gave the value (with a verdict, or a score); fewer than in
--- the baseline means verdicts were lost, which is never "no worse".
+-- What each kind of gate is called in a relative gate's title and message, and its
+-- `part`: the two numbers its value is made of over some runs and tests (passed and
+-- counted for rates, sum and count for a mean score), which add up over tests.
+local function sum_of(list)
+  local total = 0
+  for _, v in ipairs(list) do total = total + v end
+  return total, #list
+end
+
 local RELATIVE = {
   pass_rate = { subject = function() return "pass rate" end, short = function() return "pass rate" end, rate = true,
-                counted = function(_, runs) return select(3, stats.pass_rate(runs)) end },
+                part = function(_, runs) return select(2, stats.pass_rate(runs)) end },
   metric = { subject = function(g) return g.metric .. " pass rate" end, short = function(g) return g.metric end,
-             rate = true, counted = function(g, runs) return select(3, stats.pass_rate(runs, g.metric)) end },
+             rate = true, part = function(g, runs) return select(2, stats.pass_rate(runs, g.metric)) end },
   score = { subject = function(g) return ("mean %s score"):format(g.metric) end,
             short = function(g) return ("mean %s score"):format(g.metric) end,
-            counted = function(g, runs) return #stats.scores(runs, g.metric) end },
+            part = function(g, runs) return sum_of(stats.scores(runs, g.metric)) end },
   tests = { subject = function() return "tests passing" end, short = function() return "tests passing" end,
-            rate = true },
+            rate = true,
+            part = function(_, _, tests)
+              local passed, judged = 0, 0
+              for _, t in ipairs(tests) do
+                local ok = t.outcome == "passed" or t.outcome == "flaky"
+                if ok or t.outcome == "failed" then judged, passed = judged + 1, passed + (ok and 1 or 0) end
+              end
+              return passed, judged
+            end },
 }
 
 -- A tolerance: for rates 0.02 or "2%" (percentage points, 0 to 100%); for scores a number >= 0.
@@ -258,75 +272,114 @@ function threshold.relative_title(g)
   return ("%s >= baseline − %s"):format(RELATIVE[g.gate].subject(g), shown_value(g, g.no_worse_than))
 end
 
--- Measure the gate in the baseline attached to `data` (by `evalua test --baseline`) and
--- record it on the entry: {file, value, shown} or {file, missing = why}, with the policy
--- for a missing baseline. Without an attached baseline (a merge), what was recorded stays.
+local function file_runs(e, data)
+  local runs = {}
+  for _, f in ipairs(data.files or {}) do
+    if f.path == e.file then
+      for _, r in ipairs(f.runs or {}) do
+        if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
+      end
+    end
+  end
+  return runs
+end
+
+-- Record on the entry what the gate measures in the baseline attached to `data` (by
+-- `evalua test --baseline`), per test (by full name) and for the file's own runs, so
+-- that it is compared over the tests that ran now, in this session or in a merge of its
+-- shards: {file, policy, by_test = {[full name] = {a, b}}, own_runs = {a, b}, total}, or
+-- {file, policy, missing = why}. Without an attached baseline (a merge), what was
+-- recorded stays.
 function threshold.record_baseline(e, data)
   local b = attached[data]
   local rec = { file = b and b.file, policy = b and b.missing }
   if not (b and b.data) then
     if not b and e.baseline then return end -- recorded by the run a merge reads
     rec.missing = "no baseline given (evalua test --baseline FILE; --baseline-missing=skip to save a first one)"
-  else
-    local tests, runs = scope(e, b.data)
-    local value, shown = kinds[e.gate.gate].measure(e.gate, runs, tests)
+    e.baseline = rec
+    return
+  end
+  local rel = RELATIVE[e.gate.gate]
+  local tests = scope(e, b.data)
+  rec.by_test, rec.total = {}, #tests
+  for _, t in ipairs(tests) do
+    local x, y = rel.part(e.gate, t.runs or {}, { t })
+    local have = rec.by_test[t.full_name or t.name] or { 0, 0 }
+    rec.by_test[t.full_name or t.name] = { have[1] + x, have[2] + y }
+  end
+  local fruns = file_runs(e, b.data)
+  if #fruns > 0 then rec.own_runs = { rel.part(e.gate, fruns, {}) } end
+  if #tests == 0 and not rec.own_runs then
     local where = e.file .. (#(e.path or {}) > 0 and (" > " .. table.concat(e.path, " > ")) or "")
-    if #tests == 0 and #runs == 0 then
-      rec.missing = ("no baseline for %s: %s has no tests of %s"):format(RELATIVE[e.gate.gate].short(e.gate),
-        b.file, where)
-    elseif value == nil then
-      rec.missing = ("no baseline for %s: in %s, %s"):format(RELATIVE[e.gate.gate].short(e.gate), b.file,
-        kinds[e.gate.gate].missing)
-    else
-      local counted = RELATIVE[e.gate.gate].counted
-      rec.value, rec.shown, rec.counted = value, shown, counted and counted(e.gate, runs)
-    end
+    rec.missing = ("no baseline for %s: %s has no tests of %s"):format(rel.short(e.gate), b.file, where)
   end
   e.baseline = rec
 end
 
--- Cases that gave the baseline's value and give none now: for a rate they count as
--- failing (value adjusted), for a mean score the gate fails. Returns value, why, fail.
-local function lost_verdicts(g, rec, value, runs)
-  local counted = RELATIVE[g.gate].counted
-  local now = counted and rec.counted and counted(g, runs)
-  if not now or now >= rec.counted then return value end
-  local lost = rec.counted - now
-  if not RELATIVE[g.gate].rate then
-    return value, ("; %d of the %d cases scored then have no score now"):format(lost, rec.counted), true
+-- The baseline's value over the tests that ran now: value, its text, the cases it counts
+-- that now give none (lost: for a rate they count as failing), the tests it covers, the
+-- cases it counts; or nil.
+local function baseline_now(e, tests)
+  local rec, rel = e.baseline, RELATIVE[e.gate.gate]
+  local a, b, lost, matched = 0, 0, 0, 0
+  if rec.own_runs then a, b = rec.own_runs[1], rec.own_runs[2] end
+  for _, t in ipairs(tests) do
+    local p = (rec.by_test or {})[t.full_name or t.name]
+    if p then
+      matched = matched + 1
+      a, b = a + p[1], b + p[2]
+      lost = lost + math.max(0, p[2] - select(2, rel.part(e.gate, t.runs or {}, { t })))
+    end
   end
-  return value * now / rec.counted, ("; %d fewer case%s with a verdict, counted as failing"):format(lost,
-    lost == 1 and "" or "s")
+  if b == 0 then return nil end
+  local shown = rel.rate and ("%s (%d of %d)"):format(percent(a / b), a, b) or ("%.4g (mean of %d)"):format(a / b, b)
+  return a / b, shown, lost, matched, b
 end
 
 -- Judge a relative gate: the value now (nil: no data) against the recorded baseline.
-function threshold.judge_relative(e, value, shown, runs)
-  local g, rec, kind = e.gate, e.baseline, kinds[e.gate.gate]
-  local short = RELATIVE[g.gate].short(g)
+function threshold.judge_relative(e, value, shown, runs, tests)
+  local g, rec, kind, rel = e.gate, e.baseline, kinds[e.gate.gate], RELATIVE[e.gate.gate]
+  local short = rel.short(g)
+  local base, base_shown, lost, matched, counted
+  if not rec.missing then
+    base, base_shown, lost, matched, counted = baseline_now(e, tests)
+    if not base then
+      rec = { file = rec.file, policy = rec.policy, missing = ("no baseline for %s: in %s, %s (among the tests "
+        .. "run now)"):format(short, rec.file, kind.missing) }
+    end
+  end
   if rec.missing and rec.policy == "skip" then
     e.outcome, e.skip_reason = "skipped", rec.missing .. " (--baseline-missing=skip)"
     return e
   end
   local message, expected
+  local over = matched and matched < rec.total and (" over the %d of its %d tests run now"):format(matched, rec.total)
+    or ""
   if rec.missing then
     e.actual, message, expected = shown or kind.missing, rec.missing, "a baseline value"
   elseif value == nil then
     e.actual = kind.missing
-    message = ("%s: %s (was %s in %s)"):format(short, kind.missing, shown_value(g, rec.value), rec.file)
+    message = ("%s: %s (was %s in %s%s)"):format(short, kind.missing, shown_value(g, base), rec.file, over)
   else
-    local lost, fail
-    value, lost, fail = lost_verdicts(g, rec, value, runs)
-    e.actual = ("%s; was %s in %s%s"):format(shown, rec.shown, rec.file, lost or "")
-    if not fail and value >= rec.value - g.no_worse_than - EPS then
+    local fail, why = false, ""
+    if lost > 0 and rel.rate then
+      local x, y = rel.part(g, runs, tests)
+      value = x / (y + lost)
+      why = ("; %d fewer case%s with a verdict, counted as failing"):format(lost, lost == 1 and "" or "s")
+    elseif lost > 0 then
+      fail, why = true, ("; %d of the %d cases scored then have no score now"):format(lost, counted)
+    end
+    e.actual = ("%s; was %s in %s%s%s"):format(shown, base_shown, rec.file, over, why)
+    if not fail and value >= base - g.no_worse_than - EPS then
       e.outcome = "passed"
       return e
     end
-    message = ("%s %s (was %s in %s, %s%s)"):format(short, shown_value(g, value), shown_value(g, rec.value),
-      rec.file, signed(g, value - rec.value), lost or "")
+    message = ("%s %s (was %s in %s%s, %s%s)"):format(short, shown_value(g, value), shown_value(g, base),
+      rec.file, over, signed(g, value - base), why)
   end
-  local limit = rec.value and rec.value - g.no_worse_than
-  if limit and RELATIVE[g.gate].rate then limit = math.max(0, limit) end
-  expected = expected or (">= %s (%s in %s − %s)"):format(shown_value(g, limit), shown_value(g, rec.value), rec.file,
+  local limit = base and base - g.no_worse_than
+  if limit and rel.rate then limit = math.max(0, limit) end
+  expected = expected or (">= %s (%s in %s − %s)"):format(shown_value(g, limit), shown_value(g, base), rec.file,
     shown_value(g, g.no_worse_than))
   e.outcome = "failed"
   e.failures[1] = { message = ("%s not met: %s"):format(e.name, message), expected = expected, actual = e.actual,
