@@ -145,6 +145,8 @@ threshold({
   t.ok(out:find("saved baseline " .. red .. " from a session that did not pass (exit 1)", 1, true), "and says so")
   _, code = suite("Order_Support_All_Pass", "--save-baseline-always")
   t.is(code, 2, "--save-baseline-always alone: usage error")
+  out, code = suite("Order_Support_All_Pass", "--shard 1/2 --save-baseline " .. dir .. "/s.json")
+  t.ok(code == 2 and out:find("save the merged report", 1, true), "--save-baseline of one shard: usage error")
 
   -- shards merged judge the relative gates as one run does
   for k = 1, 2 do

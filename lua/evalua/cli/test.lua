@@ -137,6 +137,10 @@ local function configure(argv)
   end
   if o.save_baseline_always and not o.save_baseline then return nil, "--save-baseline-always needs --save-baseline FILE" end
   cfg.save_baseline, cfg.save_baseline_always = o.save_baseline, o.save_baseline_always == true
+  if cfg.save_baseline and cfg.shard then
+    return nil, "--save-baseline with --shard: a shard holds part of the suite; save the merged report "
+      .. "(evalua report merge SHARDS... -o FILE.json) as the baseline"
+  end
   cfg.reporters, err = report.parse_all(o.reporter)
   if not cfg.reporters then return nil, err end
   return cfg
