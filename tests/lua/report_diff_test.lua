@@ -142,6 +142,12 @@ out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("lost.jso
 t.ok(code == 1 and out:find("metric resolved: 100.0% (2/2) -> 100.0% (1/1), +0.0 pts, 1 fewer with a verdict", 1, true),
   "a metric fewer cases have a verdict for regressed, though its rate did not fall")
 
+-- what a service or report says is shown escaped: no control sequence reaches the terminal
+local evil = json.decode(json.encode(base))
+evil.tests[1].runs[1].cases[2].error = "boom\27[2J\27]0;pwned\7"
+out = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("evil.json", evil)))
+t.ok(not out:find("\27", 1, true) and out:find("boom\\x1b[2J", 1, true), "control characters escaped in the pretty view")
+
 -- no case matched: never a pass, though nothing "regressed"
 local unkeyed = report({ { name = "anon", full_name = "anon", file = "t/a_test.lua", line = 1, outcome = "passed",
   runs = { { provider = "agentforce", id = "x", cases = { { name = "?", metrics = { m("topic_sequence_match", true) } } } } } } })

@@ -3,6 +3,7 @@
 -- every metric with its counts, the cases that could not be matched, and a summary.
 local diff = require "evalua.report.diff"
 local diff_service = require "evalua.report.diff_service"
+local markup = require "evalua.report.markup"
 
 local view = {}
 
@@ -67,9 +68,10 @@ function view.render(d, opts)
   end
   local out = {}
   local function line(change, text)
-    out[#out + 1] = "  " .. paint(COLOR_OF[change], (MARK[change] or " ") .. " " .. text)
+    out[#out + 1] = "  " .. paint(COLOR_OF[change], (MARK[change] or " ") .. " " .. markup.line(text))
   end
-  out[1] = paint("bold", ("evalua report diff: BASE %s -> NEW %s"):format(d.base.name or "?", d.new.name or "?"))
+  out[1] = paint("bold", markup.line(("evalua report diff: BASE %s -> NEW %s"):format(d.base.name or "?",
+    d.new.name or "?")))
   local groups = {
     { "Regressions", { regressed = true, vanished = true } },
     { "Fixed", { fixed = true } },
@@ -109,9 +111,9 @@ function view.render(d, opts)
   end
   for _, sv in ipairs(d.service or {}) do
     out[#out + 1] = ""
-    out[#out + 1] = paint("bold", ("Future AGI's own comparison (eval-summary-comparison), %s, %s: run test %s, "
-      .. "execution %s -> %s:"):format(where(sv), sv.run, sv.run_test_id, sv.base_run, sv.new_run))
-    for _, e in ipairs(sv.evals) do out[#out + 1] = "  " .. diff_service.words(e) end
+    out[#out + 1] = paint("bold", markup.line(("Future AGI's own comparison (eval-summary-comparison), %s, %s: "
+      .. "run test %s, execution %s -> %s:"):format(where(sv), sv.run, sv.run_test_id, sv.base_run, sv.new_run)))
+    for _, e in ipairs(sv.evals) do out[#out + 1] = "  " .. markup.line(diff_service.words(e)) end
     if #sv.evals == 0 then out[#out + 1] = "  (the service reported no evals)" end
   end
   if d.usage then
@@ -119,15 +121,15 @@ function view.render(d, opts)
     out[#out + 1] = paint("bold", "Latency, tokens and cost (shown, not judged):")
     out[#out + 1] = "  all runs: " .. diff.usage_words(d.usage.overall)
     for _, u in ipairs(d.usage.runs) do
-      out[#out + 1] = ("  %s, %s: %s"):format(where(u), u.run, diff.usage_words(u))
+      out[#out + 1] = "  " .. markup.line(("%s, %s: %s"):format(where(u), u.run, diff.usage_words(u)))
     end
   end
   if #d.unmatched > 0 then
     out[#out + 1] = ""
     out[#out + 1] = paint("bold", ("Could not match (%d):"):format(#d.unmatched))
     for _, u in ipairs(d.unmatched) do
-      out[#out + 1] = ("  ? %s case %s (%s, %s #%d): %s"):format(u.side == "base" and "BASE" or "NEW",
-        tostring(u.case or "?"), where(u), u.run or "?", u.position or 0, u.reason or "no key")
+      out[#out + 1] = "  " .. markup.line(("? %s case %s (%s, %s #%d): %s"):format(u.side == "base" and "BASE"
+        or "NEW", tostring(u.case or "?"), where(u), u.run or "?", u.position or 0, u.reason or "no key"))
     end
   end
   local s = d.summary
