@@ -8,6 +8,19 @@ local threshold = {}
 
 local function percent(r) return ("%.4g%%"):format(r * 100) end
 
+-- Tests that passed (flaky ones too) and tests that passed or failed, among `tests`.
+local function tests_passing(tests)
+  local passed, judged = 0, 0
+  for _, t in ipairs(tests) do
+    local ok = t.outcome == "passed" or t.outcome == "flaky"
+    if ok or t.outcome == "failed" then
+      judged = judged + 1
+      if ok then passed = passed + 1 end
+    end
+  end
+  return passed, judged
+end
+
 -- How each kind of gate is titled, measured and shown.
 local kinds = {
   pass_rate = {
@@ -38,14 +51,7 @@ local kinds = {
   tests = {
     title = function(g) return ("tests passing >= %s"):format(percent(g.min)) end,
     measure = function(_, _, tests)
-      local passed, judged = 0, 0
-      for _, t in ipairs(tests) do
-        local ok = t.outcome == "passed" or t.outcome == "flaky"
-        if ok or t.outcome == "failed" then
-          judged = judged + 1
-          if ok then passed = passed + 1 end
-        end
-      end
+      local passed, judged = tests_passing(tests)
       if judged == 0 then return nil end
       return passed / judged, ("%s (%d of %d tests)"):format(percent(passed / judged), passed, judged)
     end,
@@ -181,8 +187,9 @@ end
 -- Gates relative to a baseline (`evalua test --baseline FILE`):
 -- `metrics = { name = { no_worse_than = "2%" } }` passes when the value is at least the
 -- baseline's minus the tolerance (percentage points for rates, an absolute difference
--- for scores). The baseline's value is recorded on the entry when it is first judged,
--- so that a merge of shard reports judges it the same without the baseline file.
+-- for scores), over the same tests that ran now. What the gate measures in the baseline
+-- is recorded per test on the entry when it is first judged, so that a merge of shard
+-- reports judges it the same without the baseline file.
 
 local EPS = 1e-9
 
@@ -213,15 +220,7 @@ local RELATIVE = {
             short = function(g) return ("mean %s score"):format(g.metric) end,
             part = function(g, runs) return sum_of(stats.scores(runs, g.metric)) end },
   tests = { subject = function() return "tests passing" end, short = function() return "tests passing" end,
-            rate = true,
-            part = function(_, _, tests)
-              local passed, judged = 0, 0
-              for _, t in ipairs(tests) do
-                local ok = t.outcome == "passed" or t.outcome == "flaky"
-                if ok or t.outcome == "failed" then judged, passed = judged + 1, passed + (ok and 1 or 0) end
-              end
-              return passed, judged
-            end },
+            rate = true, part = function(_, _, tests) return tests_passing(tests) end },
 }
 
 -- A tolerance: for rates 0.02 or "2%" (percentage points, 0 to 100%); for scores a number >= 0.
