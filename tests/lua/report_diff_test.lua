@@ -213,9 +213,12 @@ if not os.execute("command -v chromium >/dev/null 2>&1") then
   t.diag("chromium not installed: rendering checks skipped")
 else
   local profile = dir .. "/chromium"
-  local html = shell.sh(("chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
-    .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=%s --dump-dom 'file://%s/d.html' "
-    .. "2>/dev/null"):format(profile, dir), 90)
+  local function dump(name)
+    return shell.sh(("chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+      .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=%s --dump-dom 'file://%s/%s' "
+      .. "2>/dev/null"):format(profile, dir, name), 90)
+  end
+  local html = dump("d.html")
   t.like(html, "<h1>evalua report diff</h1>", "Chromium renders the page")
   local function text_of(id) return html:match('id="' .. id .. '">([^<]*)<') end
   t.is(text_of("regressions"), tostring(math.tointeger(d.summary.regressions)), "regression count matches the JSON view")
@@ -231,6 +234,8 @@ else
   t.like(html, 'data%-metric="resolved" data%-change="regressed"', "metric row marked regressed")
   t.like(html, '<span class="metric fail">topic_sequence_match FAIL 0</span>', "NEW side shows the failing metric")
   t.like(html, 'error: Agent timed out', "and the case's error")
+  t.like(dump("u.html"), '<tr data%-usage="all"><td>all runs</td><td>latency p50 300 ms %-&gt; 400 ms',
+    "Chromium renders the latency and cost section")
 end
 
 if os.getenv("KEEPDIFF") then print(dir) else os.execute("rm -rf " .. dir) end

@@ -126,6 +126,19 @@ local function within(path, scope)
   return true
 end
 
+-- The runs a gate entry covers that its file started in before_all (no test owns them).
+local function file_runs(e, data)
+  local runs = {}
+  for _, f in ipairs(data.files or {}) do
+    if f.path == e.file then
+      for _, r in ipairs(f.runs or {}) do
+        if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
+      end
+    end
+  end
+  return runs
+end
+
 -- The tests and runs a gate entry covers in session `data`.
 local function scope(e, data)
   local tests, runs = {}, {}
@@ -135,13 +148,7 @@ local function scope(e, data)
       for _, r in ipairs(t.runs or {}) do runs[#runs + 1] = r end
     end
   end
-  for _, f in ipairs(data.files or {}) do
-    if f.path == e.file then
-      for _, r in ipairs(f.runs or {}) do
-        if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
-      end
-    end
-  end
+  for _, r in ipairs(file_runs(e, data)) do runs[#runs + 1] = r end
   return tests, runs
 end
 
@@ -269,18 +276,6 @@ end
 
 function threshold.relative_title(g)
   return ("%s >= baseline − %s"):format(RELATIVE[g.gate].subject(g), shown_value(g, g.no_worse_than))
-end
-
-local function file_runs(e, data)
-  local runs = {}
-  for _, f in ipairs(data.files or {}) do
-    if f.path == e.file then
-      for _, r in ipairs(f.runs or {}) do
-        if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
-      end
-    end
-  end
-  return runs
 end
 
 -- Record on the entry what the gate measures in the baseline attached to `data` (by
