@@ -32,7 +32,7 @@ local OPTIONS = {
   { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
   { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
   { long = "--baseline", arg = "FILE", help = "judge no_worse_than thresholds against this JSON report" },
-  { long = "--baseline-missing", arg = "POLICY",
+  { long = "--baseline-missing", arg = "MODE",
     help = "a no_worse_than gate without a baseline value: fail (default) or skip" },
   { long = "--save-baseline", arg = "FILE", help = "write the JSON report to FILE as a baseline, if the session passed" },
   { long = "--save-baseline-always", help = "with --save-baseline: write it even when the session failed" },
