@@ -145,6 +145,10 @@ threshold({
   t.ok(out:find("saved baseline " .. red .. " from a session that did not pass (exit 1)", 1, true), "and says so")
   _, code = suite("Order_Support_All_Pass", "--save-baseline-always")
   t.is(code, 2, "--save-baseline-always alone: usage error")
+  out, code = suite("Order_Support_All_Pass", ("--baseline %s --save-baseline %s/in/b.json"):format(bpath, bpath))
+  t.ok(code == 3 and out:find("cannot write the baseline " .. bpath .. "/in/b.json", 1, true),
+    "a baseline that cannot be written: exit 3 naming it")
+  t.is(json.decode(shell.read(bpath)).format, "evalua-session/1", "and the old baseline is intact")
   out, code = suite("Order_Support_All_Pass", "--shard 1/2 --save-baseline " .. dir .. "/s.json")
   t.ok(code == 2 and out:find("save the merged report", 1, true), "--save-baseline of one shard: usage error")
 
