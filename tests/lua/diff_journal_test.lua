@@ -56,6 +56,13 @@ for _ = 1, 2 do fi:start("%s"):wait { timeout = "60s" } end
   out, code = diff(("--journal %s last~1 last --format json"):format(journal))
   d = code <= 1 and json.decode(out) or {}
   t.ok(code <= 1 and d.service and #d.service == 1, "--journal: the service's comparison, automatically")
+  local row_keys = 0
+  for _, c in ipairs(d.cases or {}) do
+    if c.change ~= "new" and c.change ~= "vanished" and c.key:match("^futureagi run 1: scenario %S+ row %d+$") then
+      row_keys = row_keys + 1
+    end
+  end
+  t.ok(row_keys > 1 and row_keys == d.summary.cases_compared, "the executions' calls matched by scenario and row")
   local sv = d.service and d.service[1] or { evals = {} }
   t.ok(sv.run_test_id == RUN_TEST and sv.base_run == keys[4]:match(":(.*)") and sv.new_run == keys[5]:match(":(.*)"),
     "of the two executions of the run test")

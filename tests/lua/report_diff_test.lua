@@ -148,6 +148,22 @@ evil.tests[1].runs[1].cases[2].error = "boom\27[2J\27]0;pwned\7"
 out = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("evil.json", evil)))
 t.ok(not out:find("\27", 1, true) and out:find("boom\\x1b[2J", 1, true), "control characters escaped in the pretty view")
 
+-- Future AGI rows: matched by row_index, whatever order the calls come in
+local function fi_rows(rows)
+  local cases = {}
+  for i, r in ipairs(rows) do
+    cases[i] = { name = "S2", id = "c" .. i, inputs = { scenario_id = "S2", row_index = r[1] },
+                 metrics = { m("resolved", r[2]) } }
+  end
+  return report({ { name = "rows", full_name = "rows", file = "t/r_test.lua", line = 1, outcome = "passed",
+    runs = { { provider = "futureagi", id = "e", cases = cases } } } })
+end
+out, code = shell.sh(("%s report diff %s %s --format json"):format(bin, write("rows1.json", fi_rows({ { 0, true }, { 1, false } })),
+  write("rows2.json", fi_rows({ { 1, false }, { 0, true } }))))
+local rows = code <= 1 and json.decode(out) or { summary = {} }
+t.ok(code == 0 and rows.summary.cases_compared == 2 and rows.cases[1].key == "futureagi run 1: scenario S2 row 0",
+  "Future AGI calls matched by scenario and row_index, in any order")
+
 -- no case matched: never a pass, though nothing "regressed"
 local unkeyed = report({ { name = "anon", full_name = "anon", file = "t/a_test.lua", line = 1, outcome = "passed",
   runs = { { provider = "agentforce", id = "x", cases = { { name = "?", metrics = { m("topic_sequence_match", true) } } } } } } })

@@ -70,7 +70,8 @@ function diff.case_key(provider, case)
     local scenario = inputs.scenario_id or (type(inputs.scenario) == "table" and inputs.scenario.id)
     scenario = str(scenario) or str(type(inputs.scenario) == "table" and inputs.scenario.name or inputs.scenario)
     if not scenario then return nil, "no scenario" end
-    return "scenario " .. scenario
+    local row = math.tointeger(inputs.row_index)
+    return "scenario " .. scenario .. (row and (" row " .. row) or "")
   elseif provider == "kapso" then
     local id = str(case.id)
     if not id then return nil, "no test case id" end
