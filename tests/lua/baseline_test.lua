@@ -147,6 +147,9 @@ threshold({
     bpath, red))
   t.ok(code == 1 and json.decode(shell.read(red) or "{}").exit_code == 1, "--save-baseline-always saves a red session")
   t.ok(out:find("saved baseline " .. red .. " from a session that did not pass (exit 1)", 1, true), "and says so")
+  out = suite("Order_Support_All_Pass", "--baseline " .. red)
+  t.ok(out:find("note: baseline " .. red .. " is from a session that did not pass (exit 1)", 1, true),
+    "and says so again when it is used")
   _, code = suite("Order_Support_All_Pass", "--save-baseline-always")
   t.is(code, 2, "--save-baseline-always alone: usage error")
   out, code = suite("Order_Support_All_Pass", ("--baseline %s --save-baseline %s/in/b.json"):format(bpath, bpath))

@@ -216,6 +216,11 @@ function cli.main(argv)
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
   if cfg.baseline or cfg.baseline_missing then baseline.attach(r.data, cfg.baseline, cfg.baseline_missing) end
+  local red = cfg.baseline and cfg.baseline.data.exit_code
+  if red and red ~= 0 then
+    io.stderr:write(("evalua test: note: baseline %s is from a session that did not pass (exit %s)\n")
+      :format(cfg.baseline.file, tostring(red)))
+  end
   local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
   -- A run that ended is finished in the journal only once the reports holding its
   -- verdict are written: a kill before that leaves it to `evalua resume`.
