@@ -101,6 +101,8 @@ end)
   -- never wrong-green
   out, code = diff(("--journal %s agentforce:NOPE last"):format(journal))
   t.ok(code == 2 and out:find("no run agentforce:NOPE in journal " .. journal, 1, true), "an unknown run: exit 2")
+  out, code = diff(("--journal %s %s %s"):format(journal, keys[1], keys[1]))
+  t.ok(code == 2 and out:find("are the same run", 1, true), "a run compared with itself: exit 2")
   out, code = diff(("--journal %s last~99 last"):format(journal))
   t.ok(code == 2 and out:find("has %d+ runs: no last~99"), "last~N past the oldest: exit 2")
   out, code = diff(("--journal %s/none last~1 last"):format(dir))

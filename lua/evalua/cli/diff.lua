@@ -104,9 +104,18 @@ local function load_sides(o, rest)
     if not at then return nil, usage_error(("--allow-origin expects scheme://host[:port], got '%s'"):format(url)) end
     opts.allow_origin[at] = true
   end
+  local entries = {}
+  for i = 1, 2 do
+    local ok, e = pcall(diff_journal.find, o.journal, rest[i])
+    if not ok then return nil, usage_error(("%s %s: %s"):format(i == 1 and "BASE" or "NEW", rest[i], e)) end
+    entries[i] = e
+  end
+  if entries[1].key == entries[2].key then
+    return nil, usage_error(("BASE %s and NEW %s are the same run, %s"):format(rest[1], rest[2], entries[1].key))
+  end
   local sides = {}
   for i, side in ipairs({ "base", "new" }) do
-    local ok, data, name = pcall(diff_journal.load, o.journal, rest[i], opts)
+    local ok, data, name = pcall(diff_journal.load, entries[i], o.journal, opts)
     if not ok then return nil, fetch_failed(("%s %s"):format(side == "base" and "BASE" or "NEW", rest[i]), data) end
     sides[side], sides[side .. "_name"] = data, name
   end

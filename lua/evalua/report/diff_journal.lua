@@ -50,11 +50,11 @@ local function outcome(run)
   return verdict and "passed" or "no_verdict"
 end
 
---- diff_journal.load(path, ref, opts) -> a session report holding that run, and its name
--- ("agentforce:4KB… (test 'x', started 2026-…)"). opts: timeout (seconds), allow_origin
--- (set), pass_score. Raises the provider's structured errors (infra, config, ...).
-function diff_journal.load(path, ref, opts)
-  local e = diff_journal.find(path, ref)
+--- diff_journal.load(e, path, opts) -> a session report holding the run of journal entry
+-- `e` (diff_journal.find), and its name ("agentforce:4KB… (test 'x', started 2026-…)").
+-- opts: timeout (seconds), allow_origin (set), pass_score. Raises the provider's
+-- structured errors (infra, config, ...).
+function diff_journal.load(e, path, opts)
   local run = session.plain(reattach.fetch(e.run, opts))
   local test = { kind = "test", id = "journal", name = diff_journal.TEST, full_name = diff_journal.TEST,
                  file = path, outcome = outcome(run), runs = json.array({ run }) }
