@@ -360,10 +360,12 @@ function threshold.judge_relative(e, value, shown, runs, tests)
       local x, y = rel.part(g, runs, tests)
       value = x / (y + lost)
       why = ("; %d fewer case%s with a verdict, counted as failing"):format(lost, lost == 1 and "" or "s")
+      shown = ("%s (%d of %d, %d of them without a verdict now)"):format(percent(value), x, y + lost, lost)
     elseif lost > 0 then
       fail, why = true, ("; %d of the %d cases scored then have no score now"):format(lost, counted)
+      shown = shown .. why
     end
-    e.actual = ("%s; was %s in %s%s%s"):format(shown, base_shown, rec.file, over, why)
+    e.actual = ("%s; was %s in %s%s"):format(shown, base_shown, rec.file, over)
     if not fail and value >= base - g.no_worse_than - EPS then
       e.outcome = "passed"
       return e
