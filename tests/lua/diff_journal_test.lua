@@ -98,6 +98,23 @@ end)
   out, code = diff(("%s/a.json %s/b.json"):format(dir, dir))
   t.ok(code <= 1 and not out:find("own comparison", 1, true), "without --service, JSON reports are not sent anywhere")
 
+  -- latency and tokens (Agentforce Studio tests report them per case): shown, not judged
+  os.execute("mkdir -p " .. dir .. "/studio")
+  shell.write(dir .. "/studio/studio_test.lua", [[
+test("studio", function()
+  require("evalua.agentforce").connect({ api = "ai-testing" }):start("Order_Support_All_Pass"):wait { timeout = "60s" }
+end)
+]])
+  for _, side in ipairs({ "s1", "s2" }) do
+    shell.sh(("%sbin/evalua test %s/studio -r json:%s/%s.json"):format(envs, dir, dir, side), 120)
+  end
+  out, code = diff(("%s/s1.json %s/s2.json --format json"):format(dir, dir))
+  d = code <= 1 and json.decode(out) or {}
+  local u = d.usage and d.usage.overall or {}
+  t.ok(code == 0 and u.base and u.base.latency_p50 == 926 and u.base.latency_p95 == 1039 and u.new.latency_p95 == 1039
+    and u.latency_p95_delta == 0 and u.base.tokens and u.base.tokens > 0, "latency p50/p95 and tokens of the two runs")
+  t.ok(d.usage and #d.usage.runs == 1 and d.usage.runs[1].run == "agentforce run 1", "and of the matched pair of runs")
+
   -- never wrong-green
   out, code = diff(("--journal %s agentforce:NOPE last"):format(journal))
   t.ok(code == 2 and out:find("no run agentforce:NOPE in journal " .. journal, 1, true), "an unknown run: exit 2")
@@ -123,5 +140,5 @@ local out, code = diff(("%s/a.json %s/b.json --service"):format(dir, dir))
 t.ok(code == 4 and out:find("eval-summary-comparison", 1, true), "--service and the service unreachable: exit 4")
 code = select(2, diff(("--journal %s last~1 last"):format(journal)))
 t.is(code, 4, "--journal and the service unreachable: exit 4")
-if os.getenv("KEEPDIR") then print(dir) else os.execute("rm -rf " .. dir) end
+if os.getenv("KEEPDIR") then io.stderr:write(dir, "\n") else os.execute("rm -rf " .. dir) end
 t.done()
