@@ -2,8 +2,9 @@
 -- provider:id or last/last~N, their results fetched from the service (the journal keeps
 -- only ids), matched case by case; a run at another origin is not contacted; and the
 -- services' own comparison (Future AGI eval-summary-comparison) beside evalua's, with
--- --journal and with --service on JSON reports. Never wrong-green: an unknown run, no
--- pair to compare, a service that cannot be reached.
+-- --journal and with --service on JSON reports; the latency and tokens of two Agentforce
+-- Studio runs. Never wrong-green: an unknown run, no pair to compare, a service that
+-- cannot be reached.
 local t = require "tap"
 local shell = require "shell"
 local sandbox = require "sandbox"
