@@ -149,7 +149,7 @@ typedef struct Request {
   void *easy;                 /* CURL *, only while admitted */
   unsigned easy_generation;
   struct curl_slist *headers;
-  int shared_headers;         /* headers is http_lua.c's shared default list: not ours to free */
+  int shared_headers;         /* headers belong to the template the request was made from */
   char *method, *url, *body;
   size_t body_len;
   Buf resp_body, resp_head;
@@ -161,7 +161,7 @@ typedef struct Request {
   double timeout, connect_timeout, deadline;
   int insecure;
   int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
-  double started;
+  double started, elapsed;    /* elapsed: until the outcome was delivered */
   Timer retry_timer;
   struct Request *next_waiting;   /* admission queue */
   /* outcome */
@@ -185,6 +185,8 @@ void transfer_start(Request *r);
 void transfer_cancel(Request *r);
 /* Free what the request owns (it must not be in flight). */
 void transfer_release(Request *r);
+/* Once done: free what only sending needed; the response's buffers, method and URL stay. */
+void transfer_trim(Request *r);
 int transfer_active(void);
 void transfer_poll(double wait);
 void transfer_wakeup(void);
@@ -192,9 +194,8 @@ void transfer_set_max_host_connections(long n);
 void transfer_set_user_agent(const char *ua);
 int transfer_url_origin_same(const char *a, const char *b);
 
-/* ---- http_lua.c: the module evalua.transfer (send, configure, url_check) ---- */
+/* ---- http_lua.c: the module evalua.transfer (send, prepare, configure, url_check, responses) ---- */
 int luaopen_evalua_transfer(lua_State *L);
-void http_shutdown(void);
 
 /* ---- version.c: the module evalua.version ---- */
 int luaopen_evalua_version(lua_State *L);

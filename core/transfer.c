@@ -89,6 +89,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
 
 /* ---- easy handles ---- */
 
+/* Whether the environment names a proxy the way libcurl reads it (it ignores HTTP_PROXY
+ * in capitals). Without one, handles say "no proxy" outright: libcurl would otherwise
+ * look the variables up again for every transfer (~1.5k instructions each). */
+static int proxy_in_environment(void) {
+  static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (getenv(names[i]) && *getenv(names[i])) return 1;
+  return 0;
+}
+
 /* Options every request shares, set once per handle: a pooled handle is not reset, so
  * only what differs between requests is set again (setup_easy). */
 static CURL *easy_new(void) {
@@ -102,6 +112,7 @@ static CURL *easy_new(void) {
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
+  if (!proxy_in_environment()) curl_easy_setopt(e, CURLOPT_PROXY, "");
   return e;
 }
 
@@ -262,17 +273,22 @@ void transfer_cancel(Request *r) {
   if (was_active) admit_waiting();
 }
 
-void transfer_release(Request *r) {
+void transfer_trim(Request *r) {
   transfer_cancel(r);
   if (!r->shared_headers) curl_slist_free_all(r->headers);
   r->headers = NULL;
+  free(r->body);
+  free(r->message);
+  r->body = r->message = NULL;
+}
+
+void transfer_release(Request *r) {
+  transfer_trim(r);
   buf_free(&r->resp_body);
   buf_free(&r->resp_head);
   free(r->method);
   free(r->url);
-  free(r->body);
-  free(r->message);
-  r->method = r->url = r->body = r->message = NULL;
+  r->method = r->url = NULL;
 }
 
 /* The request is over: wake its task, whose continuation reads the outcome. */

@@ -55,31 +55,11 @@ http.encode_form = encode_pairs
 ---------------------------------------------------------------------------
 -- Responses
 
+-- A response is made by the core: {status, method} and its transfer, from which body,
+-- headers, raw_headers, url, elapsed, attempts and redirects are read on first use
+-- (transfer.set_response_metatable makes __index do that; the keys here are the methods).
 local Response = {}
 Response.__name = "evalua.response"
-
-local function parse_headers(raw)
-  local headers = {}
-  for line in raw:gmatch("[^\r\n]+") do
-    -- Two anchored matches, not "(.-)%s*$": that one is quadratic on a long padded value.
-    local name, value = line:match("^([^:%s]+):%s*(.*)$")
-    if name then
-      value = value:match("^(.*%S)") or ""
-      name = name:lower()
-      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
-    end
-  end
-  return headers
-end
-
-function Response.__index(r, key)
-  if key == "headers" then
-    local h = parse_headers(rawget(r, "raw_headers") or "")
-    rawset(r, "headers", h)
-    return h
-  end
-  return Response[key]
-end
 
 function Response.__tostring(r)
   return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, #r.body, r.elapsed * 1000)
@@ -89,14 +69,14 @@ end
 function Response:json()
   local cached = rawget(self, "_json")
   if cached ~= nil then return cached end
-  local ok, value = pcall(json.decode, self.body)
-  if not ok then
+  local value, err = transfer.decode_json(self)
+  if err then
     local ctype = self.headers["content-type"] or "none"
     local start = self.body:sub(1, 60):gsub("%s+", " ")
     errors.raise({
       kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
       message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
-        :format(ctype, #self.body, start, tostring(value):gsub("^json%.decode: ", "")),
+        :format(ctype, #self.body, start, tostring(err):gsub("^json%.decode: ", "")),
     }, 2)
   end
   rawset(self, "_json", value)
@@ -108,6 +88,7 @@ function Response:ok()
   return self.status >= 200 and self.status < 300
 end
 
+transfer.set_response_metatable(Response)
 http.Response = Response
 
 ---------------------------------------------------------------------------
@@ -252,8 +233,7 @@ local function send(spec)
   if not ok then
     errors.raise(res, 4)
   end
-  res.method = spec.method
-  return setmetatable(res, Response)
+  return res
 end
 
 local function deadline_error(spec, secs)
@@ -294,37 +274,33 @@ function http.request(opts)
   return request(opts, site("request", 1, 1))
 end
 
--- The spec of a request without options, kept and reused: transfer.send copies what it
--- needs before it waits, so only `url` changes between requests. Rebuilt when the
--- defaults change; not used while a default deadline is set (that needs a scope).
-local plain_specs = {}
+-- Requests without options are sent from a template per method (transfer.prepare reads
+-- the spec once; only the URL differs between requests). Rebuilt when the defaults
+-- change; not used while a default deadline is set (that needs a scope).
+local templates = {}
 
-local function plain_spec(method)
-  local spec = plain_specs[method]
-  if spec then return spec end
-  spec = {
-    method = method, headers = transfer.DEFAULT_HEADERS, timeout = defaults.timeout,
+local function template(method)
+  local t = templates[method]
+  if t then return t end
+  t = transfer.prepare {
+    method = method, headers = { "accept: application/json" }, timeout = defaults.timeout,
     connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
     retry = defaults.retry, compressed = defaults.compressed,
   }
-  plain_specs[method] = spec
-  return spec
+  templates[method] = t
+  return t
 end
 
 -- The fast path of http.get(url) and friends: what request() does for no options.
 local function plain(method, url, at)
   check_url(url, at)
-  local spec = plain_spec(method)
-  if spec.insecure and not insecure_warned then
+  if defaults.insecure and not insecure_warned then
     insecure_warned = true
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
-  spec.url = url
-  local ok, res = transfer.send(spec)
-  spec.url = nil
+  local ok, res = transfer.send(template(method), url)
   if not ok then errors.raise(res, 3) end
-  res.method = method
-  return setmetatable(res, Response)
+  return res
 end
 
 local function shorthand(method)
@@ -353,7 +329,7 @@ http.delete = shorthand("DELETE")
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
   local at = site("configure", 1, 1)
-  plain_specs = {}
+  templates = {}
   for k, v in pairs(opts) do
     if k == "timeout" or k == "connect_timeout" or k == "deadline" then defaults[k] = positive(v, at, k)
     elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")

@@ -21,6 +21,18 @@ t.ok(r.headers["content-type"]:find("json"), "response headers have lowercase na
 t.ok(r.elapsed > 0 and r.elapsed < 5, "elapsed is in seconds")
 t.is(r.url, base .. "/_/echo?n=1&q=a%20b", "url is the effective URL")
 t.ok(r:ok(), "ok() for 2xx")
+-- Fields are made from the transfer on first use; the body read first, then decoded.
+r = http.get(base .. "/_/json")
+t.is(r.body, '{"status":"IN_PROGRESS","ok":true}', "body read before json()")
+t.ok(r:json().ok == true and r.attempts == 1 and r.redirects == nil and r.method == "GET",
+  "json() after body, attempts, no redirects, the method")
+t.like(tostring(r), "^HTTP 200 from " .. base:gsub("%p", "%%%0") .. "/_/json %(%d+ bytes, %d+ ms%)$", "tostring")
+
+-- A proxy in the environment is used (handles say "no proxy" only when none is set).
+local shell = require "shell"
+local out = shell.sh(("http_proxy=http://127.0.0.1:9 bin/evalua -e '"
+  .. "local ok, err = pcall(http.get, %q, { retry = false }) print(ok, err.kind)'"):format(base .. "/_/json"))
+t.like(out, "^false\tconnect", "http_proxy is honoured: the request goes to the (closed) proxy")
 
 r = http.put(base .. "/_/echo", { form = { a = "1&2", b = "x" } })
 t.is(r:json().body, "a=1%262&b=x", "form bodies are URL-encoded")
