@@ -162,7 +162,9 @@ typedef struct Request {
   int insecure;
   int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
   double started, elapsed;    /* elapsed: until the outcome was delivered */
+  double attempt_began, attempt_end, connect_end;   /* this attempt's limits (monotonic) */
   Timer retry_timer;
+  Timer attempt_timer;        /* fires at this attempt's connect or total limit */
   struct Request *next_waiting;   /* admission queue */
   /* outcome */
   int failed;                 /* 1: transport error (code, kind, message below) */
