@@ -219,6 +219,15 @@ int luaopen_evalua_json(lua_State *L);
 /* Decode len bytes of JSON: pushes the value and returns 1, or pushes the error message
  * ("json.decode: ... at character N") and returns 0. Raises only when out of memory. */
 int json_decode_buffer(lua_State *L, const char *data, size_t len);
+/* The same, a piece at a time: init pushes the decoder's state onto L (nothing else may
+ * use L's stack above it until the end); each feed reads on (final: nothing follows) and
+ * returns 1 when the document is complete (its value on top of L), 0 when it needs more
+ * text -- *used bytes were consumed, the rest must be given again at the start of the
+ * next feed -- or -1 with the error message pushed. Raises only when out of memory. */
+typedef struct JsonDecoder JsonDecoder;
+size_t json_decoder_size(void);
+void json_decoder_init(JsonDecoder *d, lua_State *L);
+int json_decoder_feed(JsonDecoder *d, const char *data, size_t len, int final, size_t *used);
 
 /* ---- fs.c ---- */
 int luaopen_evalua_fs(lua_State *L);
