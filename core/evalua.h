@@ -161,6 +161,18 @@ typedef struct Request {
   double timeout, connect_timeout, deadline;
   int insecure;
   int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
+  int decode_json;            /* decode a 2xx body as it arrives (decode = "json") */
+  /* where such a body goes (http_lua.c's JSON stream): fed after each curl_multi_perform,
+   * outside libcurl's callbacks, and restarted with every attempt */
+  void *sink;
+  void (*sink_feed)(struct Request *r);
+  void (*sink_reset)(struct Request *r);
+  int streaming;              /* 1: this attempt's body goes to the sink; 2: and it failed */
+  int body_started;
+  int fed_listed;
+  struct Request *next_fed;
+  size_t received;            /* body bytes of this attempt */
+  char head[64];              /* its first bytes (for messages: the body may not be kept) */
   double started, elapsed;    /* elapsed: until the outcome was delivered */
   double attempt_began, attempt_end, connect_end;   /* this attempt's limits (monotonic) */
   Timer retry_timer;
@@ -228,6 +240,17 @@ typedef struct JsonDecoder JsonDecoder;
 size_t json_decoder_size(void);
 void json_decoder_init(JsonDecoder *d, lua_State *L);
 int json_decoder_feed(JsonDecoder *d, const char *data, size_t len, int final, size_t *used);
+/* A document decoded from a buffer that fills over time, on a thread of its own (errors,
+ * even out of memory, stay there). new pushes the stream (a json.decoder userdata: keep
+ * it alive). consume reads what b holds and removes what it consumed (final: b holds
+ * the rest of the document); it returns 1 once the document is complete, 0 while more
+ * is needed, -1 after an error. push_result pushes the value or the error message. */
+typedef struct JsonStream JsonStream;
+JsonStream *json_stream_new(lua_State *L);
+void json_stream_reset(JsonStream *s);
+int json_stream_status(const JsonStream *s);
+int json_stream_consume(lua_State *from, JsonStream *s, Buf *b, int final);
+void json_stream_push_result(lua_State *L, JsonStream *s);
 
 /* ---- fs.c ---- */
 int luaopen_evalua_fs(lua_State *L);

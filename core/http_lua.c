@@ -144,6 +144,9 @@ static void read_spec(lua_State *L, Request *r, int need_url) {
   lua_getfield(L, 1, "compressed");
   r->compressed = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "decode");
+  r->decode_json = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "json") == 0;
+  lua_pop(L, 1);
 }
 
 /* ---- the outcome ---- */
@@ -245,6 +248,9 @@ static void push_headers(lua_State *L, const char *p, size_t len) {
 /* Push the value of a lazily made field; 0 when key is not one. */
 static int push_field(lua_State *L, Request *r, const char *key) {
   if (strcmp(key, "body") == 0) {
+    if (r->streaming)
+      luaL_error(L, "the body of this response was decoded as it arrived (decode = \"json\") and not kept: "
+                 "use res:json(), or leave decode out to keep the body");
     lua_pushlstring(L, r->resp_body.data ? r->resp_body.data : "", r->resp_body.len);
     buf_free(&r->resp_body);            /* the string is the only copy from now on */
   } else if (strcmp(key, "headers") == 0) {
@@ -284,6 +290,17 @@ static int response_index(lua_State *L) {
   return 1;
 }
 
+/* transfer.body_head(response) -> the body's size in bytes, and its first bytes (up to
+ * 64): what messages quote, whether or not the body was kept. */
+static int l_body_head(lua_State *L) {
+  Request *r;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  r = response_request(L, 1);
+  lua_pushinteger(L, (lua_Integer)r->received);
+  lua_pushlstring(L, r->head, r->received < sizeof r->head ? r->received : sizeof r->head);
+  return 2;
+}
+
 /* transfer.set_response_metatable(mt): responses get mt, whose __index becomes the
  * lazy fields' (mt's own keys are the methods). */
 static int l_set_response_metatable(lua_State *L) {
@@ -296,8 +313,8 @@ static int l_set_response_metatable(lua_State *L) {
   return 0;
 }
 
-/* transfer.decode_json(response) -> value | nil, message: the body decoded from the
- * string when it was made already, else straight from the body buffer. */
+/* transfer.decode_json(response) -> value | nil, message: the body decoded as it arrived,
+ * or from the string when it was made already, else straight from the body buffer. */
 static int l_decode_json(lua_State *L) {
   Request *r;
   size_t len;
@@ -305,6 +322,11 @@ static int l_decode_json(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   r = response_request(L, 1);
   lua_settop(L, 1);
+  if (r->streaming) {
+    if (json_stream_status(r->sink) != 1) lua_pushnil(L);
+    json_stream_push_result(L, r->sink);
+    return json_stream_status(r->sink) == 1 ? 1 : 2;
+  }
   lua_pushliteral(L, "body");
   if (lua_rawget(L, 1) == LUA_TSTRING) text = lua_tolstring(L, -1, &len);
   else text = r->resp_body.data ? r->resp_body.data : "", len = r->resp_body.len;
@@ -333,11 +355,29 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   if (r->failed) {
     push_error(L, r);
     transfer_release(r);
-  } else {
-    transfer_trim(r);                   /* the response keeps only what it reads */
-    push_response(L, 1, (int)ctx);
+    return 2;
+  }
+  transfer_trim(r);                     /* the response keeps only what it reads */
+  if (r->streaming == 1) json_stream_consume(L, r->sink, &r->resp_body, 1);
+  if (r->streaming) buf_free(&r->resp_body);
+  push_response(L, 1, (int)ctx);
+  if (r->streaming && json_stream_status(r->sink) == 1) {
+    json_stream_push_result(L, r->sink);
+    lua_setfield(L, -2, "_json");       /* what res:json() returns */
   }
   return 2;
+}
+
+/* The body sink of a request with decode = "json" (transfer.c calls these). */
+static void body_feed(Request *r) {
+  if (json_stream_consume(NULL, r->sink, &r->resp_body, 0) < 0) {
+    r->streaming = 2;                   /* the rest is counted, not kept */
+    buf_free(&r->resp_body);
+  }
+}
+
+static void body_reset(Request *r) {
+  json_stream_reset(r->sink);
 }
 
 /* A request made from a template (index 1) for url: the options are copied, the
@@ -351,6 +391,7 @@ static void from_template(lua_State *L, Request *r, const char *url) {
   r->insecure = t->insecure;
   r->same_origin_only = t->same_origin_only;
   r->compressed = t->compressed;
+  r->decode_json = t->decode_json;
   r->headers = t->headers;
   r->shared_headers = 1;
   lua_pushvalue(L, 1);
@@ -375,12 +416,18 @@ static int l_send(lua_State *L) {
   if (!templated) luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 2);
   sched_check_wait(L);                   /* nothing is sent that cannot be awaited */
-  r = lua_newuserdatauv(L, sizeof *r, 1);
+  r = lua_newuserdatauv(L, sizeof *r, 2);
   memset(r, 0, sizeof *r);
   transfer_init_request(r);
   luaL_setmetatable(L, REQUEST_MT);
   if (templated) from_template(L, r, url);
   else read_spec(L, r, 1);
+  if (r->decode_json) {
+    r->sink = json_stream_new(L);
+    lua_setiuservalue(L, 3, 2);
+    r->sink_feed = body_feed;
+    r->sink_reset = body_reset;
+  }
   r->deadline = sched_deadline(sched_current());
   r->task = sched_current();
   transfer_start(r);
@@ -447,7 +494,7 @@ int luaopen_evalua_transfer(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"send", l_send}, {"prepare", l_prepare}, {"configure", l_configure}, {"url_check", l_url_check},
     {"set_verbose", l_set_verbose}, {"set_response_metatable", l_set_response_metatable},
-    {"decode_json", l_decode_json}, {NULL, NULL},
+    {"decode_json", l_decode_json}, {"body_head", l_body_head}, {NULL, NULL},
   };
   luaL_newmetatable(L, REQUEST_MT);
   luaL_setfuncs(L, meta, 0);

@@ -728,6 +728,133 @@ int json_decode_buffer(lua_State *L, const char *data, size_t len) {
   return 0;
 }
 
+/* ---- decoding a piece at a time ----
+ * A JsonStream decodes on a thread of its own: a coroutine whose body is a C function
+ * that feeds the decoder and yields when it needs more text, so the decoder's state (its
+ * values on the stack, its frames) lives in one frame across feeds, and an error (even
+ * out of memory) ends that coroutine, not whoever fed it. */
+
+#define STREAM_MT "evalua.json.decoder"
+
+struct JsonStream {
+  lua_State *co;                 /* the decoding thread (the userdata's user value) */
+  const char *data;              /* this feed's text */
+  size_t len, used;              /* its length, and how much of it was consumed */
+  int final;
+  int status;                    /* 0 reading, 1 complete (value on co), -1 failed (message on co) */
+  size_t tail;                   /* text left unconsumed by the last feed */
+  Buf pending;                   /* json.decoder(): text given and not consumed yet */
+  JsonDecoder d;                 /* last: its frames are large */
+};
+
+static int stream_k(lua_State *L, int status, lua_KContext ctx) {
+  JsonStream *s = (JsonStream *)ctx;
+  int rc = json_decoder_feed(&s->d, s->data, s->len, s->final, &s->used);
+  (void)status;
+  if (rc == 0) return lua_yieldk(L, 0, ctx, stream_k);
+  if (rc < 0) return lua_error(L);
+  return 1;
+}
+
+static int stream_body(lua_State *L) {
+  JsonStream *s = lua_touserdata(L, lua_upvalueindex(1));
+  json_decoder_init(&s->d, L);
+  return stream_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* Ready to read a document from its start (again). */
+static void stream_start(JsonStream *s) {
+  evalua_closethread(s->co, NULL);
+  lua_settop(s->co, 0);
+  lua_pushlightuserdata(s->co, s);
+  lua_pushcclosure(s->co, stream_body, 1);
+  s->status = 0;
+  s->tail = 0;
+  s->pending.len = 0;
+}
+
+static int stream_gc(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  buf_free(&s->pending);
+  return 0;
+}
+
+JsonStream *json_stream_new(lua_State *L) {
+  JsonStream *s = lua_newuserdatauv(L, sizeof *s, 1);
+  memset(s, 0, offsetof(JsonStream, d));
+  luaL_setmetatable(L, STREAM_MT);
+  s->co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  stream_start(s);
+  return s;
+}
+
+void json_stream_reset(JsonStream *s) {
+  stream_start(s);
+}
+
+int json_stream_status(const JsonStream *s) {
+  return s->status;
+}
+
+int json_stream_consume(lua_State *from, JsonStream *s, Buf *b, int final) {
+  int nres, rc;
+  if (s->status != 0) return s->status;
+  /* A token longer than a feed (a long string) is read again from its start each time:
+   * feed again only once the text has doubled, so that costs linear time in all. */
+  if (!final && b->len < 2 * s->tail + 1) return 0;
+  s->data = b->data ? b->data : "";
+  s->len = b->len;
+  s->final = final;
+  s->used = 0;
+  rc = lua_resume(s->co, from, 0, &nres);
+  if (rc == LUA_YIELD) {
+    memmove(b->data, b->data + s->used, b->len - s->used);
+    b->len -= s->used;
+    s->tail = b->len;
+    return 0;
+  }
+  s->status = rc == LUA_OK ? 1 : -1;
+  return s->status;
+}
+
+void json_stream_push_result(lua_State *L, JsonStream *s) {
+  lua_pushvalue(s->co, -1);
+  lua_xmove(s->co, L, 1);
+}
+
+/* json.decoder() -> an object to give a document in pieces: d:feed(text) reads on (an
+ * error in the text so far raises at once), d:finish() -> the value. The same values and
+ * errors as json.decode of the whole text. */
+static int l_decoder(lua_State *L) {
+  json_stream_new(L);
+  return 1;
+}
+
+static int stream_raise(lua_State *L, JsonStream *s) {
+  json_stream_push_result(L, s);
+  return lua_error(L);
+}
+
+static int l_stream_feed(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  luaL_argcheck(L, s->status != 1, 1, "the document is complete (finish was called)");
+  if (s->status < 0) return stream_raise(L, s);
+  if (buf_append(&s->pending, text, len) != 0) return luaL_error(L, "out of memory");
+  if (json_stream_consume(L, s, &s->pending, 0) < 0) return stream_raise(L, s);
+  return 0;
+}
+
+static int l_stream_finish(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  if (json_stream_consume(L, s, &s->pending, 1) < 0) return stream_raise(L, s);
+  buf_free(&s->pending);
+  json_stream_push_result(L, s);
+  return 1;
+}
+
 /* json.decode(text) -> value; errors name the offset ("at character N", 1-based) */
 static int l_decode(lua_State *L) {
   size_t len;
@@ -758,10 +885,19 @@ static int l_is_array(lua_State *L) {
 
 int luaopen_evalua_json(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"encode", l_encode}, {"decode", l_decode}, {"array", l_array}, {"is_array", l_is_array},
-    {NULL, NULL},
+    {"encode", l_encode}, {"decode", l_decode}, {"decoder", l_decoder}, {"array", l_array},
+    {"is_array", l_is_array}, {NULL, NULL},
+  };
+  static const luaL_Reg stream_methods[] = {
+    {"feed", l_stream_feed}, {"finish", l_stream_finish}, {"__gc", stream_gc}, {NULL, NULL},
   };
   push_array_mt(L);
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, STREAM_MT)) {
+    luaL_setfuncs(L, stream_methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
   lua_pop(L, 1);
   /* json.null is cjson.null (a NULL light userdata), so values from either compare
    * equal; its metatable is the one every light userdata shares. */

@@ -24,6 +24,7 @@ static int active;              /* transfers attached to the multi handle */
 static Request *waiting_head, *waiting_tail;
 static int nwaiting;
 static long max_host_connections = 32;
+static Request *fed_head;       /* requests whose body sink has new bytes to read */
 static char user_agent[128] = "evalua/" EVALUA_VERSION;
 
 /* Easy handles are reused: they keep their DNS and TLS session caches. The pool holds
@@ -65,11 +66,36 @@ int buf_append(Buf *b, const char *data, size_t len) {
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   Request *r = ud;
   size_t len = size * n;
-  if (r->resp_body.len + len > r->max_body) {
+  if (!r->body_started) {
+    long status = 0;
+    r->body_started = 1;
+    if (r->sink) {                      /* only a success is decoded as it arrives */
+      curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+      r->streaming = status >= 200 && status < 300;
+    }
+  }
+  if (r->received + len > r->max_body) {
     r->too_large = 1;
     return 0;                           /* makes curl stop with CURLE_WRITE_ERROR */
   }
+  if (r->received < sizeof r->head)
+    memcpy(r->head + r->received, data, len < sizeof r->head - r->received ? len : sizeof r->head - r->received);
+  r->received += len;
+  if (r->streaming == 2) return len;    /* the decode failed already: counted, not kept */
+  if (r->streaming && !r->fed_listed) {
+    r->fed_listed = 1;
+    r->next_fed = fed_head;
+    fed_head = r;
+  }
   return buf_append(&r->resp_body, data, len) == 0 ? len : 0;
+}
+
+static void unlist_fed(Request *r) {
+  Request **p = &fed_head;
+  if (!r->fed_listed) return;
+  while (*p && *p != r) p = &(*p)->next_fed;
+  if (*p) *p = r->next_fed;
+  r->fed_listed = 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -77,7 +103,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   size_t len = size * n;
   /* A new status line starts a new response (100 Continue): keep the last. */
   if (len > 5 && strncmp(data, "HTTP/", 5) == 0) r->resp_head.len = 0;
-  if (len == 2 && data[0] == '\r' && r->resp_body.cap == 0) {
+  if (len == 2 && data[0] == '\r' && r->resp_body.cap == 0 && r->sink == NULL) {
     curl_off_t cl = -1;
     curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     /* Size the body buffer once when the length is known: no doubling overshoot. */
@@ -163,7 +189,7 @@ static void attempt_timer_fire(Timer *t) {
              (now - r->attempt_began) * 1000);
   } else {
     snprintf(r->errbuf, sizeof r->errbuf, "Operation timed out after %.0f milliseconds with %zu bytes received",
-             (now - r->attempt_began) * 1000, r->resp_body.len);
+             (now - r->attempt_began) * 1000, r->received);
   }
   on_done(r->easy, CURLE_OPERATION_TIMEDOUT);
 }
@@ -247,6 +273,9 @@ static void begin_attempt(Request *r) {
   r->attempt++;
   r->resp_body.len = 0;
   r->resp_head.len = 0;
+  r->received = 0;
+  r->body_started = r->streaming = 0;
+  if (r->sink) r->sink_reset(r);
   r->too_large = 0;
   r->errbuf[0] = '\0';
   if (trace_on) {
@@ -292,6 +321,7 @@ static void detach(Request *r) {
   }
   timer_disarm(&r->retry_timer);
   timer_disarm(&r->attempt_timer);
+  unlist_fed(r);
 }
 
 void transfer_cancel(Request *r) {
@@ -530,7 +560,7 @@ static void on_done(CURL *easy, CURLcode rc) {
     if (trace_on) {
       char *url = redact_url(r->url);
       trace_note("* %s %s -> %ld in %.0f ms (%zu bytes)", r->method, url, status,
-                 (clock_now() - r->started) * 1000, r->resp_body.len);
+                 (clock_now() - r->started) * 1000, r->received);
       free(url);
     }
     /* 429 and 503 mean "not processed, try later": safe for any method. */
@@ -595,6 +625,13 @@ void transfer_poll(double wait) {
   /* Rounded up: a timer due in under 1 ms would otherwise make this a busy loop. */
   curl_multi_poll(multi, NULL, 0, (int)ceil(wait * 1000), NULL);
   curl_multi_perform(multi, &running);
+  /* Bodies decoded as they arrive read what this perform brought, outside libcurl. */
+  while (fed_head) {
+    Request *r = fed_head;
+    fed_head = r->next_fed;
+    r->fed_listed = 0;
+    if (r->streaming == 1) r->sink_feed(r);
+  }
   while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
     if (msg->msg == CURLMSG_DONE) {
       CURL *easy = msg->easy_handle;      /* copy out: msg dies with remove_handle */

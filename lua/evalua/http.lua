@@ -23,7 +23,7 @@ local methods = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true
 local known_options = {
   method = true, url = true, headers = true, query = true, body = true, json = true, form = true,
   timeout = true, connect_timeout = true, retry = true, auth = true, max_body = true, insecure = true,
-  deadline = true, same_origin = true, compressed = true,
+  deadline = true, same_origin = true, compressed = true, decode = true,
 }
 
 local argerror = errors.argerror
@@ -62,7 +62,7 @@ local Response = {}
 Response.__name = "evalua.response"
 
 function Response.__tostring(r)
-  return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, #r.body, r.elapsed * 1000)
+  return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, (transfer.body_head(r)), r.elapsed * 1000)
 end
 
 --- response:json() -> decoded body (cached); a `protocol` error when it is not JSON
@@ -72,11 +72,12 @@ function Response:json()
   local value, err = transfer.decode_json(self)
   if err then
     local ctype = self.headers["content-type"] or "none"
-    local start = self.body:sub(1, 60):gsub("%s+", " ")
+    local size, head = transfer.body_head(self)
+    local start = head:sub(1, 60):gsub("%s+", " ")
     errors.raise({
       kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
       message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
-        :format(ctype, #self.body, start, tostring(err):gsub("^json%.decode: ", "")),
+        :format(ctype, size, start, tostring(err):gsub("^json%.decode: ", "")),
     }, 2)
   end
   rawset(self, "_json", value)
@@ -197,6 +198,7 @@ local function prepare(opts, at)
     headers["content-type"] = headers["content-type"] or "application/x-www-form-urlencoded"
   end
   if headers["accept"] == nil then headers["accept"] = "application/json" end
+  if opts.decode ~= nil and opts.decode ~= "json" then bad("decode must be \"json\", got " .. tostring(opts.decode)) end
   return {
     method = method, url = url, headers = headers, body = body,
     timeout = opts.timeout ~= nil and positive(opts.timeout, at, "timeout") or defaults.timeout,
@@ -208,6 +210,7 @@ local function prepare(opts, at)
     max_body = opts.max_body ~= nil and check.count(opts.max_body, at.opts, at.fname, "max_body") or defaults.max_body,
     insecure = opts.insecure == true or defaults.insecure,
     retry = normalize_retry(opts.retry, at),
+    decode = opts.decode,
   }
 end
 

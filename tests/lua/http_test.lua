@@ -28,6 +28,47 @@ t.ok(r:json().ok == true and r.attempts == 1 and r.redirects == nil and r.method
   "json() after body, attempts, no redirects, the method")
 t.like(tostring(r), "^HTTP 200 from " .. base:gsub("%p", "%%%0") .. "/_/json %(%d+ bytes, %d+ ms%)$", "tostring")
 
+-- decode = "json": the body is decoded as it arrives and not kept.
+local items = {}
+for i = 1, 3000 do items[i] = { i = i, name = "case " .. i, tags = json.array(), score = i / 4 } end
+r = http.post(base .. "/_/echo", { json = { items = items }, decode = "json" })
+local got = r:json().json
+t.ok(#got.items == 3000 and got.items[3000].i == 3000 and math.type(got.items[7].i) == "integer"
+  and json.is_array(got.items[1].tags) and got.items[2].score == 0.5,
+  "decode = \"json\": a document of ~200 kB decoded as it arrived (integers, empty arrays)")
+local plain_r = http.post(base .. "/_/echo", { json = { items = items } })
+t.is(json.encode(r:json(), { sort_keys = true }), json.encode(plain_r:json(), { sort_keys = true }),
+  "the same value as decoding the whole body")
+local read_ok, read_err = pcall(function() return r.body end)
+t.ok(not read_ok and tostring(read_err):find("decoded as it arrived", 1, true), "its body is not kept, and reading it says so")
+t.like(tostring(r), "^HTTP 200 from .* %(%d+ bytes", "tostring still gives the size")
+r = http.get(base .. "/_/chunked?n=300&size=1000&json=1", { decode = "json" })
+t.is(#r:json().data, 300 * 1000 - 11, "a 300 kB string that spans every chunk")
+r = http.get(base .. "/_/slow?chunks=20&interval=0.01", { decode = "json" })
+t.ok(r:json().data ~= nil, "a body that arrives in 20 pieces")
+for _, case in ipairs {
+  { "/_/truncated-json", "unexpected end" },
+  { "/_/html", "invalid token" },
+  { "/_/deep?depth=1001", "too many nested" },
+} do
+  local e1 = select(2, pcall(function() return http.get(base .. case[1], { decode = "json" }):json() end))
+  local e2 = select(2, pcall(function() return http.get(base .. case[1]):json() end))
+  t.ok(tostring(e1):find(case[2]) and tostring(e1) == tostring(e2),
+    ("decode = \"json\" of %s: the same error as decoding the whole body"):format(case[1]))
+  if tostring(e1) ~= tostring(e2) then t.diag(tostring(e1) .. "\n" .. tostring(e2)) end
+end
+r = http.get(base .. "/_/status/404", { decode = "json" })
+t.ok(r.status == 404 and r.body:find("404") and r:json().status == 404, "a non-2xx body is kept (error envelopes)")
+do
+  local _, err = pcall(http.get, base .. "/_/bytes/100000?json=1", { decode = "json", max_body = 1000, retry = false })
+  t.like(tostring(err), "larger than the limit of 1000 bytes", "max_body still applies")
+  local ok
+  ok, err = pcall(http.get, base .. "/_/truncate", { decode = "json", retry = fast })
+  t.ok(not ok and err.kind == "protocol" and err.attempts == 4, "a body cut short is retried, each attempt decoded afresh")
+  _, err = pcall(http.get, base .. "/_/json", { decode = "xml" })
+  t.like(tostring(err), "bad argument #2 to 'get' %(decode must be \"json\"", "decode takes only \"json\"")
+end
+
 -- A proxy in the environment is used (handles say "no proxy" only when none is set).
 local shell = require "shell"
 local out = shell.sh(("http_proxy=http://127.0.0.1:9 bin/evalua -e '"

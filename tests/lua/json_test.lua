@@ -107,4 +107,60 @@ for _, case in ipairs {
     ("decode %q refused: %s"):format(case[1], case[2]))
   if ok or not tostring(err):find(case[2]) then t.diag(tostring(err)) end
 end
+
+-- json.decoder: the same text in pieces gives the same value or the same error, however cut.
+local function pieces(text, cuts)
+  local d = json.decoder()
+  local from = 1
+  for _, at in ipairs(cuts) do
+    d:feed(text:sub(from, at - 1))
+    from = at
+  end
+  d:feed(text:sub(from))
+  return d:finish()
+end
+local docs = {
+  '{"runId":"4KB","n":9007199254740993,"x":-0.5e-3,"ok":true,"no":false,"z":null,"e":[],"o":{},'
+    .. '"s":"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\","a":[1,[2,[3,{"b":[]}]]],"k":"v","k":"w"}',
+  "  [ 1 , 2.0 , -0 , 1e3 ]  ",
+  '"abc', "[1,]", '{"a" 1}', "[1 2]", '"\\ud800x"', '"a\0b"', "01", "-", "tru", "[1]x", "", "   ",
+}
+for _, text in ipairs(docs) do
+  local ok, whole = pcall(json.decode, text)
+  local bad
+  for at = 1, #text + 1 do
+    local pok, got = pcall(pieces, text, { at })
+    if pok ~= ok or (ok and json.encode(got, { sort_keys = true }) ~= json.encode(whole, { sort_keys = true }))
+      or (not ok and got ~= whole) then
+      bad = ("cut at %d: %s"):format(at, tostring(got))
+      break
+    end
+  end
+  local every = {}
+  for at = 2, #text do every[#every + 1] = at end
+  local pok, got = pcall(pieces, text, every)
+  if not bad and (pok ~= ok or (not ok and got ~= whole)) then bad = "one byte at a time: " .. tostring(got) end
+  t.ok(bad == nil, ("json.decoder of %q in pieces = json.decode (%s)"):format(text:sub(1, 30), ok and "value" or whole))
+  if bad then t.diag(bad) end
+end
+local cut_doc = pieces(docs[1], { 10, 20, 30 })
+t.ok(math.type(cut_doc.n) == "integer" and cut_doc.n == 9007199254740993 and json.is_array(cut_doc.e)
+  and cut_doc.k == "w",
+  "json.decoder keeps integers exact, marks empty arrays, the last repeated key wins")
+local d = json.decoder()
+local fed, err = pcall(d.feed, d, '{"a":[1,}')
+t.ok(not fed and tostring(err):find("invalid token %(expected a value%) at character 9$"),
+  "json.decoder: an error in a piece raises at once, with the offset in the whole text")
+fed, err = pcall(d.feed, d, "]}")
+t.ok(not fed and tostring(err):find("at character 9$"), "and again on the next feed")
+d = json.decoder()
+d:feed("[1")
+fed, err = pcall(d.finish, d)
+t.ok(not fed and err == select(2, pcall(json.decode, "[1")), "finish on an incomplete text: json.decode's error")
+d = json.decoder()
+d:feed("[1]")
+t.is(d:finish()[1], 1, "finish -> the value")
+fed, err = pcall(function() d:feed("2") end)
+t.ok(not fed and tostring(err):find("json_test.lua:%d+: calling 'feed' on bad self %(the document is complete"),
+  "no feed after finish")
 t.done()
