@@ -147,7 +147,7 @@ typedef struct Request {
   int state;
   Task *task;                 /* the task waiting for it; NULL once done or cancelled */
   void *easy;                 /* CURL *, only while admitted */
-  unsigned easy_generation;
+  struct Easy *handle;        /* transfer.c's pooled handle that easy belongs to */
   struct curl_slist *headers;
   int shared_headers;         /* headers belong to the template the request was made from */
   char *method, *url, *body;

@@ -301,39 +301,61 @@ static int l_body_head(lua_State *L) {
   return 2;
 }
 
-/* transfer.set_response_metatable(mt): responses get mt, whose __index becomes the
- * lazy fields' (mt's own keys are the methods). */
+/* Push the decoded body of the response at idx: 1 with the value, or 0 with the error
+ * message -- the body decoded as it arrived, or from the string when it was made
+ * already, else straight from the body buffer. */
+static int push_json(lua_State *L, int idx) {
+  Request *r = response_request(L, idx);
+  size_t len;
+  const char *text;
+  if (r->streaming) {
+    json_stream_push_result(L, r->sink);
+    return json_stream_status(r->sink) == 1;
+  }
+  lua_pushliteral(L, "body");
+  if (lua_rawget(L, idx) == LUA_TSTRING) text = lua_tolstring(L, -1, &len);
+  else text = r->resp_body.data ? r->resp_body.data : "", len = r->resp_body.len;
+  lua_pop(L, 1);                        /* a body string stays referenced by the response */
+  return json_decode_buffer(L, text, len);
+}
+
+/* response:json() -> the decoded body, cached; when it is not JSON, upvalue 1 (http.lua's)
+ * raises the error with the response and the decoder's message. */
+static int response_json(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushliteral(L, "_json");
+  if (lua_rawget(L, 1) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  if (!push_json(L, 1)) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, -2);
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_call(L, 2, 0);
+    return luaL_error(L, "response:json(): the error handler returned");
+  }
+  lua_pushliteral(L, "_json");
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* transfer.set_response_metatable(mt, not_json): responses get mt, whose __index becomes
+ * the lazy fields' (mt's own keys are the methods) and whose json method is
+ * response_json, raising through not_json(response, message). */
 static int l_set_response_metatable(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_pushvalue(L, 1);
   lua_pushcclosure(L, response_index, 1);
   lua_setfield(L, 1, "__index");
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, response_json, 1);
+  lua_setfield(L, 1, "json");
   lua_pushvalue(L, 1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
   return 0;
-}
-
-/* transfer.decode_json(response) -> value | nil, message: the body decoded as it arrived,
- * or from the string when it was made already, else straight from the body buffer. */
-static int l_decode_json(lua_State *L) {
-  Request *r;
-  size_t len;
-  const char *text;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  r = response_request(L, 1);
-  lua_settop(L, 1);
-  if (r->streaming) {
-    if (json_stream_status(r->sink) != 1) lua_pushnil(L);
-    json_stream_push_result(L, r->sink);
-    return json_stream_status(r->sink) == 1 ? 1 : 2;
-  }
-  lua_pushliteral(L, "body");
-  if (lua_rawget(L, 1) == LUA_TSTRING) text = lua_tolstring(L, -1, &len);
-  else text = r->resp_body.data ? r->resp_body.data : "", len = r->resp_body.len;
-  if (json_decode_buffer(L, text, len)) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
 }
 
 /* ---- the wait ---- */
@@ -494,7 +516,7 @@ int luaopen_evalua_transfer(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"send", l_send}, {"prepare", l_prepare}, {"configure", l_configure}, {"url_check", l_url_check},
     {"set_verbose", l_set_verbose}, {"set_response_metatable", l_set_response_metatable},
-    {"decode_json", l_decode_json}, {"body_head", l_body_head}, {NULL, NULL},
+    {"body_head", l_body_head}, {NULL, NULL},
   };
   luaL_newmetatable(L, REQUEST_MT);
   luaL_setfuncs(L, meta, 0);

@@ -27,9 +27,24 @@ static long max_host_connections = 32;
 static Request *fed_head;       /* requests whose body sink has new bytes to read */
 static char user_agent[128] = "evalua/" EVALUA_VERSION;
 
-/* Easy handles are reused: they keep their DNS and TLS session caches. The pool holds
- * the handles made with the current user agent (set once per handle). */
-static CURL *pool[64];
+/* Easy handles are reused: they keep their DNS and TLS session caches. Each remembers
+ * the options it was last given, so a request sets only those that differ (every
+ * curl_easy_setopt costs ~70 instructions; a small poll's request differs from the last
+ * one in its URL alone). libcurl's callbacks and CURLINFO_PRIVATE get the Easy, whose r
+ * is the request it carries now. The pool holds the handles made with the current user
+ * agent (set once per handle). */
+typedef struct Easy {
+  CURL *curl;
+  Request *r;
+  unsigned generation;
+  char errbuf[CURL_ERROR_SIZE];
+  /* the options as last set; method: 0 GET, 1 HEAD, -1 whatever the last request set */
+  curl_off_t max_body;
+  int insecure, pipewait, method, compressed, fresh;
+  struct curl_slist *headers;
+} Easy;
+
+static Easy *pool[64];
 static int pool_len;
 static unsigned ua_generation;
 
@@ -64,7 +79,7 @@ int buf_append(Buf *b, const char *data, size_t len) {
 /* ---- curl callbacks: C buffers only ---- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-  Request *r = ud;
+  Request *r = ((Easy *)ud)->r;
   size_t len = size * n;
   if (!r->body_started) {
     long status = 0;
@@ -99,7 +114,7 @@ static void unlist_fed(Request *r) {
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-  Request *r = ud;
+  Request *r = ((Easy *)ud)->r;
   size_t len = size * n;
   /* A new status line starts a new response (100 Continue): keep the last. */
   if (len > 5 && strncmp(data, "HTTP/", 5) == 0) r->resp_head.len = 0;
@@ -127,11 +142,23 @@ static int proxy_in_environment(void) {
 
 /* Options every request shares, set once per handle: a pooled handle is not reset, so
  * only what differs between requests is set again (setup_easy). */
-static CURL *easy_new(void) {
-  CURL *e = curl_easy_init();
-  if (e == NULL) return NULL;
+static Easy *easy_new(void) {
+  Easy *h = calloc(1, sizeof *h);
+  CURL *e = h ? curl_easy_init() : NULL;
+  if (e == NULL) {
+    free(h);
+    return NULL;
+  }
+  h->curl = e;
+  h->generation = ua_generation;
+  h->max_body = -1;
+  h->insecure = h->pipewait = h->method = h->compressed = h->fresh = -1;
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -139,20 +166,30 @@ static CURL *easy_new(void) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
   if (!proxy_in_environment()) curl_easy_setopt(e, CURLOPT_PROXY, "");
-  return e;
+  return h;
 }
 
-static CURL *easy_get(Request *r) {
-  r->easy_generation = ua_generation;
-  if (pool_len > 0) return pool[--pool_len];
-  return easy_new();
+static void easy_free(Easy *h) {
+  curl_easy_cleanup(h->curl);
+  free(h);
+}
+
+static int easy_get(Request *r) {
+  Easy *h = pool_len > 0 ? pool[--pool_len] : easy_new();
+  if (h == NULL) return -1;
+  h->r = r;
+  r->handle = h;
+  r->easy = h->curl;
+  return 0;
 }
 
 static void easy_put(Request *r) {
-  CURL *easy = r->easy;
+  Easy *h = r->handle;
+  r->handle = NULL;
   r->easy = NULL;
-  if (r->easy_generation == ua_generation && pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = easy;
-  else curl_easy_cleanup(easy);
+  h->r = NULL;
+  if (h->generation == ua_generation && pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = h;
+  else easy_free(h);
 }
 
 static int idempotent(const Request *r) {
@@ -194,48 +231,63 @@ static void attempt_timer_fire(Timer *t) {
   on_done(r->easy, CURLE_OPERATION_TIMEDOUT);
 }
 
+/* Set an option of the handle unless it already has that value. */
+#define SET(h, field, opt, value) \
+  do { \
+    if ((h)->field != (value)) { \
+      (h)->field = (value); \
+      curl_easy_setopt((h)->curl, (opt), (value)); \
+    } \
+  } while (0)
+
 static void setup_easy(Request *r) {
-  CURL *e = r->easy;
+  Easy *h = r->handle;
+  CURL *e = h->curl;
   double now = clock_now(), timeout = r->timeout > 0 ? r->timeout : HUGE_VAL, left = r->deadline - now;
-  int head = strcmp(r->method, "HEAD") == 0, get = strcmp(r->method, "GET") == 0;
+  int method = strcmp(r->method, "GET") == 0 && !r->body ? 0 : strcmp(r->method, "HEAD") == 0 ? 1 : -1;
   r->deadline_limits = left < timeout;
   if (left < timeout) timeout = left;     /* an attempt never outlives the deadline */
   r->attempt_began = now;
   r->attempt_end = now + timeout;
   r->connect_end = now + (r->connect_timeout > 0 ? r->connect_timeout : 300);   /* libcurl's default */
   curl_easy_setopt(e, CURLOPT_URL, r->url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+  SET(h, max_body, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+  if (h->insecure != r->insecure) {
+    h->insecure = r->insecure;
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+  }
   /* Wait for a multiplexed HTTP/2 stream only where one can exist (TLS with ALPN): on
    * plain http it would hold a request behind another host's slow one. */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
-  /* The handle may come from the pool with another request's method: set all of it. */
-  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
-  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
-  if (head) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (r->body) {
-    if (strcmp(r->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-  } else if (!get) {
-    /* No body: the method alone. (POSTFIELDS "" would add a form Content-Type.) */
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+  SET(h, pipewait, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
+  /* The method: a GET or HEAD without a body is remembered; anything else is set in full
+   * (its strings belong to the request). */
+  if (method < 0 || h->method != method) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);        /* (it clears NOBODY: first) */
+    curl_easy_setopt(e, CURLOPT_NOBODY, method == 1 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (method < 0 && r->body) {
+      if (strcmp(r->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    } else if (method < 0) {
+      /* No body: the method alone. (POSTFIELDS "" would add a form Content-Type.) */
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    h->method = method;
   }
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  /* The same list (a template's) is left as it is: libcurl reads it at each transfer. */
+  SET(h, headers, CURLOPT_HTTPHEADER, r->headers);
   /* Compression costs libcurl ~10k instructions a transfer even when the answer is not
    * compressed: asked for only where bodies are large (results documents). */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->compressed ? "" : (char *)NULL);
+  if (h->compressed != r->compressed) {
+    h->compressed = r->compressed;
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->compressed ? "" : (char *)NULL);
+  }
   /* libcurl silently sends a request again when a reused connection turns out to be
    * closed; for a request that must not run twice, use a connection of its own. A
    * retry always does, for the same reason. */
-  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, !idempotent(r) || r->attempt > 1 ? 1L : 0L);
+  SET(h, fresh, CURLOPT_FRESH_CONNECT, !idempotent(r) || r->attempt > 1 ? 1L : 0L);
 }
 
 /* ---- admission ---- */
@@ -243,8 +295,7 @@ static void setup_easy(Request *r) {
 static int limit(void) { return (int)(max_host_connections * 2); }
 
 static int attach(Request *r) {
-  r->easy = easy_get(r);
-  if (r->easy == NULL) return -1;
+  if (easy_get(r) != 0) return -1;
   setup_easy(r);
   if (curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
     easy_put(r);
@@ -547,10 +598,14 @@ static int follow_redirect(Request *r, long status) {
 /* ---- completion ---- */
 
 static void on_done(CURL *easy, CURLcode rc) {
-  Request *r = NULL;
+  Easy *h = NULL;
+  Request *r;
   long status = 0;
-  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&h);
+  r = h->r;
   curl_multi_remove_handle(multi, easy);
+  /* libcurl wrote its message in the handle; evalua's own time limits, in the request. */
+  if (rc != CURLE_OK && r->errbuf[0] == '\0') memcpy(r->errbuf, h->errbuf, sizeof r->errbuf);
   timer_disarm(&r->attempt_timer);
   r->state = REQ_RETRY_WAIT;            /* off the multi handle, still holding the easy */
   active--;
@@ -659,7 +714,7 @@ void transfer_set_max_host_connections(long n) {
 void transfer_set_user_agent(const char *ua) {
   snprintf(user_agent, sizeof user_agent, "%s", ua);
   ua_generation++;                      /* handles made with the old one are not reused */
-  while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
+  while (pool_len > 0) easy_free(pool[--pool_len]);
 }
 
 void transfer_init_request(Request *r) {
@@ -679,7 +734,7 @@ int transfer_init(void) {
 }
 
 void transfer_shutdown(void) {
-  while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
+  while (pool_len > 0) easy_free(pool[--pool_len]);
   curl_multi_cleanup(multi);
   multi = NULL;
   curl_global_cleanup();

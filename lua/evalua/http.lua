@@ -65,23 +65,17 @@ function Response.__tostring(r)
   return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, (transfer.body_head(r)), r.elapsed * 1000)
 end
 
---- response:json() -> decoded body (cached); a `protocol` error when it is not JSON
-function Response:json()
-  local cached = rawget(self, "_json")
-  if cached ~= nil then return cached end
-  local value, err = transfer.decode_json(self)
-  if err then
-    local ctype = self.headers["content-type"] or "none"
-    local size, head = transfer.body_head(self)
-    local start = head:sub(1, 60):gsub("%s+", " ")
-    errors.raise({
-      kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
-      message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
-        :format(ctype, size, start, tostring(err):gsub("^json%.decode: ", "")),
-    }, 2)
-  end
-  rawset(self, "_json", value)
-  return value
+--- response:json() -> decoded body (cached); a `protocol` error when it is not JSON.
+-- (The method is the core's, decoding straight from the received bytes; this raises.)
+local function not_json(self, err)
+  local ctype = self.headers["content-type"] or "none"
+  local size, head = transfer.body_head(self)
+  local start = head:sub(1, 60):gsub("%s+", " ")
+  errors.raise({
+    kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
+    message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
+      :format(ctype, size, start, tostring(err):gsub("^json%.decode: ", "")),
+  }, 3)
 end
 
 --- response:ok() -> whether the status is 2xx
@@ -89,7 +83,7 @@ function Response:ok()
   return self.status >= 200 and self.status < 300
 end
 
-transfer.set_response_metatable(Response)
+transfer.set_response_metatable(Response, not_json)
 http.Response = Response
 
 ---------------------------------------------------------------------------
@@ -296,12 +290,12 @@ end
 
 -- The fast path of http.get(url) and friends: what request() does for no options.
 local function plain(method, url, at)
-  check_url(url, at)
+  if not good_urls[url] then check_url(url, at) end
   if defaults.insecure and not insecure_warned then
     insecure_warned = true
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
-  local ok, res = transfer.send(template(method), url)
+  local ok, res = transfer.send(templates[method] or template(method), url)
   if not ok then errors.raise(res, 3) end
   return res
 end
