@@ -183,11 +183,10 @@ typedef struct Request {
   int code;                   /* CURLcode */
   long status;
   const char *kind;
-  char *message;              /* malloc'd; NULL: use errbuf/strerror */
+  char *message;              /* malloc'd; NULL: curl_easy_strerror(code) */
   int retryable;
   int deadline_limits;        /* this attempt's time was cut to what was left of the deadline */
   int deadline_hit;           /* the request failed because of the deadline */
-  char errbuf[256];
 } Request;
 
 void transfer_init_request(Request *r);   /* before anything else is set */

@@ -162,7 +162,7 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
 }
 
 static void push_error(lua_State *L, Request *r) {
-  const char *msg = r->message ? r->message : (r->errbuf[0] ? r->errbuf : curl_easy_strerror((CURLcode)r->code));
+  const char *msg = r->message ? r->message : curl_easy_strerror((CURLcode)r->code);
   char *safe = redact_dup(msg, strlen(msg), NULL), *url = redact_url(r->url);
   lua_pushboolean(L, 0);
   lua_createtable(L, 0, 10);

@@ -642,22 +642,15 @@ static int run(JsonDecoder *d) {
       d->state = JS_VALUE;
       continue;
     case JS_FIRST_KEY:
-      if (*p == '}') {
-        close_container(d);
-        continue;
-      }
-      /* fall through */
+    case JS_FIRST_VALUE:                 /* just inside the bracket: it may close at once */
+      if (*p == d->frames[d->depth].close) close_container(d);
+      else d->state = d->state == JS_FIRST_KEY ? JS_KEY : JS_VALUE;
+      continue;
     case JS_KEY:
       if (*p != '"') return fail(d, "expected a string key in object", p);
       if ((rc = read_string(d)) != 1) return rc;
       d->state = JS_COLON;
       continue;
-    case JS_FIRST_VALUE:
-      if (*p == ']') {
-        close_container(d);
-        continue;
-      }
-      /* fall through */
     default:
       switch (*p) {
       case '{': if (open_container(d, '}')) return -1; continue;

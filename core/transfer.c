@@ -204,7 +204,7 @@ static int idempotent(const Request *r) {
  * before the request is sent); the total limit the whole attempt. Both end the attempt
  * as libcurl would, with CURLE_OPERATION_TIMEDOUT and the same kind of message. */
 
-static void on_done(CURL *easy, CURLcode rc);
+static void on_done(CURL *easy, CURLcode rc, const char *why);
 
 static void arm_attempt_timer(Request *r) {
   timer_arm(&r->attempt_timer, r->connect_end < r->attempt_end ? r->connect_end : r->attempt_end);
@@ -214,6 +214,7 @@ static void attempt_timer_fire(Timer *t) {
   Request *r = (Request *)((char *)t - offsetof(Request, attempt_timer));
   double now = clock_now();
   curl_off_t sent = 0;
+  char why[128];
   if (now < r->attempt_end) {
     /* The connect limit: over unless the connection is up and the request went out. */
     curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &sent);
@@ -222,13 +223,12 @@ static void attempt_timer_fire(Timer *t) {
       arm_attempt_timer(r);
       return;
     }
-    snprintf(r->errbuf, sizeof r->errbuf, "Connection timed out after %.0f milliseconds",
-             (now - r->attempt_began) * 1000);
+    snprintf(why, sizeof why, "Connection timed out after %.0f milliseconds", (now - r->attempt_began) * 1000);
   } else {
-    snprintf(r->errbuf, sizeof r->errbuf, "Operation timed out after %.0f milliseconds with %zu bytes received",
+    snprintf(why, sizeof why, "Operation timed out after %.0f milliseconds with %zu bytes received",
              (now - r->attempt_began) * 1000, r->received);
   }
-  on_done(r->easy, CURLE_OPERATION_TIMEDOUT);
+  on_done(r->easy, CURLE_OPERATION_TIMEDOUT, why);
 }
 
 /* Set an option of the handle unless it already has that value. */
@@ -250,6 +250,7 @@ static void setup_easy(Request *r) {
   r->attempt_began = now;
   r->attempt_end = now + timeout;
   r->connect_end = now + (r->connect_timeout > 0 ? r->connect_timeout : 300);   /* libcurl's default */
+  h->errbuf[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   SET(h, max_body, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
   if (h->insecure != r->insecure) {
@@ -328,7 +329,6 @@ static void begin_attempt(Request *r) {
   r->body_started = r->streaming = 0;
   if (r->sink) r->sink_reset(r);
   r->too_large = 0;
-  r->errbuf[0] = '\0';
   if (trace_on) {
     if (r->attempt > 1) trace_note("* attempt %d of %d", r->attempt, r->retry.attempts);
     trace_request(r);
@@ -474,11 +474,13 @@ static int may_have_reached_server(CURLcode rc, const Request *r) {
   return sent > 0;
 }
 
-static const char *describe(CURLcode rc, const Request *r) {
+/* What went wrong, in words: why is libcurl's message (or evalua's own, for its time
+ * limits), NULL when there is none. */
+static const char *describe(CURLcode rc, const Request *r, const char *why) {
   if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) return NULL;
   if (rc == CURLE_GOT_NOTHING) return "the server closed the connection without responding";
   if (rc == CURLE_PARTIAL_FILE) return "the connection closed before the whole body arrived";
-  return r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+  return why && why[0] ? why : curl_easy_strerror(rc);
 }
 
 /* ---- redirects ---- */
@@ -597,15 +599,14 @@ static int follow_redirect(Request *r, long status) {
 
 /* ---- completion ---- */
 
-static void on_done(CURL *easy, CURLcode rc) {
+static void on_done(CURL *easy, CURLcode rc, const char *why) {
   Easy *h = NULL;
   Request *r;
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&h);
   r = h->r;
   curl_multi_remove_handle(multi, easy);
-  /* libcurl wrote its message in the handle; evalua's own time limits, in the request. */
-  if (rc != CURLE_OK && r->errbuf[0] == '\0') memcpy(r->errbuf, h->errbuf, sizeof r->errbuf);
+  if (why == NULL) why = h->errbuf;    /* libcurl's message, in the handle's buffer */
   timer_disarm(&r->attempt_timer);
   r->state = REQ_RETRY_WAIT;            /* off the multi handle, still holding the easy */
   active--;
@@ -620,12 +621,12 @@ static void on_done(CURL *easy, CURLcode rc) {
     }
     /* 429 and 503 mean "not processed, try later": safe for any method. */
     if (retry_status_listed(&r->retry, (int)status) && (status == 429 || status == 503 || idempotent(r))) {
-      char value[128], why[64];
+      char value[128], http_status[64];
       double after = -1;
       if (http_find_header(r->resp_head.data, r->resp_head.len, "retry-after", value, sizeof value))
         after = retry_after_parse(value, (double)time(NULL));
-      snprintf(why, sizeof why, "HTTP %ld", status);
-      retry = schedule_retry(r, why, after);
+      snprintf(http_status, sizeof http_status, "HTTP %ld", status);
+      retry = schedule_retry(r, http_status, after);
       if (retry < 0) {
         r->status = status;
         r->failed = 1;
@@ -649,7 +650,7 @@ static void on_done(CURL *easy, CURLcode rc) {
       retryable = 0;
     }
     int sched = 0;
-    const char *msg = describe(rc, r);
+    const char *msg = describe(rc, r, why);
     if (trace_on) {
       char *url = redact_url(r->url);
       trace_note("* %s %s failed: %s", r->method, url, msg ? msg : "response body too large");
@@ -691,7 +692,7 @@ void transfer_poll(double wait) {
     if (msg->msg == CURLMSG_DONE) {
       CURL *easy = msg->easy_handle;      /* copy out: msg dies with remove_handle */
       CURLcode rc = msg->data.result;
-      on_done(easy, rc);
+      on_done(easy, rc, NULL);
     }
   }
 }
