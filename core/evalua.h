@@ -219,6 +219,8 @@ void trace_request(const Request *r);
 void trace_header(const char *prefix, const char *line, size_t len);
 void trace_note(const char *fmt, ...);
 int http_find_header(const char *head, size_t len, const char *name, char *out, size_t outlen);
+/* Push the header block as a table: lowercase names, trimmed values, repeats joined by ", ". */
+void http_push_headers(lua_State *L, const char *head, size_t len);
 
 /* ---- auth.c ---- */
 long base64url_decode(const char *in, size_t n, char *out, size_t cap);

@@ -11,7 +11,6 @@
  * values only when read (the response metatable's __index, here), and :json() decodes
  * straight from the body buffer.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,38 +212,6 @@ static Request *response_request(lua_State *L, int idx) {
   return r;
 }
 
-/* The header block as a table: lowercase names, values trimmed, repeated headers
- * joined with ", " (lua-http's convention). One pass over the text. */
-static void push_headers(lua_State *L, const char *p, size_t len) {
-  const char *end = p + len;
-  char name[128];
-  lua_newtable(L);
-  while (p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p)), *line_end = eol ? eol : end, *colon, *v, *ve;
-    size_t n;
-    colon = memchr(p, ':', (size_t)(line_end - p));
-    if (colon && colon > p && (size_t)(colon - p) < sizeof name) {
-      for (n = 0; p + n < colon && !isspace((unsigned char)p[n]); n++) name[n] = (char)tolower((unsigned char)p[n]);
-      if (p + n == colon) {
-        for (v = colon + 1; v < line_end && isspace((unsigned char)*v); v++) {}
-        for (ve = line_end; ve > v && isspace((unsigned char)ve[-1]); ve--) {}
-        lua_pushlstring(L, name, n);
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, -3) == LUA_TSTRING) {
-          lua_pushliteral(L, ", ");
-          lua_pushlstring(L, v, (size_t)(ve - v));
-          lua_concat(L, 3);
-        } else {
-          lua_pop(L, 1);
-          lua_pushlstring(L, v, (size_t)(ve - v));
-        }
-        lua_rawset(L, -3);
-      }
-    }
-    p = eol ? eol + 1 : end;
-  }
-}
-
 /* Push the value of a lazily made field; 0 when key is not one. */
 static int push_field(lua_State *L, Request *r, const char *key) {
   if (strcmp(key, "body") == 0) {
@@ -254,7 +221,7 @@ static int push_field(lua_State *L, Request *r, const char *key) {
     lua_pushlstring(L, r->resp_body.data ? r->resp_body.data : "", r->resp_body.len);
     buf_free(&r->resp_body);            /* the string is the only copy from now on */
   } else if (strcmp(key, "headers") == 0) {
-    push_headers(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
+    http_push_headers(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
   } else if (strcmp(key, "raw_headers") == 0) {
     lua_pushlstring(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
   } else if (strcmp(key, "url") == 0) {

@@ -881,14 +881,13 @@ int luaopen_evalua_json(lua_State *L) {
     {"encode", l_encode}, {"decode", l_decode}, {"decoder", l_decoder}, {"array", l_array},
     {"is_array", l_is_array}, {NULL, NULL},
   };
-  static const luaL_Reg stream_methods[] = {
-    {"feed", l_stream_feed}, {"finish", l_stream_finish}, {"__gc", stream_gc}, {NULL, NULL},
-  };
+  static const luaL_Reg stream_methods[] = {{"feed", l_stream_feed}, {"finish", l_stream_finish}, {NULL, NULL}};
   push_array_mt(L);
   lua_pop(L, 1);
   if (luaL_newmetatable(L, STREAM_MT)) {
-    luaL_setfuncs(L, stream_methods, 0);
-    lua_pushvalue(L, -1);
+    lua_pushcfunction(L, stream_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, stream_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
