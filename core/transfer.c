@@ -207,7 +207,8 @@ static int idempotent(const Request *r) {
 static void on_done(CURL *easy, CURLcode rc, const char *why);
 
 static void arm_attempt_timer(Request *r) {
-  timer_arm(&r->attempt_timer, r->connect_end < r->attempt_end ? r->connect_end : r->attempt_end);
+  double when = r->connect_end < r->attempt_end ? r->connect_end : r->attempt_end;
+  if (when < HUGE_VAL) timer_arm(&r->attempt_timer, when);   /* no limit: no timer */
 }
 
 static void attempt_timer_fire(Timer *t) {

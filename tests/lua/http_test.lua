@@ -138,6 +138,10 @@ end
 t.ok(not ok and posts == 1, ("a POST dropped mid-way reaches the server once (%d)"):format(posts))
 ok, err = pcall(http.get, base .. "/_/delay/2", { timeout = "200ms", retry = false })
 t.ok(not ok and err.kind == "timeout", "slow response: timeout error")
+t.like(tostring(err.message), "^Operation timed out after %d+ milliseconds with 0 bytes received$",
+  "the timeout says how long and how much arrived")
+r = http.get(base .. "/_/delay/2.5", { connect_timeout = "1s", timeout = "20s", retry = false })
+t.is(r.status, 200, "connect_timeout does not cut a request that was sent and waits for its answer")
 ok, err = pcall(http.get, "http://127.0.0.1:1/", { retry = fast })
 t.ok(not ok and err.kind == "connect" and err.attempts == 4 and err.retryable, "connection refused: connect error, retried")
 ok, err = pcall(http.get, "http://no-such-host.invalid/", { retry = false })
