@@ -19,6 +19,8 @@
 #include "evalua.h"
 
 #define REQUEST_MT "evalua.request"
+/* Bodies up to this size stay in their C buffer until read (polls: most never are). */
+#define LAZY_BODY_MAX 2048
 #define TEMPLATE_MT "evalua.request_template"
 
 /* Registry key of the response metatable (transfer.set_response_metatable), and the
@@ -350,6 +352,13 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   if (r->streaming == 1) json_stream_consume(L, r->sink, &r->resp_body, 1);
   if (r->streaming) buf_free(&r->resp_body);
   push_response(L, 1, (int)ctx);
+  /* A large body becomes its Lua string now: memory the collector sees and paces itself
+   * by. (A response left unread would otherwise hold malloc'd bytes that Lua's GC, which
+   * counts only its own heap, knows nothing of.) Small ones stay lazy. */
+  if (r->resp_body.len > LAZY_BODY_MAX) {
+    push_field(L, r, "body");
+    lua_setfield(L, -2, "body");
+  }
   if (r->streaming && json_stream_status(r->sink) == 1) {
     json_stream_push_result(L, r->sink);
     lua_setfield(L, -2, "_json");       /* what res:json() returns */
