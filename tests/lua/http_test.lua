@@ -77,10 +77,19 @@ local function rss_kb()
   f:close()
   return tonumber(kb)
 end
-local rss0 = rss_kb()
-for _ = 1, 150 do assert(http.get(base .. "/_/bytes/1000000").status == 200) end
-local grown = (rss_kb() - rss0) // 1024
-t.ok(grown < 80, ("150 unread 1 MB responses: RSS grew by %d MiB, not 150"):format(grown))
+t.ok(type(rawget(http.get(base .. "/_/bytes/100000"), "body")) == "string"
+  and rawget(http.get(base .. "/_/json"), "body") == nil, "a 100 kB body is a Lua string at once, a small one not yet")
+local maps_file = assert(io.open("/proc/self/maps"))
+local maps = maps_file:read("a")
+maps_file:close()
+if maps:find("libasan", 1, true) then
+  t.ok(true, "RSS of unread responses # SKIP AddressSanitizer keeps freed memory in quarantine")
+else
+  local rss0 = rss_kb()
+  for _ = 1, 150 do assert(http.get(base .. "/_/bytes/1000000").status == 200) end
+  local grown = (rss_kb() - rss0) // 1024
+  t.ok(grown < 80, ("150 unread 1 MB responses: RSS grew by %d MiB, not 150"):format(grown))
+end
 
 -- A proxy in the environment is used (handles say "no proxy" only when none is set).
 local shell = require "shell"
