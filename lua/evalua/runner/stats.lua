@@ -138,4 +138,86 @@ function stats.by_metric(x)
   return order
 end
 
+-- Latency, tokens and cost ---------------------------------------------------------
+
+-- The p-th percentile (0 < p <= 100) of a list of numbers by the nearest-rank method: the
+-- value at rank ceil(p/100 * n) of the sorted list, always one of the values (p50 of two
+-- values is the smaller, p95 the larger); nil for an empty list.
+function stats.percentile(list, p)
+  if #list == 0 then return nil end
+  local sorted = table.move(list, 1, #list, 1, {})
+  table.sort(sorted)
+  return sorted[math.max(1, math.ceil(p / 100 * #sorted - 1e-9))]
+end
+
+-- Milliseconds as people read them: 812ms, 2.31s (threshold titles, reports).
+function stats.ms(v)
+  if v < 1000 then return ("%.4gms"):format(v) end
+  return ("%.4gs"):format(v / 1000)
+end
+
+-- Sum of a list, as an integer when every item is one (token counts print as `1234`).
+local function sum(list)
+  local total = 0
+  for _, v in ipairs(list) do total = total + v end
+  return total
+end
+
+-- Latency, tokens and cost over `cases`: {cases = n, latency = {count, p50, p95, max,
+-- mean} (ms), tokens = {count, input, output, total}, cost = {count, total, currency}}; a
+-- part is nil when no case reports it. A case's total tokens are `total_tokens`, else
+-- input + output. Currency: the one the cases name, "mixed" when they differ.
+function stats.usage(cases)
+  local lat, tok, inp, outp, cost = {}, {}, {}, {}, {}
+  local currency
+  for _, c in ipairs(cases) do
+    lat[#lat + 1] = number(c.latency_ms)
+    local i, o = number(c.input_tokens), number(c.output_tokens)
+    inp[#inp + 1], outp[#outp + 1] = i, o
+    local t = number(c.total_tokens) or (i or o) and (i or 0) + (o or 0) or nil
+    tok[#tok + 1] = t
+    if number(c.cost) then
+      cost[#cost + 1] = c.cost
+      local cur = type(c.cost_currency) == "string" and c.cost_currency or nil
+      if cur and currency and cur ~= currency then currency = "mixed" else currency = currency or cur end
+    end
+  end
+  local u = { cases = #cases }
+  if #lat > 0 then
+    u.latency = { count = #lat, p50 = stats.percentile(lat, 50), p95 = stats.percentile(lat, 95),
+                  max = stats.percentile(lat, 100), mean = stats.mean(lat) }
+  end
+  if #tok > 0 then
+    u.tokens = { count = #tok, total = sum(tok), input = #inp > 0 and sum(inp) or nil,
+                 output = #outp > 0 and sum(outp) or nil }
+  end
+  if #cost > 0 then u.cost = { count = #cost, total = sum(cost), currency = currency } end
+  return u
+end
+
+-- Whether a usage summary holds any figure.
+function stats.has_usage(u)
+  return (u.latency or u.tokens or u.cost) ~= nil
+end
+
+-- Usage per metric over the run(s), sorted by name: the cases that have a verdict for
+-- that metric. [{name, usage}]
+function stats.usage_by_metric(x)
+  local order, byname = {}, {}
+  for _, case in ipairs(stats.cases(x)) do
+    for _, m in ipairs(stats.metrics(case)) do
+      local name = tostring(m.name)
+      if flag(m.passed) ~= nil then
+        if not byname[name] then byname[name], order[#order + 1] = {}, name end
+        local list = byname[name]
+        if list[#list] ~= case then list[#list + 1] = case end
+      end
+    end
+  end
+  table.sort(order)
+  local out = {}
+  for i, name in ipairs(order) do out[i] = { name = name, usage = stats.usage(byname[name]) } end
+  return out
+end
+
 return stats
