@@ -1,0 +1,157 @@
+-- Latency, tokens and cost in the reports: each reporter calls one function of this
+-- module, which words the figures of runner.stats' usage summaries (p50/p95/max latency,
+-- total tokens, total cost) the same way everywhere. Nothing is shown when no case
+-- reports a figure: a report never shows a latency of 0 that no service measured.
+local markup = require "evalua.report.markup"
+local stats = require "evalua.runner.stats"
+
+local esc, ms = markup.escape, stats.ms
+
+local costs = {}
+
+local function amount(v)
+  return ("%.6g"):format(v)
+end
+
+local function cases(n)
+  return ("%d case%s"):format(n, n == 1 and "" or "s")
+end
+
+-- "latency p50 812ms, p95 2.31s, max 2.5s (3 cases); tokens 1234 (in 800, out 434);
+-- cost 0.42 USD (3 cases)", or nil when the summary holds no figure.
+function costs.line(u)
+  if not stats.has_usage(u) then return nil end
+  local parts = {}
+  local l = u.latency
+  if l and l.count == 1 then
+    parts[#parts + 1] = "latency " .. ms(l.max)
+  elseif l then
+    parts[#parts + 1] = ("latency p50 %s, p95 %s, max %s (%s)"):format(ms(l.p50), ms(l.p95), ms(l.max), cases(l.count))
+  end
+  local t = u.tokens
+  if t then
+    local split = t.input and t.output and (" (in %s, out %s)"):format(amount(t.input), amount(t.output)) or ""
+    parts[#parts + 1] = ("tokens %s%s"):format(amount(t.total), split)
+  end
+  local c = u.cost
+  if c then
+    parts[#parts + 1] = ("cost %s%s%s"):format(amount(c.total), c.currency and (" " .. c.currency) or "",
+      c.count > 1 and (" (%s)"):format(cases(c.count)) or "")
+  end
+  return table.concat(parts, "; ")
+end
+
+-- {label, usage} rows for a list of plain runs: one per run with figures, one per metric
+-- (its cases with a verdict), and the total over all runs when there is more than one.
+function costs.rows(runs)
+  local rows = {}
+  for _, run in ipairs(runs) do
+    local u = stats.usage(run.cases or {})
+    if stats.has_usage(u) then
+      rows[#rows + 1] = { label = ("%s:%s"):format(run.provider or "?", tostring(run.id or "?")), usage = u }
+    end
+  end
+  if #rows == 0 then return rows end
+  for _, m in ipairs(stats.usage_by_metric(runs)) do
+    if stats.has_usage(m.usage) then rows[#rows + 1] = { label = "metric " .. m.name, usage = m.usage, metric = true } end
+  end
+  if #runs > 1 then rows[#rows + 1] = { label = "all runs", usage = stats.usage(stats.cases(runs)), total = true } end
+  return rows
+end
+
+-- Pretty: a "Latency, tokens and cost" section of lines, appended to `out`.
+function costs.pretty(out, runs, paint)
+  local rows = costs.rows(runs)
+  if #rows == 0 then return end
+  out[#out + 1] = ""
+  out[#out + 1] = paint("bold", "Latency, tokens and cost")
+  for _, r in ipairs(rows) do
+    out[#out + 1] = ("  %-32s %s"):format(markup.line(r.label), costs.line(r.usage))
+  end
+end
+
+-- The runs of a JUnit testsuite: its file's own (before_all hooks) and its tests'.
+function costs.file_runs(file, tests)
+  local runs = table.move((file or {}).runs or {}, 1, #((file or {}).runs or {}), 1, {})
+  for _, t in ipairs(tests) do table.move(t.runs or {}, 1, #(t.runs or {}), #runs + 1, runs) end
+  return runs
+end
+
+-- JSON: each run gets `usage` (and `usage_by_metric`), the session `usage` over all
+-- runs: runner.stats' summaries, where some case reports a figure. In place; returns data.
+function costs.annotate(data)
+  local runs = {}
+  for _, holders in ipairs({ data.files or {}, data.tests or {} }) do
+    for _, h in ipairs(holders) do table.move(h.runs or {}, 1, #(h.runs or {}), #runs + 1, runs) end
+  end
+  for _, run in ipairs(runs) do
+    local u = stats.usage(run.cases or {})
+    run.usage, run.usage_by_metric = nil, nil
+    if stats.has_usage(u) then
+      run.usage = u
+      local by = {}
+      for _, m in ipairs(stats.usage_by_metric(run)) do
+        if stats.has_usage(m.usage) then by[m.name] = m.usage end
+      end
+      if next(by) then run.usage_by_metric = by end
+    end
+  end
+  local all = stats.usage(stats.cases(runs))
+  data.usage = stats.has_usage(all) and all or nil
+  return data
+end
+
+-- JUnit: `evalua.latency_p50_ms`, ..., `evalua.tokens_total`, `evalua.cost_total` (and
+-- `evalua.cost_currency`) properties of the runs, appended to `props` as {name, value}.
+function costs.junit_properties(props, runs)
+  local u = stats.usage(stats.cases(runs))
+  local function add(name, v) if v ~= nil then props[#props + 1] = { "evalua." .. name, v } end end
+  if u.latency then
+    add("latency_p50_ms", u.latency.p50); add("latency_p95_ms", u.latency.p95); add("latency_max_ms", u.latency.max)
+  end
+  if u.tokens then add("tokens_total", u.tokens.total) end
+  if u.cost then add("cost_total", u.cost.total); add("cost_currency", u.cost.currency) end
+  return props
+end
+
+-- One text line per run with figures, for JUnit's <system-out> and TAP comments.
+function costs.text(runs, prefix)
+  local lines = {}
+  for _, run in ipairs(runs or {}) do
+    local line = costs.line(stats.usage(run.cases or {}))
+    if line then lines[#lines + 1] = ("%s%s:%s %s"):format(prefix, run.provider or "?", tostring(run.id or "?"), line) end
+  end
+  return lines
+end
+
+-- TAP: the test's runs' figures as comment lines ("" when none).
+function costs.tap(runs)
+  local lines = costs.text(runs, "# ")
+  for i, line in ipairs(lines) do lines[i] = markup.line(line) .. "\n" end
+  return table.concat(lines)
+end
+
+-- HTML: a "Latency, tokens and cost" section, one table row per run, metric and total.
+function costs.html(out, runs)
+  local rows = costs.rows(runs)
+  if #rows == 0 then return end
+  out[#out + 1] = '<section id="usage"><h2>Latency, tokens and cost</h2><table><thead><tr><th>run / metric</th>'
+    .. "<th>latency p50</th><th>p95</th><th>max</th><th>tokens</th><th>cost</th></tr></thead><tbody>"
+  for _, r in ipairs(rows) do
+    local l, t, c = r.usage.latency, r.usage.tokens, r.usage.cost
+    out[#out + 1] = ('<tr class="%s"><td>%s</td><td class="p50">%s</td><td class="p95">%s</td><td class="max">%s</td>'
+      .. '<td class="tokens">%s</td><td class="cost">%s</td></tr>'):format(r.total and "usage-total" or r.metric
+      and "usage-metric" or "usage-run", esc(r.label), l and ms(l.p50) or "–", l and ms(l.p95) or "–",
+      l and ms(l.max) or "–", t and amount(t.total) or "–",
+      c and esc(amount(c.total) .. (c.currency and (" " .. c.currency) or "")) or "–")
+  end
+  out[#out + 1] = "</tbody></table></section>"
+end
+
+-- HTML: a case's own figures inside its details ("" when it has none).
+function costs.html_case(out, case)
+  local line = costs.line(stats.usage({ case }))
+  if line then out[#out + 1] = ('<div class="usage"><b>latency, tokens, cost</b><pre>%s</pre></div>'):format(esc(line)) end
+end
+
+return costs
