@@ -29,6 +29,7 @@ local OPTIONS = {
   { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
   { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
+  { long = "--max-cost", arg = "X", help = "stop starting runs once the cost the services reported reaches X (exit 1)" },
   { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
   { long = "--help", short = "-h", help = "show this help" },
 }
@@ -111,6 +112,12 @@ local function configure(argv)
     cfg.max_runs, err = args.count(o.max_runs, "--max-runs")
     if not cfg.max_runs then return nil, err end
   end
+  if o.max_cost then
+    cfg.max_cost = tonumber(o.max_cost)
+    if not cfg.max_cost or cfg.max_cost <= 0 or cfg.max_cost == math.huge then
+      return nil, ("--max-cost expects a positive number (in the services' currency), got '%s'"):format(o.max_cost)
+    end
+  end
   if o.on_budget and not budget.POLICIES[o.on_budget] then
     return nil, ("--on-budget expects finish or cancel, got '%s'"):format(o.on_budget)
   end
@@ -170,7 +177,7 @@ function cli.main(argv)
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
-  local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
+  local stop_budget = (cfg.max_runs or cfg.max_cost) and budget.watch(r, cfg) or function() end
   -- A run that ended is finished in the journal only once the reports holding its
   -- verdict are written: a kill before that leaves it to `evalua resume`.
   local stop_journal = j:listen(function()

@@ -3,6 +3,7 @@
 -- tests, and a filterable table of cases with failing metrics highlighted and each
 -- case's conversation expandable. The page is complete without JavaScript; the small
 -- inline script only filters (also from a `#filter=TEXT&outcome=failed` fragment).
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local diff = require "evalua.runner.diff"
 local stats = require "evalua.runner.stats"
@@ -252,6 +253,7 @@ local function case_details(out, case)
     conversation(out, o.transcript)
     out[#out + 1] = "</div>"
   end
+  costs.html_case(out, case)
   if stats.present(case.error) then out[#out + 1] = ("<div><b>error</b><pre>%s</pre></div>"):format(esc(show(case.error))) end
   for _, m in ipairs(stats.metrics(case)) do
     local parts = {}
@@ -324,6 +326,7 @@ function html.render(data)
   summary(out, data, plain_runs)
   metric_chart(out, metrics)
   histograms(out, metrics)
+  costs.html(out, plain_runs)
   cases_table(out, runs)
   tests_table(out, data)
   out[#out + 1] = "</main><script>" .. JS .. "</script></body></html>"

@@ -5,6 +5,7 @@
 -- <flakyFailure>/<flakyError> per failed attempt, one that never passed a
 -- <rerunFailure>/<rerunError> per earlier attempt; the repeats of a test with a pass
 -- rate are written the same way inside that test.
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local stats = require "evalua.runner.stats"
 
@@ -50,6 +51,7 @@ function junit.metrics_text(runs)
   local lines = {}
   for _, run in ipairs(runs or {}) do
     lines[#lines + 1] = ("run %s:%s %s"):format(run.provider or "?", run.id or "?", run.status or "?")
+    table.move(costs.text({ run }, "  "), 1, 1, #lines + 1, lines)
     for i, case in ipairs(run.cases or {}) do
       local verdict = stats.case_verdict(case)
       lines[#lines + 1] = ("  case %s %s"):format(case.name or i,
@@ -175,10 +177,13 @@ local function render(data)
     out[#out + 1] = "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
       "errors", c.errors, "skipped", c.skipped, "time", seconds(c.time), "timestamp", data.started_at,
       "file", path }) .. ">"
-    if data.partial then
+    local props = {}
+    for _, p in ipairs(data.partial or {}) do props[#props + 1] = { "evalua.partial", p } end
+    costs.junit_properties(props, costs.file_runs(files[path], tests))
+    if #props > 0 then
       out[#out + 1] = "    <properties>"
-      for _, p in ipairs(data.partial) do
-        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
+      for _, p in ipairs(props) do
+        out[#out + 1] = "      <property " .. attrs({ "name", p[1], "value", p[2] }) .. "/>"
       end
       out[#out + 1] = "    </properties>"
     end

@@ -5,6 +5,7 @@
 -- tests and services is shown with its control characters escaped, continuation lines
 -- indented: only the reporter's own text starts a line.
 local task = require "evalua.task"
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local stats = require "evalua.runner.stats"
 
@@ -264,6 +265,7 @@ function Pretty:finish(data)
       out[#out + 1] = ("  %-32s %s%s"):format(line_of(m.name), rate, mean)
     end
   end
+  costs.pretty(out, all_runs(data), function(color, text) return self:paint(color, text) end)
   local s = data.summary
   out[#out + 1] = ""
   local parts = {}
