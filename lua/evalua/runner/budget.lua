@@ -20,10 +20,17 @@ local budget = {}
 
 budget.POLICIES = { finish = true, cancel = true }
 
--- The cost reported so far by `runs` (0 when none reports one), and whether any did.
+-- The cost reported so far by `runs` (0 when none reports one), and whether any did: a
+-- plain sum (it runs at every start), counted as runner.stats counts it.
 local function spent(runs)
-  local cost = stats.usage(stats.cases(runs)).cost
-  return cost and cost.total or 0, cost ~= nil
+  local total, reported = 0, false
+  for _, run in ipairs(runs) do
+    for _, c in ipairs(run.cases or {}) do
+      local cost = stats.number(c.cost)
+      if cost then total, reported = total + cost, true end
+    end
+  end
+  return total, reported
 end
 
 local function warn(fmt, ...)
