@@ -41,14 +41,16 @@ end
 ]] .. fi_test:format("fi 2") .. fi_test:format("fi 3"))
   shell.write(dir .. "/sf_test.lua", [[
 test("sf", function()
-  local run = require("evalua.agentforce").connect {}:start("Order_Support_All_Pass"):wait { timeout = "60s" }
+  local run = require("evalua.agentforce").connect {}:start("Local_Info_Agent_Quirks"):wait { timeout = "60s" }
+  run:results()
   expect(run):to_be_completed()
 end)
+threshold { latency_p95 = "2s" }
 ]])
-  local function suite(file, opts, extra_env)
+  local function suite(file, opts, extra_env, sf_seconds)
     os.remove(dir .. "/journal")
     sandbox.control("reset", {})
-    sandbox.control("config", { run_seconds = 1, services = { agentforce = { run_seconds = 30 } } })
+    sandbox.control("config", { run_seconds = 1, services = { agentforce = { run_seconds = sf_seconds or 30 } } })
     os.remove(dir .. "/r.json")
     local out, code = shell.sh(("%s%s bin/evalua test %s -r json:%s/r.json %s/%s"):format(
       envs, extra_env or "", opts, dir, dir, file), 120)
@@ -133,7 +135,13 @@ end)
   t.is(sandbox.posts("/ai%-evaluations/runs/[^/]+/cancel$"), 1, "the run in flight is cancelled on the service")
   t.like(out, "agentforce runs report no cost", "a provider that reports no cost is named")
 
-  out, code = suite("sf_test.lua", "--max-cost 5")
+  out, code, _, tests = suite("sf_test.lua", "--max-cost 5", nil, 1)
+  local sf_latencies = {}
+  for _, c in ipairs((((tests.sf or {}).runs or {})[1] or {}).cases or {}) do
+    sf_latencies[#sf_latencies + 1] = c.latency_ms
+  end
+  t.is_deeply(sf_latencies, { 1873 }, "Salesforce: the output_latency_milliseconds score is the case's latency")
+  t.is((tests["threshold: latency p95 <= 2s"] or {}).outcome, "passed", "and a latency gate judges it")
   t.is(code, 0, "a suite that reports no cost: the budget never stops it")
   t.like(out, "%-%-max%-cost 5: no run of this session reported a cost: the budget could never stop anything",
     "and evalua warns that it could not")
