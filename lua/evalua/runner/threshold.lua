@@ -86,10 +86,11 @@ local USAGE_GATES = {
 for name, kind in pairs(USAGE_GATES) do kinds[name] = kind end
 local USAGE_ORDER = { "latency_p50", "latency_p95", "latency_max", "tokens_total", "cost_total" }
 
--- A latency ceiling: a duration string ("3s", "500ms") or a number of milliseconds.
+-- A latency ceiling: a duration string with its unit ("3s", "500ms") or a number of
+-- milliseconds. A bare number in a string ("3000") is refused: seconds or milliseconds?
 local function check_latency(v, key)
   if type(v) == "number" and v >= 0 then return v end
-  local secs = type(v) == "string" and duration.parse(v)
+  local secs = type(v) == "string" and v:find("%a") and duration.parse(v)
   if not secs then
     errors.argerror(1, "threshold", ("%s must be a duration (\"3s\", \"500ms\") or milliseconds, got %s")
       :format(key, type(v) == "string" and ("'" .. v .. "'") or type(v)))
