@@ -153,7 +153,9 @@ tap.is(judge({ tokens_total = 10 }, {}).actual, "no case reports token usage", "
 tap.is(judge({ latency_p95 = "3s" }, {}, "infra").outcome, "skipped", "a test that did not finish: skipped")
 tap.is(judge({ cost_total = 10 }, { { cost = 1, cost_currency = "USD" }, { cost = 1, cost_currency = "EUR" } }).actual,
   "costs are in several currencies: not summed", "mixed currencies are not summed")
-for _, bad in ipairs({ { latency_p95 = "fast" }, { latency_p95 = "3000" }, { latency_p95 = 0 / 0 }, { latency_p95 = true }, { cost_total = -1 }, { tokens_total = "10" } }) do
+local bad_specs = { { latency_p95 = "fast" }, { latency_p95 = "3000" }, { latency_p95 = 0 / 0 }, { latency_p95 = true },
+                    { cost_total = -1 }, { tokens_total = "10" } }
+for _, bad in ipairs(bad_specs) do
   local ok, err = pcall(threshold.gates, bad)
   local key = next(bad)
   tap.ok(not ok and tostring(err):find("bad argument #1 to 'threshold'", 1, true)

@@ -114,20 +114,20 @@ function costs.junit_properties(props, runs)
   return props
 end
 
--- One text line per run with figures, for JUnit's <system-out> and TAP comments.
-function costs.text(runs, prefix)
-  local lines = {}
-  for _, run in ipairs(runs or {}) do
-    local line = costs.line(stats.usage(run.cases or {}))
-    if line then lines[#lines + 1] = ("%s%s:%s %s"):format(prefix, run.provider or "?", tostring(run.id or "?"), line) end
-  end
-  return lines
+-- A run's figures as one text line behind `prefix` ("  futureagi:ID latency ..."), or
+-- nil when it has none: for JUnit's <system-out> and TAP comments.
+function costs.run_line(run, prefix)
+  local line = costs.line(stats.usage(run.cases or {}))
+  return line and ("%s%s:%s %s"):format(prefix, run.provider or "?", tostring(run.id or "?"), line)
 end
 
 -- TAP: the test's runs' figures as comment lines ("" when none).
 function costs.tap(runs)
-  local lines = costs.text(runs, "# ")
-  for i, line in ipairs(lines) do lines[i] = markup.line(line) .. "\n" end
+  local lines = {}
+  for _, run in ipairs(runs or {}) do
+    local line = costs.run_line(run, "# ")
+    if line then lines[#lines + 1] = markup.line(line) .. "\n" end
+  end
   return table.concat(lines)
 end
 

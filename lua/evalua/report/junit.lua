@@ -51,7 +51,7 @@ function junit.metrics_text(runs)
   local lines = {}
   for _, run in ipairs(runs or {}) do
     lines[#lines + 1] = ("run %s:%s %s"):format(run.provider or "?", run.id or "?", run.status or "?")
-    table.move(costs.text({ run }, "  "), 1, 1, #lines + 1, lines)
+    lines[#lines + 1] = costs.run_line(run, "  ") -- nil (nothing added) when it has no figures
     for i, case in ipairs(run.cases or {}) do
       local verdict = stats.case_verdict(case)
       lines[#lines + 1] = ("  case %s %s"):format(case.name or i,
