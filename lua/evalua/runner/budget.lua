@@ -71,7 +71,8 @@ function budget.watch(r, opts)
   end
   local off_started = hooks.on("run_started", function(run) runs[#runs + 1] = run end)
   local off_starting = hooks.on("run_starting", function(info)
-    if opts.max_cost and not told[info.provider] and not model.mapper(info.provider).reports_cost then
+    local known, mapper = pcall(model.mapper, info.provider) -- (a client of another provider has none)
+    if opts.max_cost and not told[info.provider] and not (known and mapper.reports_cost) then
       told[info.provider] = true
       warn("--max-cost: %s runs report no cost; they do not count against the budget", info.provider)
     end
