@@ -69,7 +69,9 @@ function budget.watch(r, opts)
         cost
     end
   end
-  local off_started = hooks.on("run_started", function(run) runs[#runs + 1] = run end)
+  -- With --max-cost the session's runs are kept to the end, to sum what their results report.
+  local off_started = opts.max_cost and hooks.on("run_started", function(run) runs[#runs + 1] = run end)
+    or function() end
   local off_starting = hooks.on("run_starting", function(info)
     local known, mapper = pcall(model.mapper, info.provider) -- (a client of another provider has none)
     if opts.max_cost and not told[info.provider] and not (known and mapper.reports_cost) then
