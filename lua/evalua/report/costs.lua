@@ -41,25 +41,45 @@ function costs.line(u)
   return table.concat(parts, "; ")
 end
 
--- {label, usage} rows for a list of plain runs: one per run with figures, one per metric
--- (its cases with a verdict), and the total over all runs when there is more than one.
-function costs.rows(runs)
-  local rows = {}
-  for _, run in ipairs(runs) do
-    local u = stats.usage(run.cases or {})
-    if stats.has_usage(u) then
-      rows[#rows + 1] = { label = ("%s:%s"):format(run.provider or "?", tostring(run.id or "?")), usage = u }
+-- The rows a report shows, added up a list of plain runs at a time (a streaming reporter
+-- adds one test's runs, then drops them): add(runs), then rows() gives {label, usage}
+-- rows: one per run with figures, one per metric (its cases with a verdict), and the
+-- total over all runs when there is more than one; none when no case reports a figure.
+function costs.tally(runs)
+  local per_run, all, metrics, n = {}, stats.usage_tally(), stats.usage_by_metric_tally(), 0
+  local t = {}
+  function t.add(list)
+    for _, run in ipairs(list) do
+      local u = stats.usage(run.cases or {})
+      if stats.has_usage(u) then
+        per_run[#per_run + 1] = { label = ("%s:%s"):format(run.provider or "?", tostring(run.id or "?")), usage = u }
+      end
+      all.add(run.cases or {})
+      n = n + 1
     end
+    metrics.add(list)
+    return t
   end
-  if #rows == 0 then return rows end
-  for _, m in ipairs(stats.usage_by_metric(runs)) do
-    if stats.has_usage(m.usage) then rows[#rows + 1] = { label = "metric " .. m.name, usage = m.usage, metric = true } end
+  function t.rows()
+    if #per_run == 0 then return {} end
+    local rows = table.move(per_run, 1, #per_run, 1, {})
+    for _, m in ipairs(metrics.result()) do
+      if stats.has_usage(m.usage) then rows[#rows + 1] = { label = "metric " .. m.name, usage = m.usage, metric = true } end
+    end
+    if n > 1 then rows[#rows + 1] = { label = "all runs", usage = all.result(), total = true } end
+    return rows
   end
-  if #runs > 1 then rows[#rows + 1] = { label = "all runs", usage = stats.usage(stats.cases(runs)), total = true } end
-  return rows
+  function t.usage() return all.result() end
+  return t.add(runs or {})
 end
 
--- Pretty: a "Latency, tokens and cost" section of lines, appended to `out`.
+-- The rows of a list of runs, or of a tally already filled.
+function costs.rows(runs)
+  return (runs.rows and runs or costs.tally(runs)).rows()
+end
+
+-- Pretty: a "Latency, tokens and cost" section of lines (of a list of runs or a tally),
+-- appended to `out`.
 function costs.pretty(out, runs, paint)
   local rows = costs.rows(runs)
   if #rows == 0 then return end
@@ -104,7 +124,7 @@ end
 -- JUnit: `evalua.latency_p50_ms`, ..., `evalua.tokens_total`, `evalua.cost_total` (and
 -- `evalua.cost_currency`) properties of the runs, appended to `props` as {name, value}.
 function costs.junit_properties(props, runs)
-  local u = stats.usage(stats.cases(runs))
+  local u = costs.tally(runs).usage()
   local function add(name, v) if v ~= nil then props[#props + 1] = { "evalua." .. name, v } end end
   if u.latency then
     add("latency_p50_ms", u.latency.p50); add("latency_p95_ms", u.latency.p95); add("latency_max_ms", u.latency.max)
@@ -131,7 +151,8 @@ function costs.tap(runs)
   return table.concat(lines)
 end
 
--- HTML: a "Latency, tokens and cost" section, one table row per run, metric and total.
+-- HTML: a "Latency, tokens and cost" section (of a list of runs or a tally), one table
+-- row per run, metric and total.
 function costs.html(out, runs)
   local rows = costs.rows(runs)
   if #rows == 0 then return end

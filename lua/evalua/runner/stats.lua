@@ -156,43 +156,53 @@ function stats.ms(v)
   return ("%.4gs"):format(v / 1000)
 end
 
--- Sum of a list, as an integer when every item is one (token counts print as `1234`).
-local function sum(list)
-  local total = 0
-  for _, v in ipairs(list) do total = total + v end
-  return total
-end
-
--- Latency, tokens and cost over `cases`: {cases = n, latency = {count, p50, p95, max,
--- mean} (ms), tokens = {count, input, output, total}, cost = {count, total, currency}}; a
--- part is nil when no case reports it. A case's total tokens are `total_tokens`, else
--- input + output. Currency: the one the cases name, "mixed" when they differ.
-function stats.usage(cases)
-  local lat, tok, inp, outp, cost = {}, {}, {}, {}, {}
-  local currency
-  for _, c in ipairs(cases) do
-    lat[#lat + 1] = number(c.latency_ms)
-    local i, o = number(c.input_tokens), number(c.output_tokens)
-    inp[#inp + 1], outp[#outp + 1] = i, o
-    local t = number(c.total_tokens) or (i or o) and (i or 0) + (o or 0) or nil
-    tok[#tok + 1] = t
-    if number(c.cost) then
-      cost[#cost + 1] = c.cost
-      local cur = type(c.cost_currency) == "string" and c.cost_currency or nil
+-- Latency, tokens and cost, added up a list of cases at a time (reports may add one
+-- test's cases, then drop them): add(cases) as often as needed, then result() gives
+-- {cases = n, latency = {count, p50, p95, max, mean} (ms), tokens = {count, input,
+-- output, total}, cost = {count, total, currency}}, a part nil when no case reports it.
+-- A case's total tokens are `total_tokens`, else input + output. Currency: the one the
+-- cases name, "mixed" when they differ. Only the latencies are kept (for percentiles).
+function stats.usage_tally()
+  local n, lat, currency = 0, {}, nil
+  local tok, inp, outp, cost = { n = 0, sum = 0 }, { n = 0, sum = 0 }, { n = 0, sum = 0 }, { n = 0, sum = 0 }
+  local function count(acc, v)
+    if v then acc.n, acc.sum = acc.n + 1, acc.sum + v end
+  end
+  local tally = {}
+  function tally.add(cases)
+    for _, c in ipairs(cases) do
+      n = n + 1
+      lat[#lat + 1] = number(c.latency_ms)
+      local i, o = number(c.input_tokens), number(c.output_tokens)
+      count(inp, i)
+      count(outp, o)
+      count(tok, number(c.total_tokens) or (i or o) and (i or 0) + (o or 0) or nil)
+      local v = number(c.cost)
+      count(cost, v)
+      local cur = v and type(c.cost_currency) == "string" and c.cost_currency or nil
       if cur and currency and cur ~= currency then currency = "mixed" else currency = currency or cur end
     end
+    return tally
   end
-  local u = { cases = #cases }
-  if #lat > 0 then
-    u.latency = { count = #lat, p50 = stats.percentile(lat, 50), p95 = stats.percentile(lat, 95),
-                  max = stats.percentile(lat, 100), mean = stats.mean(lat) }
+  function tally.result()
+    local u = { cases = n }
+    if #lat > 0 then
+      u.latency = { count = #lat, p50 = stats.percentile(lat, 50), p95 = stats.percentile(lat, 95),
+                    max = stats.percentile(lat, 100), mean = stats.mean(lat) }
+    end
+    if tok.n > 0 then
+      u.tokens = { count = tok.n, total = tok.sum, input = inp.n > 0 and inp.sum or nil,
+                   output = outp.n > 0 and outp.sum or nil }
+    end
+    if cost.n > 0 then u.cost = { count = cost.n, total = cost.sum, currency = currency } end
+    return u
   end
-  if #tok > 0 then
-    u.tokens = { count = #tok, total = sum(tok), input = #inp > 0 and sum(inp) or nil,
-                 output = #outp > 0 and sum(outp) or nil }
-  end
-  if #cost > 0 then u.cost = { count = #cost, total = sum(cost), currency = currency } end
-  return u
+  return tally
+end
+
+-- The usage summary of a list of cases.
+function stats.usage(cases)
+  return stats.usage_tally().add(cases).result()
 end
 
 -- Whether a usage summary holds any figure.
@@ -200,24 +210,36 @@ function stats.has_usage(u)
   return (u.latency or u.tokens or u.cost) ~= nil
 end
 
--- Usage per metric over the run(s), sorted by name: the cases that have a verdict for
--- that metric. [{name, usage}]
-function stats.usage_by_metric(x)
-  local order, byname = {}, {}
-  for _, case in ipairs(stats.cases(x)) do
-    for _, m in ipairs(stats.metrics(case)) do
-      local name = tostring(m.name)
-      if flag(m.passed) ~= nil then
-        if not byname[name] then byname[name], order[#order + 1] = {}, name end
-        local list = byname[name]
-        if list[#list] ~= case then list[#list + 1] = case end
+-- Usage per metric, added up a run or array of runs at a time: add(x), then result()
+-- gives [{name, usage}] sorted by name, each over the cases that have a verdict for it.
+function stats.usage_by_metric_tally()
+  local byname = {}
+  local tally = {}
+  function tally.add(x)
+    for _, case in ipairs(stats.cases(x)) do
+      local seen = {}
+      for _, m in ipairs(stats.metrics(case)) do
+        local name = tostring(m.name)
+        if flag(m.passed) ~= nil and not seen[name] then
+          seen[name] = true
+          byname[name] = byname[name] or stats.usage_tally()
+          byname[name].add({ case })
+        end
       end
     end
+    return tally
   end
-  table.sort(order)
-  local out = {}
-  for i, name in ipairs(order) do out[i] = { name = name, usage = stats.usage(byname[name]) } end
-  return out
+  function tally.result()
+    local out = {}
+    for name, t in pairs(byname) do out[#out + 1] = { name = name, usage = t.result() } end
+    table.sort(out, function(a, b) return a.name < b.name end)
+    return out
+  end
+  return tally
+end
+
+function stats.usage_by_metric(x)
+  return stats.usage_by_metric_tally().add(x).result()
 end
 
 return stats
