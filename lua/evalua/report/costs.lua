@@ -90,10 +90,16 @@ function costs.pretty(out, runs, paint)
   end
 end
 
+-- The runs of `holder` (a test entry or a file) appended to `runs`.
+local function add_runs(runs, holder)
+  local list = holder and holder.runs or {}
+  return table.move(list, 1, #list, #runs + 1, runs)
+end
+
 -- The runs of a JUnit testsuite: its file's own (before_all hooks) and its tests'.
 function costs.file_runs(file, tests)
-  local runs = table.move((file or {}).runs or {}, 1, #((file or {}).runs or {}), 1, {})
-  for _, t in ipairs(tests) do table.move(t.runs or {}, 1, #(t.runs or {}), #runs + 1, runs) end
+  local runs = add_runs({}, file)
+  for _, t in ipairs(tests) do add_runs(runs, t) end
   return runs
 end
 
@@ -102,7 +108,7 @@ end
 function costs.annotate(data)
   local runs = {}
   for _, holders in ipairs({ data.files or {}, data.tests or {} }) do
-    for _, h in ipairs(holders) do table.move(h.runs or {}, 1, #(h.runs or {}), #runs + 1, runs) end
+    for _, h in ipairs(holders) do add_runs(runs, h) end
   end
   for _, run in ipairs(runs) do
     local u = stats.usage(run.cases or {})
