@@ -97,6 +97,7 @@ threshold { latency_p95 = "2s" }
   t.ok(by_gate.latency_max and by_gate.latency_max.outcome == "failed"
     and by_gate.latency_max.actual == "730ms (4 cases)", "latency_max 100ms fails at 730ms")
   t.is(code, 1, "failed gates: exit 1")
+  t.like(out, "✓ execution[^\n]*\n      futureagi:[%w-]+ latency p50 710ms, p95 730ms", "pretty: the test's line, its run's figures under it")
   t.like(out, "Latency, tokens and cost", "pretty: a section")
   t.like(out, "futureagi:[%w-]+%s+latency p50 710ms, p95 730ms, max 730ms %(4 cases%); cost", "a line for the run")
   t.like(out, "metric task_completion%s+latency", "and per metric")

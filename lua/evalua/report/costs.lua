@@ -147,14 +147,21 @@ function costs.run_line(run, prefix)
   return line and ("%s%s:%s %s"):format(prefix, run.provider or "?", tostring(run.id or "?"), line)
 end
 
--- TAP: the test's runs' figures as comment lines ("" when none).
-function costs.tap(runs)
+-- A test's runs' figures, a line each ("futureagi:ID latency ..."), control characters
+-- escaped: for the pretty test lines and TAP comments.
+function costs.run_lines(runs)
   local lines = {}
   for _, run in ipairs(runs or {}) do
-    local line = costs.run_line(run, "# ")
-    if line then lines[#lines + 1] = markup.line(line) .. "\n" end
+    local line = costs.run_line(run, "")
+    if line then lines[#lines + 1] = markup.line(line) end
   end
-  return table.concat(lines)
+  return lines
+end
+
+-- TAP: the test's runs' figures as comment lines ("" when none).
+function costs.tap(runs)
+  local lines = costs.run_lines(runs)
+  return #lines > 0 and "# " .. table.concat(lines, "\n# ") .. "\n" or ""
 end
 
 -- HTML: a "Latency, tokens and cost" section (of a list of runs or a tally), one table

@@ -160,6 +160,7 @@ function Pretty:test_end(e)
   end
   if e.kind == "pass_rate" and e.actual then line = line .. self:paint("dim", " " .. line_of(e.actual)) end
   for _, a in ipairs(attempt_lines(e, "      ")) do line = line .. "\n" .. self:paint("dim", a) end
+  for _, u in ipairs(costs.run_lines(e.runs)) do line = line .. "\n" .. self:paint("dim", "      " .. u) end
   if e.output then line = line .. "\n" .. self:paint("dim", indent(e.output, "      │ ")) end
   self:say(line)
 end
