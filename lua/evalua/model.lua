@@ -93,6 +93,43 @@ local function error_text(e)
 end
 model.error_text = error_text
 
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil):
+-- plain arithmetic, so that no time zone or C library is involved.
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+-- An ISO 8601 / RFC 3339 timestamp (`2026-03-15T10:30:00.123Z`, `+02:00`, a space for
+-- the `T`; no offset is UTC) as seconds since the epoch, or nil.
+local function timestamp(v)
+  v = text(v)
+  if not v then return nil end
+  local y, mo, d, h, mi, s, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d%.?%d*)(.*)$")
+  if not y then return nil end
+  local offset = 0
+  if rest ~= "" and rest ~= "Z" and rest ~= "z" then
+    local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
+  end
+  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
+end
+model.timestamp = timestamp
+
+-- Milliseconds from timestamp `from` to `to` (services that give only start and end
+-- times), or nil when either is missing or unreadable or `to` comes first.
+function model.elapsed_ms(from, to)
+  local a, b = timestamp(from), timestamp(to)
+  if not (a and b) or b < a then return nil end
+  local ms = math.floor((b - a) * 1e6 + 0.5) / 1000 -- to the microsecond: no float noise
+  return math.tointeger(ms) or ms
+end
+
 local assistant_roles = { assistant = true, agent = true, bot = true, ai = true }
 
 -- Messages as `{role, content}`, from a list of messages or a `{messages = [...]}` table;
@@ -180,6 +217,18 @@ end
 
 function model.metric(fields)
   return setmetatable(need_table(fields, 1, "metric", "table of fields"), Metric)
+end
+
+-- The case fields of latency, token usage and cost that a mapper fills where the service
+-- reports them (docs/providers/model.md).
+model.USAGE = { "latency_ms", "input_tokens", "output_tokens", "total_tokens", "cost", "cost_currency" }
+
+-- Copy those of `usage` into the case fields `fields`; returns `fields`.
+function model.with_usage(fields, usage)
+  for _, k in ipairs(model.USAGE) do
+    if usage[k] ~= nil then fields[k] = usage[k] end
+  end
+  return fields
 end
 
 function model.case(fields)

@@ -26,13 +26,7 @@ for i = 1, 3 do
 end
 test("no run needed", function() expect(1):to_be(1) end)
 ]])
-  local function starts()
-    local n = 0
-    for _, r in ipairs(sandbox.control("requests").requests) do
-      if r.method == "POST" and r.path:find("/ai%-evaluations/runs$") then n = n + 1 end
-    end
-    return n
-  end
+  local function starts() return sandbox.posts("/ai%-evaluations/runs$") end
   local function suite(opts, extra_env, seconds)
     os.remove(dir .. "/journal")
     sandbox.control("reset", {})
@@ -76,11 +70,7 @@ test("no run needed", function() expect(1):to_be(1) end)
   if not t.is(code, 1, "--on-budget=cancel: exit 1") then t.diag(out) end
   t.ok(tests["run 1"].outcome == "skipped" and tests["run 2"].outcome == "skipped",
     "the tests still running are stopped (skipped)")
-  local cancels = 0
-  for _, r in ipairs(sandbox.control("requests").requests) do
-    if r.method == "POST" and r.path:find("cancel") then cancels = cancels + 1 end
-  end
-  t.is(cancels, 2, "and their runs cancelled on the service")
+  t.is(sandbox.posts("cancel"), 2, "and their runs cancelled on the service")
 
   out, code = shell.sh("bin/evalua test --max-runs 0 " .. dir)
   t.ok(code == 2 and out:find("--max-runs expects a positive whole number", 1, true), "--max-runs 0: usage error")

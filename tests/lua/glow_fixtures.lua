@@ -1,9 +1,6 @@
 -- The Glow fixtures (tests/fixtures/glow/, see its SOURCES.txt), decoded.
-local cjson = require "cjson"
+local fixture = require "fixture"
 
 return function(name)
-  local f = assert(io.open("tests/fixtures/glow/" .. name, "rb"))
-  local doc = cjson.decode(f:read("a"))
-  f:close()
-  return doc
+  return fixture("glow/" .. name)
 end

@@ -4,12 +4,7 @@ local tap = require "tap"
 local cjson = require "cjson"
 local model = require "evalua.model"
 
-local function load(path)
-  local f = assert(io.open("tests/fixtures/" .. path, "rb"))
-  local doc = cjson.decode(f:read("a"))
-  f:close()
-  return doc
-end
+local load = require "fixture"
 
 local function values(list, field)
   local out = {}

@@ -30,6 +30,16 @@ function sandbox.control(path, body)
   return res:json()
 end
 
+--- sandbox.posts(pattern) -> how many POST requests the sandbox saw whose path matches
+-- the Lua pattern
+function sandbox.posts(pattern)
+  local n = 0
+  for _, r in ipairs(sandbox.control("requests").requests) do
+    if r.method == "POST" and r.path:find(pattern) then n = n + 1 end
+  end
+  return n
+end
+
 function sandbox.stop()
   if not proc then return end
   os.execute("kill " .. pid .. " 2>/dev/null")

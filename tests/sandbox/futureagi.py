@@ -800,7 +800,7 @@ class FutureAGI(Service):
             else:
                 outputs[cfg.id] = {}
         done = status in ("completed", "failed")
-        return {
+        return dict({
             "id": call.id, "status": status, "scenario": SCENARIOS[call.scenario_id]["name"],
             "scenario_id": call.scenario_id, "row_index": call.row, "customer_name": call.customer,
             "overall_score": round(sum(scores) / len(scores), 2) if eval_ready and scores else None,
@@ -813,7 +813,7 @@ class FutureAGI(Service):
             "eval_outputs": outputs, "eval_metrics": metrics,
             "started_at": iso(ex.start_wall + call.start * ex.duration, "us")
             if status not in ("pending", "queued") else None,
-        }
+        }, **_call_usage(call, AGENT_DEFINITIONS[ex.run_test.agent_definition]["agent_type"], done))
 
     def test_execution(self, req, ex):
         execution = self.executions.get(ex)
@@ -962,10 +962,10 @@ class FutureAGI(Service):
             "avg_score": avg(scores), "avg_response": avg([c.duration_seconds / 10 for c in connected]),
             "failed_calls": len(done) - len(connected),
             "total_duration": round(sum(c.duration_seconds for c in done), 1),
-            "avg_agent_latency": avg([700 + 10 * c.index for c in connected]),
-            "avg_total_tokens": avg([400 + 25 * c.index for c in connected]),
-            "avg_input_tokens": avg([250 + 15 * c.index for c in connected]),
-            "avg_output_tokens": avg([150 + 10 * c.index for c in connected]),
+            "avg_agent_latency": avg([_latency_ms(c) for c in connected]),
+            "avg_total_tokens": avg([_tokens(c)[0] + _tokens(c)[1] for c in connected]),
+            "avg_input_tokens": avg([_tokens(c)[0] for c in connected]),
+            "avg_output_tokens": avg([_tokens(c)[1] for c in connected]),
             "agent_type": AGENT_DEFINITIONS[execution.run_test.agent_definition]["agent_type"],
             "scenario_graphs": {sid: {} for sid in execution.scenario_ids}})
 
@@ -1003,6 +1003,38 @@ class FutureAGI(Service):
         now = self.ctx.clock.now()
         return {"started": len(self.executions),
                 "terminal": sum(1 for e in self.executions.values() if e.phase(now) in TERMINAL)}
+
+
+def _latency_ms(call):
+    """The sandbox's own figure for a call's average agent latency."""
+    return 700 + 10 * call.index
+
+
+def _tokens(call):
+    """(input, output) tokens of a chat call: the sandbox's own figures."""
+    return 250 + 15 * call.index, 150 + 10 * call.index
+
+
+def _call_usage(call, agent_type, done):
+    """Latency, tokens and cost of a finished call as CallExecutionDetailSerializer sends them
+    (future-agi/future-agi futureagi/simulate/serializers/test_execution.py; the model fields
+    in simulate/models/test_execution.py): avg_agent_latency(_ms) and response_time(_ms) for
+    voice calls, avg_latency_ms and the token counts (conversation_metrics_data) for chat
+    calls, cost_cents ("Cost of the call in cents", an integer) for both; null until the call
+    ends and for a call that never connected (only its cost, 0, is known)."""
+    voice, chat = agent_type == "voice", agent_type == "text"
+    ok = done and not call.fails
+    latency = _latency_ms(call) if ok else None
+    tokens_in, tokens_out = _tokens(call) if ok and chat else (None, None)
+    return {
+        "avg_agent_latency": latency if voice else None, "avg_agent_latency_ms": latency if voice else None,
+        "response_time_ms": latency if voice else None,
+        "response_time": round(latency / 1000, 3) if voice and latency is not None else None,
+        "avg_latency_ms": latency if chat else None,
+        "input_tokens": tokens_in, "output_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out if tokens_in is not None else None,
+        "cost_cents": (0 if call.fails else int(round(call.duration_seconds / 10))) if done else None,
+    }
 
 
 def _transcript_row(call, i, row):

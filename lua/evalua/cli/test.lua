@@ -30,6 +30,7 @@ local OPTIONS = {
   { long = "--journal", arg = "PATH", help = "run journal (default .evalua/journal)" },
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
   { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
+  { long = "--max-cost", arg = "X", help = "stop starting runs once the cost the services reported reaches X (exit 1)" },
   { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
   { long = "--baseline", arg = "FILE", help = "judge no_worse_than thresholds against this JSON report" },
   { long = "--baseline-missing", arg = "MODE",
@@ -121,6 +122,12 @@ local function configure(argv)
   if o.max_runs then
     cfg.max_runs, err = args.count(o.max_runs, "--max-runs")
     if not cfg.max_runs then return nil, err end
+  end
+  if o.max_cost then
+    cfg.max_cost = tonumber(o.max_cost)
+    if not cfg.max_cost or cfg.max_cost <= 0 or cfg.max_cost == math.huge then
+      return nil, ("--max-cost expects a positive number (in the services' currency), got '%s'"):format(o.max_cost)
+    end
   end
   if o.on_budget and not budget.POLICIES[o.on_budget] then
     return nil, ("--on-budget expects finish or cancel, got '%s'"):format(o.on_budget)
@@ -221,7 +228,7 @@ function cli.main(argv)
     io.stderr:write(("evalua test: note: baseline %s is from a session that did not pass (exit %s)\n")
       :format(cfg.baseline.file, tostring(red)))
   end
-  local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
+  local stop_budget = (cfg.max_runs or cfg.max_cost) and budget.watch(r, cfg) or function() end
   -- A run that ended is finished in the journal only once the reports holding its
   -- verdict are written: a kill before that leaves it to `evalua resume`.
   local stop_journal = j:listen(function()

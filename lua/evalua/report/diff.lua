@@ -237,37 +237,14 @@ end
 -- Latency, tokens and cost: shown per run and over the report, never a regression by
 -- themselves (a threshold of `evalua test` decides that).
 
--- The value at rank ceil(p * n) of the sorted list (nearest rank: a value that occurred).
-local function nearest_rank(sorted, p)
-  return sorted[math.max(1, math.ceil(p * #sorted - EPS))]
-end
-
-local function num(v)
-  return type(v) == "number" and v == v and v or nil
-end
-
--- {cases, latency_p50, latency_p95, tokens, cost} over the cases of `runs`, or nil when
--- no case reports any of them.
+-- {cases, latency_p50, latency_p95, tokens, cost} over the cases of `runs` (runner.stats'
+-- usage summary: nearest-rank percentiles, totals), or nil when no case reports any of them.
 local function usage(runs)
-  local lat, tokens, cost, any, n = {}, nil, nil, false, 0
-  for _, run in ipairs(runs) do
-    for _, c in ipairs(run.cases or {}) do
-      n = n + 1
-      local l = num(c.latency_ms)
-      if l then lat[#lat + 1] = l end
-      local t = num(c.total_tokens)
-      if not t and (num(c.input_tokens) or num(c.output_tokens)) then
-        t = (num(c.input_tokens) or 0) + (num(c.output_tokens) or 0)
-      end
-      if t then tokens = (tokens or 0) + t end
-      if num(c.cost) then cost = (cost or 0) + c.cost end
-      any = any or l ~= nil or t ~= nil or num(c.cost) ~= nil
-    end
-  end
-  if not any then return nil end
-  table.sort(lat)
-  return { cases = n, latency_cases = #lat, latency_p50 = nearest_rank(lat, 0.5), latency_p95 = nearest_rank(lat, 0.95),
-           tokens = tokens, cost = cost }
+  local u = stats.usage(stats.cases(runs))
+  if not stats.has_usage(u) then return nil end
+  local l = u.latency or {}
+  return { cases = u.cases, latency_cases = l.count or 0, latency_p50 = l.p50, latency_p95 = l.p95,
+           tokens = u.tokens and u.tokens.total, cost = u.cost and u.cost.total }
 end
 
 local USAGE_FIELDS = { "latency_p50", "latency_p95", "tokens", "cost" }

@@ -3,6 +3,7 @@
 -- tests, and a filterable table of cases with failing metrics highlighted and each
 -- case's conversation expandable. The page is complete without JavaScript; the small
 -- inline script only filters (also from a `#filter=TEXT&outcome=failed` fragment).
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local report = require "evalua.report"
 local diff = require "evalua.runner.diff"
@@ -75,14 +76,15 @@ end
 
 -- The per-metric summary and the case pass rate over every run, one owner at a time.
 local function tally_runs(list)
-  local tally, passed, counted = stats.metric_tally(), 0, 0
+  local tally, usage, passed, counted = stats.metric_tally(), costs.tally(), 0, 0
   for _, item in ipairs(list) do
     local runs = report.runs(item.owner)
     tally.add(runs)
+    usage.add(runs)
     local _, p, n = stats.pass_rate(runs)
     passed, counted = passed + p, counted + n
   end
-  return tally.result(), passed, counted
+  return tally.result(), passed, counted, usage
 end
 
 local function summary(out, data, passed, counted)
@@ -263,6 +265,7 @@ local function case_details(out, case)
     conversation(out, o.transcript)
     out[#out + 1] = "</div>"
   end
+  costs.html_case(out, case)
   if stats.present(case.error) then out[#out + 1] = ("<div><b>error</b><pre>%s</pre></div>"):format(esc(show(case.error))) end
   for _, m in ipairs(stats.metrics(case)) do
     local parts = {}
@@ -327,7 +330,7 @@ end
 -- The page, written piece by piece through `write`.
 function html.write(data, write)
   local list = owners(data)
-  local metrics, passed, counted = tally_runs(list)
+  local metrics, passed, counted, usage = tally_runs(list)
   local out = { "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     "<title>evalua report</title><style>" .. CSS .. "</style></head><body>",
@@ -341,6 +344,7 @@ function html.write(data, write)
   summary(out, data, passed, counted)
   metric_chart(out, metrics)
   histograms(out, metrics)
+  costs.html(out, usage)
   write(table.concat(out, "\n") .. "\n")
   cases_table(write, list)
   tests_table(write, data)

@@ -2,9 +2,12 @@
 -- of `evalua report merge`, `report diff` and other tools. Written piece by piece: the
 -- session's fields one per line, then each file and each test as one compact line
 -- (keys sorted), the runs of a finished test as the compact text it kept (masked, as
--- everything written, by the sink).
+-- everything written, by the sink); latency, tokens and cost per run and for the session.
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
+local report = require "evalua.report"
 local record = require "evalua.runner.record"
+local stats = require "evalua.runner.stats"
 
 local json_report = {}
 
@@ -17,6 +20,7 @@ end
 
 -- One test entry or file as a compact object, its runs from what it kept.
 local function owner_json(owner)
+  if type(owner.runs) == "table" then stats.annotate_usage(owner.runs) end
   local parts = {}
   for _, k in ipairs(sorted_keys(owner)) do
     local v = k == "runs" and record.runs_json(owner) or record.encode(owner[k], k)
@@ -32,6 +36,8 @@ function json_report.new(sink)
   -- test's output) is made valid, so that other tools can read the report.
   local function write(s) sink.write(markup.utf8(s)) end
   local function finish(_, data)
+    local usage = costs.owners_tally(report.runs, { data.files or {}, data.tests or {} }).usage()
+    data.usage = stats.has_usage(usage) and usage or nil   -- the session's, over all runs
     local keys = sorted_keys(data)
     write("{\n")
     for i, k in ipairs(keys) do

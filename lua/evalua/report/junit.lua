@@ -5,6 +5,7 @@
 -- <flakyFailure>/<flakyError> per failed attempt, one that never passed a
 -- <rerunFailure>/<rerunError> per earlier attempt; the repeats of a test with a pass
 -- rate are written the same way inside that test.
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local report = require "evalua.report"
 local stats = require "evalua.runner.stats"
@@ -51,6 +52,7 @@ function junit.metrics_text(runs)
   local lines = {}
   for _, run in ipairs(runs or {}) do
     lines[#lines + 1] = ("run %s:%s %s"):format(run.provider or "?", run.id or "?", run.status or "?")
+    lines[#lines + 1] = costs.run_line(run, "  ") -- nil (nothing added) when it has no figures
     for i, case in ipairs(run.cases or {}) do
       local verdict = stats.case_verdict(case)
       lines[#lines + 1] = ("  case %s %s"):format(case.name or i,
@@ -185,14 +187,16 @@ local function render(data, write)
       "file", path }) .. ">" }
     -- A report that is not the whole session says so where CI tools show properties:
     -- merged from incomplete shards, or cut short by Ctrl-C (the tests that did not
-    -- run are <skipped>, which alone would read as green).
-    if data.partial or data.interrupted then
+    -- run are <skipped>, which alone would read as green). Latency, tokens and cost of
+    -- the file's runs beside them.
+    local props = {}
+    for _, p in ipairs(data.partial or {}) do props[#props + 1] = { "evalua.partial", p } end
+    if data.interrupted then props[#props + 1] = { "evalua.interrupted", "true" } end
+    costs.junit_properties(props, costs.owners_tally(report.runs, { { files[path] }, tests }))
+    if #props > 0 then
       out[#out + 1] = "    <properties>"
-      for _, p in ipairs(data.partial or {}) do
-        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
-      end
-      if data.interrupted then
-        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.interrupted", "value", "true" }) .. "/>"
+      for _, p in ipairs(props) do
+        out[#out + 1] = "      <property " .. attrs({ "name", p[1], "value", p[2] }) .. "/>"
       end
       out[#out + 1] = "    </properties>"
     end

@@ -5,6 +5,7 @@
 -- tests and services is shown with its control characters escaped, continuation lines
 -- indented: only the reporter's own text starts a line.
 local task = require "evalua.task"
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
 local report = require "evalua.report"
 local stats = require "evalua.runner.stats"
@@ -160,6 +161,7 @@ function Pretty:test_end(e)
   end
   if e.kind == "pass_rate" and e.actual then line = line .. self:paint("dim", " " .. line_of(e.actual)) end
   for _, a in ipairs(attempt_lines(e, "      ")) do line = line .. "\n" .. self:paint("dim", a) end
+  for _, u in ipairs(costs.owner_lines(e, report.runs)) do line = line .. "\n" .. self:paint("dim", "      " .. u) end
   if e.output then line = line .. "\n" .. self:paint("dim", indent(e.output, "      │ ")) end
   self:say(line)
 end
@@ -276,6 +278,8 @@ function Pretty:finish(data)
       out[#out + 1] = ("  %-32s %s%s"):format(line_of(m.name), rate, mean)
     end
   end
+  costs.pretty(out, costs.owners_tally(report.runs, { data.files or {}, data.tests }),
+    function(color, text) return self:paint(color, text) end)
   local s = data.summary
   out[#out + 1] = ""
   local parts = {}

@@ -2,7 +2,9 @@
 -- expected/actual for what did not pass (and the attempts of a retried test), the
 -- test's own output as comments, and the plan at the end. A flaky test is `ok` with a
 -- `# flaky` comment; a repeat judged by its test's pass rate is a TODO when it failed.
+local costs = require "evalua.report.costs"
 local markup = require "evalua.report.markup"
+local report = require "evalua.report"
 
 local tap = {}
 
@@ -82,6 +84,7 @@ function Tap:test_end(e)
   if e.rate_of and not ok then line = line .. " # TODO a repeat: its test's pass rate decides" end
   local parts = { line, "\n" }
   if not ok or e.outcome == "flaky" then parts[#parts + 1] = yaml_block(e) end
+  parts[#parts + 1] = costs.tap(e, report.runs)
   if e.output then parts[#parts + 1] = comments(e.output) end
   self.sink.write(table.concat(parts))
 end

@@ -4,6 +4,7 @@
 -- the other reporters and thresholds decode one test at a time. The service's own
 -- documents (`raw`) were never kept: session.plain drops them.
 local json = require "evalua.json"
+local stats = require "evalua.runner.stats"
 
 local record = {}
 
@@ -58,9 +59,12 @@ function record.encode(v, field)
   return json.encode(v, { sort_keys = true })
 end
 
--- Keep `owner.runs` (a test entry's or a file's plain runs) as compact JSON text.
+-- Keep `owner.runs` (a test entry's or a file's plain runs) as compact JSON text, each
+-- run with its latency, tokens and cost summary (stats.annotate_usage) for the JSON report.
 function record.compact(owner)
-  if type(owner.runs) == "table" and #owner.runs > 0 then owner.runs = record.encode(owner.runs, "runs") end
+  if type(owner.runs) == "table" and #owner.runs > 0 then
+    owner.runs = record.encode(stats.annotate_usage(owner.runs), "runs")
+  end
 end
 
 -- The owner's runs as an array of plain runs, decoded when kept as text (a new table

@@ -153,4 +153,126 @@ function stats.by_metric(x)
   return tally.result()
 end
 
+-- Latency, tokens and cost ---------------------------------------------------------
+
+-- The p-th percentile (0 < p <= 100) of a list of numbers by the nearest-rank method: the
+-- value at rank ceil(p/100 * n) of the sorted list, always one of the values (p50 of two
+-- values is the smaller, p95 the larger); nil for an empty list.
+function stats.percentile(list, p)
+  if #list == 0 then return nil end
+  local sorted = table.move(list, 1, #list, 1, {})
+  table.sort(sorted)
+  return sorted[math.max(1, math.ceil(p / 100 * #sorted - 1e-9))]
+end
+
+-- Milliseconds as people read them: 812ms, 2.31s (threshold titles, reports).
+function stats.ms(v)
+  if v < 1000 then return ("%.4gms"):format(v) end
+  return ("%.4gs"):format(v / 1000)
+end
+
+-- Latency, tokens and cost, added up a list of cases at a time (reports may add one
+-- test's cases, then drop them): add(cases) as often as needed, then result() gives
+-- {cases = n, latency = {count, p50, p95, max, mean} (ms), tokens = {count, input,
+-- output, total}, cost = {count, total, currency}}, a part nil when no case reports it.
+-- A case's total tokens are `total_tokens`, else input + output. Currency: the one the
+-- cases name, "mixed" when they differ. Only the latencies are kept (for percentiles).
+function stats.usage_tally()
+  local n, lat, currency = 0, {}, nil
+  local tok, inp, outp, cost = { n = 0, sum = 0 }, { n = 0, sum = 0 }, { n = 0, sum = 0 }, { n = 0, sum = 0 }
+  local function count(acc, v)
+    if v then acc.n, acc.sum = acc.n + 1, acc.sum + v end
+  end
+  local tally = {}
+  function tally.add(cases)
+    for _, c in ipairs(cases) do
+      n = n + 1
+      lat[#lat + 1] = number(c.latency_ms)
+      local i, o = number(c.input_tokens), number(c.output_tokens)
+      count(inp, i)
+      count(outp, o)
+      count(tok, number(c.total_tokens) or (i or o) and (i or 0) + (o or 0) or nil)
+      local v = number(c.cost)
+      count(cost, v)
+      local cur = v and type(c.cost_currency) == "string" and c.cost_currency or nil
+      if cur and currency and cur ~= currency then currency = "mixed" else currency = currency or cur end
+    end
+    return tally
+  end
+  function tally.result()
+    local u = { cases = n }
+    if #lat > 0 then
+      u.latency = { count = #lat, p50 = stats.percentile(lat, 50), p95 = stats.percentile(lat, 95),
+                    max = stats.percentile(lat, 100), mean = stats.mean(lat) }
+    end
+    if tok.n > 0 then
+      u.tokens = { count = tok.n, total = tok.sum, input = inp.n > 0 and inp.sum or nil,
+                   output = outp.n > 0 and outp.sum or nil }
+    end
+    if cost.n > 0 then u.cost = { count = cost.n, total = cost.sum, currency = currency } end
+    return u
+  end
+  return tally
+end
+
+-- The usage summary of a list of cases.
+function stats.usage(cases)
+  return stats.usage_tally().add(cases).result()
+end
+
+-- Whether a usage summary holds any figure.
+function stats.has_usage(u)
+  return (u.latency or u.tokens or u.cost) ~= nil
+end
+
+-- Usage per metric, added up a run or array of runs at a time: add(x), then result()
+-- gives [{name, usage}] sorted by name, each over the cases that have a verdict for it.
+function stats.usage_by_metric_tally()
+  local byname = {}
+  local tally = {}
+  function tally.add(x)
+    for _, case in ipairs(stats.cases(x)) do
+      local seen = {}
+      for _, m in ipairs(stats.metrics(case)) do
+        local name = tostring(m.name)
+        if flag(m.passed) ~= nil and not seen[name] then
+          seen[name] = true
+          byname[name] = byname[name] or stats.usage_tally()
+          byname[name].add({ case })
+        end
+      end
+    end
+    return tally
+  end
+  function tally.result()
+    local out = {}
+    for name, t in pairs(byname) do out[#out + 1] = { name = name, usage = t.result() } end
+    table.sort(out, function(a, b) return a.name < b.name end)
+    return out
+  end
+  return tally
+end
+
+function stats.usage_by_metric(x)
+  return stats.usage_by_metric_tally().add(x).result()
+end
+
+-- Each run's own `usage` (and `usage_by_metric`), where some case reports a figure: what
+-- the JSON report keeps per run. In place.
+function stats.annotate_usage(runs)
+  for _, run in ipairs(runs) do
+    local u = stats.usage(run.cases or {})
+    run.usage, run.usage_by_metric = nil, nil
+    if stats.has_usage(u) then
+      run.usage = u
+      local by = {}
+      for _, m in ipairs(stats.usage_by_metric(run)) do
+        if stats.has_usage(m.usage) then by[m.name] = m.usage end
+      end
+      if next(by) then run.usage_by_metric = by end
+    end
+  end
+  return runs
+end
+
 return stats

@@ -1,6 +1,7 @@
 -- threshold{...}: suite-level gates over the runs of a file or describe block (minimum
 -- pass rates, mean scores). Gates are judged from report data alone, so that a report
 -- merged from shards is judged exactly like an unsharded run.
+local duration = require "evalua.duration"
 local errors = require "evalua.errors"
 local record = require "evalua.runner.record"
 local stats = require "evalua.runner.stats"
@@ -60,6 +61,57 @@ local kinds = {
   },
 }
 
+-- Usage gates: ceilings on latency percentiles (ms), total cost and total tokens, over
+-- the cases of the runs in scope that report the figure.
+local function usage_kind(part, field, what, show)
+  return {
+    title = function(g) return ("%s <= %s"):format(what, show(g.max)) end,
+    measure = function(_, runs)
+      local u = stats.usage(stats.cases(runs))[part]
+      if not u then return nil end
+      if part == "cost" and u.currency == "mixed" then
+        return nil, nil, "costs are in several currencies: not summed"
+      end
+      return u[field], ("%s (%d %s)"):format(show(u[field]), u.count, u.count == 1 and "case" or "cases")
+    end,
+    missing = "no case reports " .. (part == "tokens" and "token usage" or part),
+    ceiling = true,
+    expected = function(g) return "<= " .. show(g.max) end,
+  }
+end
+
+local function plain(v) return ("%.6g"):format(v) end
+
+local ms = stats.ms
+local USAGE_GATES = {
+  latency_p50 = usage_kind("latency", "p50", "latency p50", ms),
+  latency_p95 = usage_kind("latency", "p95", "latency p95", ms),
+  latency_max = usage_kind("latency", "max", "latency max", ms),
+  cost_total = usage_kind("cost", "total", "total cost", plain),
+  tokens_total = usage_kind("tokens", "total", "total tokens", plain),
+}
+for name, kind in pairs(USAGE_GATES) do kinds[name] = kind end
+local USAGE_ORDER = { "latency_p50", "latency_p95", "latency_max", "tokens_total", "cost_total" }
+
+-- A latency ceiling: a duration string with its unit ("3s", "500ms") or a number of
+-- milliseconds. A bare number in a string ("3000") is refused: seconds or milliseconds?
+local function check_latency(v, key)
+  if type(v) == "number" and v >= 0 then return v end
+  local secs = type(v) == "string" and v:find("%a") and duration.parse(v)
+  if not secs then
+    errors.argerror(1, "threshold", ("%s must be a duration (\"3s\", \"500ms\") or milliseconds, got %s")
+      :format(key, type(v) == "string" and ("'" .. v .. "'") or type(v)))
+  end
+  return secs * 1000
+end
+
+local function check_ceiling(v, key)
+  if type(v) ~= "number" or v < 0 or v ~= v then
+    errors.argerror(1, "threshold", ("%s must be a number >= 0, got %s"):format(key, tostring(v)))
+  end
+  return v
+end
+
 local function check_rate(v, key)
   if type(v) ~= "number" or v < 0 or v > 1 then
     errors.argerror(1, "threshold", ("%s must be a number from 0 to 1, got %s"):format(key, tostring(v)))
@@ -96,8 +148,9 @@ end
 function threshold.gates(spec)
   if type(spec) ~= "table" then errors.argerror(1, "threshold", "table expected, got " .. type(spec)) end
   for k in pairs(spec) do
-    if k ~= "pass_rate" and k ~= "metrics" and k ~= "scores" and k ~= "tests" then
-      errors.argerror(1, "threshold", "unknown key " .. tostring(k) .. " (pass_rate, metrics, scores, tests)")
+    if k ~= "pass_rate" and k ~= "metrics" and k ~= "scores" and k ~= "tests" and not USAGE_GATES[k] then
+      errors.argerror(1, "threshold", "unknown key " .. tostring(k) .. " (pass_rate, metrics, scores, tests, "
+        .. table.concat(USAGE_ORDER, ", ") .. ")")
     end
   end
   local gates = {}
@@ -111,7 +164,12 @@ function threshold.gates(spec)
   add("metric", spec.metrics and check_map(spec.metrics, "metrics", check_rate) or {})
   add("score", spec.scores and check_map(spec.scores, "scores", check_number) or {})
   if spec.tests ~= nil then add("tests", threshold.forms(spec.tests, "tests", check_rate)) end
-  if #gates == 0 then errors.argerror(1, "threshold", "no gate given (pass_rate, metrics, scores, tests)") end
+  for _, k in ipairs(USAGE_ORDER) do
+    if spec[k] ~= nil then
+      gates[#gates + 1] = { gate = k, max = (k:find("^latency") and check_latency or check_ceiling)(spec[k], k) }
+    end
+  end
+  if #gates == 0 then errors.argerror(1, "threshold", "no gate given (pass_rate, metrics, scores, tests, ...)") end
   return gates
 end
 
@@ -165,7 +223,7 @@ function threshold.evaluate(e, data)
       :format(#tests, e.scope_total)
     return e
   end
-  local value, shown = kind.measure(e.gate, runs, tests)
+  local value, shown, why = kind.measure(e.gate, runs, tests)
   local unfinished = 0
   for _, t in ipairs(tests) do
     if t.outcome == "infra" or t.outcome == "error" or t.outcome == "skipped" then unfinished = unfinished + 1 end
@@ -179,12 +237,14 @@ function threshold.evaluate(e, data)
     return e
   end
   if e.gate.no_worse_than ~= nil then return threshold.judge_relative(e, value, shown, runs, tests) end
-  e.actual = shown or kind.missing
-  e.outcome = value ~= nil and value >= e.gate.min and "passed" or "failed"
+  e.actual = shown or why or kind.missing
+  local met = value ~= nil and (kind.ceiling and value <= e.gate.max or not kind.ceiling and value >= e.gate.min)
+  e.outcome = met and "passed" or "failed"
   if e.outcome == "failed" then
     e.failures[1] = {
       message = ("%s not met: %s"):format(e.name, e.actual),
-      expected = ">= " .. (e.gate.gate == "score" and ("%.4g"):format(e.gate.min) or percent(e.gate.min)),
+      expected = kind.expected and kind.expected(e.gate)
+        or ">= " .. (e.gate.gate == "score" and ("%.4g"):format(e.gate.min) or percent(e.gate.min)),
       actual = e.actual, file = e.file, line = e.line,
     }
   end

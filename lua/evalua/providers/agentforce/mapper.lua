@@ -163,7 +163,7 @@ local function test_case(tc, run_status)
   end
   local status = text(tc.status) and normalize(tc.status)
     or (model.terminal(run_status) and "completed" or "running")
-  local c = model.case {
+  local c = model.case(model.with_usage({
     name = tostring(number(tc.testNumber) or text(tc.testCaseId) or "?"),
     number = number(tc.testNumber),
     id = text(tc.testCaseId),
@@ -171,10 +171,6 @@ local function test_case(tc, run_status)
     raw_status = text(tc.status),
     started_at = text(tc.startTime),
     ended_at = text(tc.endTime),
-    latency_ms = perf.latency_ms,
-    input_tokens = perf.input_tokens,
-    output_tokens = perf.output_tokens,
-    total_tokens = perf.total_tokens,
     inputs = { utterance = utterance },
     outputs = {
       response = response,
@@ -186,12 +182,16 @@ local function test_case(tc, run_status)
     },
     error = text(tc.errorMessage),
     raw = tc,
-  }
+  }, perf))
   for _, r in ipairs(val(tc.testResults) or {}) do
     c.metrics[#c.metrics + 1] = expectation(r)
   end
   for _, r in ipairs(val(tc.testScorerResults) or {}) do
     c.metrics[#c.metrics + 1] = scorer(r)
+  end
+  -- Without `performance`, the latency expectation's score is the case's latency.
+  for _, m in ipairs(c.metrics) do
+    if c.latency_ms == nil and m.unit == "ms" then c.latency_ms = m.score end
   end
   return c
 end

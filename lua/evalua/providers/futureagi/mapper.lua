@@ -7,6 +7,9 @@ local val, text, number, verdict = model.value, model.text, model.number, model.
 local error_text, messages, last_reply = model.error_text, model.messages, model.last_reply
 local maybe_table = model.maybe_table
 
+-- Future AGI reports each call's cost (--max-cost counts it).
+mapper.reports_cost = true
+
 mapper.statuses = {
   NOTFOUND = "queued", STARTED = "queued", PENDING = "queued", QUEUED = "queued",
   RUNNING = "running", ONGOING = "running", ANALYZING = "running",
@@ -60,12 +63,29 @@ local function futureagi_metric(id, e, names)
   return model.metric(m)
 end
 
+-- A call's agent latency, token usage and cost (tests/sandbox/futureagi.py has the
+-- sources): `avg_agent_latency_ms` (voice) or `avg_latency_ms` (chat), else the call's
+-- `response_time_ms` (or `response_time` in seconds, as the API docs show it); tokens
+-- from chat calls; cost `total_cost` (the docs' example) or `cost_cents` / 100 (the
+-- serializer's field). Future AGI names no currency.
+local function futureagi_usage(call)
+  local rt = number(call.response_time)
+  return {
+    latency_ms = number(call.avg_agent_latency_ms) or number(call.avg_latency_ms)
+      or number(call.response_time_ms) or (rt and rt * 1000),
+    input_tokens = number(call.input_tokens),
+    output_tokens = number(call.output_tokens),
+    total_tokens = number(call.total_tokens),
+    cost = number(call.total_cost) or (number(call.cost_cents) and number(call.cost_cents) / 100),
+  }
+end
+
 local function futureagi_case(call, names)
   local transcript = messages(call.transcript)
   local scenario = val(call.scenario)
   local scenario_name = type(scenario) == "table" and text(scenario.name) or text(scenario)
   local status = model.normalize("futureagi", call.status)
-  local c = model.case {
+  local c = model.case(model.with_usage({
     name = scenario_name or text(call.scenario_id) or text(call.id),
     id = text(call.id),
     status = status,
@@ -81,7 +101,7 @@ local function futureagi_case(call, names)
     },
     error = error_text(call.error) or (status == "failed" and text(call.ended_reason) or nil),
     raw = call,
-  }
+  }, futureagi_usage(call)))
   local outputs = val(call.eval_outputs) or {}
   local ids = {}
   for id in pairs(outputs) do ids[#ids + 1] = id end

@@ -8,10 +8,33 @@ local need_table, maybe_table = model.need_table, model.maybe_table
 
 mapper.statuses = { NOTSTARTED = "queued", INPROGRESS = "running", COMPLETED = "completed" }
 
+-- Milliseconds each run's latest replay took, by run id. Glow reports no latency: the
+-- only timing is in `entries` (glow-academic/api test_invocation_runs and messages
+-- types): from the replay's binding row `created_at` to the last `message_created_at`
+-- of that run's messages.
+local function replay_ms(doc)
+  local entries = val(doc.entries)
+  if type(entries) ~= "table" then return {} end
+  local started, last = {}, {}
+  for _, b in ipairs(val(entries.runs) or {}) do
+    local id, t = type(b) == "table" and text(b.run_id), type(b) == "table" and model.timestamp(b.created_at)
+    if id and t and (started[id] == nil or t > started[id].t) then started[id] = { t = t, at = b.created_at } end
+  end
+  for _, m in ipairs(val(entries.messages) or {}) do
+    local id, t = type(m) == "table" and text(m.run_id), type(m) == "table" and model.timestamp(m.message_created_at)
+    if id and t and started[id] and t >= started[id].t and (last[id] == nil or t > last[id].t) then
+      last[id] = { t = t, at = m.message_created_at }
+    end
+  end
+  local out = {}
+  for id, m in pairs(last) do out[id] = model.elapsed_ms(started[id].at, m.at) end
+  return out
+end
+
 -- One run item. Its `chat_id` is the invocation id (the backend's get), and the `get`
 -- document carries no message text (entries.messages reference texts by id): a Glow case
 -- has no transcript.
-local function glow_case(item, invocation)
+local function glow_case(item, invocation, spans)
   invocation = invocation or {}
   local score, passed = number(item.grade_score), val(item.grade_passed)
   if score == nil and passed == nil then
@@ -30,6 +53,7 @@ local function glow_case(item, invocation)
     inputs = { title = text(invocation.invocation_title), suite_entry_id = text(item.suite_entry_id) },
     outputs = { chat_id = text(item.chat_id), model = text(item.model_name),
                 agent = text(item.agent_name) },
+    latency_ms = status == "completed" and spans[text(item.run_id) or ""] or nil,
     raw = item,
   }
   if score ~= nil or passed ~= nil then
@@ -60,13 +84,13 @@ function mapper.run(doc, opts)
     invocations[text(inv.invocation_id) or ""] = inv
   end
   local run = model.run { provider = "glow", raw = doc, raw_status = text(doc.status) }
-  local test = val(doc.test) or {}
+  local test, spans = val(doc.test) or {}, replay_ms(doc)
   run.test_id = opts.test_id or text(test.test_id)
   for _, item in ipairs(val(doc.runs) or {}) do
     -- A run replayed twice has two items: its view is one case.
     local wanted = opts.run_id == nil or (text(item.run_id) == opts.run_id and #run.cases == 0)
     if wanted then
-      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""])
+      run.cases[#run.cases + 1] = glow_case(item, invocations[text(item.invocation_id) or ""], spans)
     end
   end
   if opts.run_id then

@@ -33,6 +33,8 @@ function mapper.run(doc, opts)
                 thread_id = text(doc.thread_id) },
     error = err,
     raw = doc,
+    -- Kapso reports no latency: the run's span from its timestamps is the only timing.
+    latency_ms = finished and model.elapsed_ms(doc.started_at, doc.ended_at) or nil,
   }
   local score = number(doc.score)
   if score ~= nil or text(doc.feedback) then
