@@ -3,6 +3,7 @@
 -- My Domain; the API itself lives on the instance URL the token response names.
 local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
+local conversation = require "evalua.providers.agentforce.conversation"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local model = require "evalua.model"
@@ -56,15 +57,16 @@ function Client.vendor_error(body)
   return body.error or body.errorCode, body.error_description or body.message
 end
 
--- The API sits on the instance URL from the token response (fetched on first use).
-function Client:url(path)
+-- The API sits on the instance URL from the token response (fetched on first use);
+-- `api` names another generation's resources (conversation tests live under ai-testing).
+function Client:url(path, api)
   local instance = self.auth:instance_url()
   if not instance then
     self.auth:token()
     instance = self.auth:instance_url()
   end
   return ("%s/services/data/v%s/einstein/%s%s"):format(instance:gsub("/+$", ""),
-    self.api_version, self.api, path)
+    self.api_version, api or self.api, path)
 end
 
 -- The org refuses a start while it already runs its maximum of tests (10 IN_PROGRESS).
@@ -186,6 +188,15 @@ function Client:fetch_results(run)
     parsed.status, parsed.raw_status = nil, nil -- keep the terminal status the poll saw
   end
   common.apply(run, parsed)
+end
+
+-- Conversation-level tests (providers/agentforce/conversation.lua).
+Client.start_conversation, Client.converse = conversation.start, conversation.converse
+
+local attach_run = Client.attach
+function Client:attach(desc)
+  if type(desc) == "table" and desc.kind == "conversation" then return conversation.attach(self, desc) end
+  return attach_run(self, desc)
 end
 
 function Client:cancel_run(run)
