@@ -133,6 +133,27 @@ support.run(function()
     t.is(support.requests("ephemeral-run"), 3, "each rejection was one request, not retried")
   end
 
+  do -- transient failures, unknown statuses, results that lag the status
+    local run = sf:start_conversation(spec { name = "Faults", cases = { { goal = "Say hello." } } })
+    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1, status = 503 }
+    t.is(run:poll(), "queued", "one 503 on a status poll is retried")
+    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1,
+                    status = 200, body = { status = "Evaluating" } }
+    t.is(run:poll(), "running", "a status Salesforce added later counts as still running")
+    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1,
+                    status = 200, body = { status = "Completed" } }
+    support.fault { path = "/conversation-tests/runs/" .. run.id .. "/results$", method = "GET", times = 1,
+                    status = 200, body = { status = "InProgress", testCases = {} } }
+    t.is(run:poll(), "running", "status Completed while the results say InProgress: still running")
+    t.ok(run:wait():results():passed() == true, "... then the results decide: completed and passed")
+
+    local before = support.requests("ephemeral-run")
+    support.fault { path = "/conversation-tests/ephemeral-run$", method = "POST", times = 1, status = 502 }
+    local err = support.error_of(sf.converse, sf, spec { cases = { { goal = "Say hello." } } })
+    t.ok(err and err.kind == "http" and err.status == 502, "a 502 on converse is an infrastructure error (exit 4)")
+    t.is(support.requests("ephemeral-run") - before, 1, "... and the run is not sent again: it may have started")
+  end
+
   do -- a saved start Salesforce refuses
     local err = support.error_of(sf.start_conversation, sf, spec { name = "Bad",
       cases = { { goal = "x", scorers = { { name = "acceptance_criteria" } } } } })
