@@ -152,6 +152,11 @@ support.run(function()
     local err = support.error_of(sf.converse, sf, spec { cases = { { goal = "Say hello." } } })
     t.ok(err and err.kind == "http" and err.status == 502, "a 502 on converse is an infrastructure error (exit 4)")
     t.is(support.requests("ephemeral-run") - before, 1, "... and the run is not sent again: it may have started")
+    support.fault { path = "/conversation-tests/ephemeral-run$", method = "POST", times = 1, status = 200,
+                    body = { status = "InProgress", testCases = {} } }
+    err = support.error_of(sf.converse, sf, spec { cases = { { goal = "Say hello." } } })
+    t.ok(err and err.kind == "protocol", "an ephemeral answer that is not a finished run is a protocol error")
+    t.like(tostring(err), "answered status InProgress, not a finished run", "... saying what came back")
   end
 
   do -- a saved start Salesforce refuses

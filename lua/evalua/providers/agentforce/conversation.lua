@@ -214,10 +214,15 @@ function conversation.converse(sf, spec)
   local token, doc = client:tracked_start("ephemeral conversation test", function()
     local answer = client:call("POST", "/ephemeral-run", { json = body, retry = { idempotent = false } })
     local failure = val(answer.errorRepresentation)
-    if #(val(answer.testCases) or {}) == 0 and model.normalize("agentforce", answer.status) == "failed" then
+    local status = model.normalize("agentforce", answer.status)
+    if #(val(answer.testCases) or {}) == 0 and status == "failed" then
       errors.raise({ kind = "config", vendor_code = type(failure) == "table" and text(failure.errorCode) or nil,
         message = ("Salesforce rejected the conversation test: %s"):format(
           type(failure) == "table" and text(failure.errorMessage) or "no reason given") })
+    end
+    if not model.terminal(status) then -- nothing to poll: an ephemeral run has no id
+      errors.raise({ kind = "protocol", url = client:url("/ephemeral-run"), message = ("the ephemeral run "
+        .. "answered status %s, not a finished run"):format(tostring(text(answer.status))) })
     end
     return answer
   end)
