@@ -1,7 +1,8 @@
 -- `evalua test` over Salesforce's newest test kinds, end to end against the sandbox: a
 -- conversation that reaches its goal passes, one that does not fails the suite (exit 1),
 -- custom evaluations that could not be made are failures that say why, and the JSON report
--- carries the transcript and the comparisons. Skipped when bin/evalua is not built.
+-- carries the transcript and the comparisons; the example suite
+-- (scripts/examples/agentforce_conversation_test.lua) passes. Skipped when bin/evalua is not built.
 local t = require "tap"
 local shell = require "shell"
 local support = require "providers_support"
@@ -35,7 +36,6 @@ support.run(function()
   local _, code = shell.sh(("cd %s && env %s %s/bin/evalua test -r json:r.json --journal j newest_test.lua > out 2>&1")
     :format(dir, env, os.getenv("PWD")), 120)
   local report = json.decode(assert(shell.read(dir .. "/r.json"), "no report"))
-  os.execute("rm -rf " .. dir)
   t.ok(code == 1 and report.exit_code == 1, "a conversation that missed its goal fails the suite: exit 1")
   local by_name = {}
   for _, test in ipairs(report.tests) do by_name[test.name] = test end
@@ -60,6 +60,12 @@ support.run(function()
   t.ok(comparison and comparison.operator == "less_than_or_equal" and comparison.actual == 3
     and comparison.actual_path:find("daysToDelivery", 1, true), "the report carries the comparison and its operands")
   t.is(first.inputs.context_variables.CustomerId, "003SM000001AbCdYAK", "... and the case's context variables")
+
+  local out
+  out, code = shell.sh(("env %s SF_AGENT_ID=0XxSM00000000010AA SF_AGENT_VERSION_ID=0X9SM00000000010AA "
+    .. "bin/evalua test --journal %s/j scripts/examples/agentforce_conversation_test.lua"):format(env, dir), 120)
+  if not t.is(code, 0, "the example conversation suite passes against the sandbox") then t.diag(out) end
+  os.execute("rm -rf " .. dir)
 end)
 
 t.done()
