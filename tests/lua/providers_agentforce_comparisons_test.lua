@@ -127,6 +127,12 @@ do
   m = model.from.agentforce(doc_with(r)).cases[1].metrics[1]
   t.ok(m.passed == true and m.error == nil, "operators are compared without regard to case")
 
+  local odd = doc_with({ name = "numeric_comparison", result = "FAILURE", actualValue = "3", parameters = "operator" })
+  odd.testCases[1].inputs = { utterance = "u", contextVariable = "CustomerId", conversationHistory = { 1, "two" } }
+  local ok, parsed = pcall(model.from.agentforce, odd)
+  t.ok(ok and parsed.cases[1].inputs.context_variables == nil and parsed.cases[1].inputs.conversation_history == nil
+    and parsed.cases[1].metrics[1].passed == false, "odd parameter and input shapes are read without raising")
+
   r = { name = "bot_response_rating", result = "PASS", actualValue = "x", expectedValue = "y" }
   m = model.from.agentforce(doc_with(r)).cases[1].metrics[1]
   t.ok(m.comparison == nil and m.passed == true, "other expectations carry no comparison")

@@ -23,8 +23,8 @@ end
 
 -- The parameters of a result by name ({operator = {value, isReference}, ...}).
 local function parameters(r)
-  local out = {}
-  for _, p in ipairs(val(r.parameters) or {}) do
+  local out, list = {}, val(r.parameters)
+  for _, p in ipairs(type(list) == "table" and list or {}) do
     if type(p) == "table" and text(p.name) then out[text(p.name)] = p end
   end
   return out

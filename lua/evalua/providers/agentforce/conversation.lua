@@ -18,6 +18,12 @@ local turns = require "evalua.providers.agentforce.turns"
 local conversation = {}
 local val, text, number = model.value, model.text, model.number
 
+-- A list field of a document, or an empty list when it is absent or not a list.
+local function list(v)
+  v = val(v)
+  return type(v) == "table" and v or {}
+end
+
 local Client = common.client_class("agentforce")
 Client.descriptor_fields = { "kind", "api_version", "suite", "workbook_id", "ephemeral", "goals" }
 
@@ -160,7 +166,7 @@ local function conversation_case(tc, given)
     error = failure,
     raw = tc,
   }
-  for _, r in ipairs(val(tc.testScorerResults) or {}) do
+  for _, r in ipairs(list(tc.testScorerResults)) do
     c.metrics[#c.metrics + 1] = mapper.scorer(r)
   end
   return c
@@ -180,7 +186,7 @@ local function parse(doc, run)
   }
   local given = {}
   for _, g in ipairs(run.goals or {}) do given[g.number] = g end
-  for _, tc in ipairs(val(doc.testCases) or {}) do
+  for _, tc in ipairs(list(doc.testCases)) do
     parsed.cases[#parsed.cases + 1] = conversation_case(tc, given[number(tc.testNumber)])
   end
   return parsed
@@ -215,7 +221,7 @@ function conversation.converse(sf, spec)
     local answer = client:call("POST", "/ephemeral-run", { json = body, retry = { idempotent = false } })
     local failure = val(answer.errorRepresentation)
     local status = model.normalize("agentforce", answer.status)
-    if #(val(answer.testCases) or {}) == 0 and status == "failed" then
+    if #list(answer.testCases) == 0 and status == "failed" then
       errors.raise({ kind = "config", vendor_code = type(failure) == "table" and text(failure.errorCode) or nil,
         message = ("Salesforce rejected the conversation test: %s"):format(
           type(failure) == "table" and text(failure.errorMessage) or "no reason given") })

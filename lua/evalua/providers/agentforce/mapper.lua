@@ -1,7 +1,9 @@
 -- Salesforce results into the common model (`model.from.agentforce`): both API generations,
 -- ai-evaluations (expectations in `testResults`, verdicts as `result` PASS/FAILURE + `score`
 -- or, in the seed's v63 generation, `metricScore`) and ai-testing (scorers in
--- `testScorerResults`, each verdict an HTML-entity-encoded JSON string).
+-- `testScorerResults`, each verdict an HTML-entity-encoded JSON string). A case's context
+-- variables and conversation history are its inputs (turns.lua); custom evaluations carry
+-- their comparison (comparison.lua). Conversation-level results: conversation.lua.
 local cjson = require "cjson.safe"
 local comparison = require "evalua.providers.agentforce.comparison"
 local model = require "evalua.model"
