@@ -64,6 +64,7 @@ support.run(function()
     t.is(run:passed(), false, "a suite with a failed conversation does not pass")
     t.is(run.total_cases, 2, "total_cases from the summary")
     t.is(support.stats().polls_after_terminal_by_service.agentforce, 0, "no poll after a terminal status")
+    t.is(run:poll(), "completed", "a finished run answers a poll without asking")
 
     local d = run:descriptor()
     t.ok(d.kind == "conversation" and d.id == run.id and d.suite == "Password_Suite" and d.goals[2].goal

@@ -188,6 +188,7 @@ class ConversationRun:
         self.worksheet = sf_id("1Ws", number)
         self.rows = [sf_id("1Wr", number * 1000 + r["testNumber"]) for r in results]
         self.results, self.summary, self.failed = results, summary, failed
+        self.reported_terminal = False
         self.t0, self.start_wall, self.duration = t0, start_wall, duration
 
     def phase(self, now):
@@ -281,7 +282,11 @@ def status(svc, worksheet):
     run = svc.conversation_runs.get(worksheet)
     if run is None:
         return json_response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
-    return json_response(200, _status_doc(run, svc.ctx.clock.now()))
+    doc = _status_doc(run, svc.ctx.clock.now())
+    if run.reported_terminal:
+        svc.ctx.stats.poll_after_terminal(svc.name)
+    run.reported_terminal = "endTime" in doc
+    return json_response(200, doc)
 
 
 def results(svc, worksheet):
