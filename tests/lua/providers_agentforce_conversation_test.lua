@@ -65,6 +65,8 @@ support.run(function()
     t.is(run.total_cases, 2, "total_cases from the summary")
     t.is(support.stats().polls_after_terminal_by_service.agentforce, 0, "no poll after a terminal status")
     t.is(run:poll(), "completed", "a finished run answers a poll without asking")
+    local counts = support.stats().runs.agentforce
+    t.ok(counts.started == 1 and counts.terminal == 1, "the sandbox counts the saved run, terminal")
 
     local d = run:descriptor()
     t.ok(d.kind == "conversation" and d.id == run.id and d.suite == "Password_Suite" and d.goals[2].goal

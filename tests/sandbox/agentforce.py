@@ -386,8 +386,9 @@ class Agentforce(Service):
 
     def run_stats(self):
         now = self.ctx.clock.now()
-        return {"started": len(self.runs),
-                "terminal": sum(1 for r in self.runs.values() if r.phase(now) in TERMINAL)}
+        started, terminal = agentforce_conversation.run_counts(self, now)
+        return {"started": len(self.runs) + started,
+                "terminal": sum(1 for r in self.runs.values() if r.phase(now) in TERMINAL) + terminal}
 
 
 def _testing_inputs(inputs):

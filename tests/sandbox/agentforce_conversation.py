@@ -218,6 +218,12 @@ def reset(svc):
     svc.conversation_runs = {}
 
 
+def run_counts(svc, now):
+    """(saved conversation runs started, those terminal now) for the control API's stats."""
+    runs = svc.conversation_runs.values()
+    return len(runs), sum(1 for r in runs if r.phase(now) in ("COMPLETED", "FAILED"))
+
+
 def _body(req):
     try:
         return req.json()
