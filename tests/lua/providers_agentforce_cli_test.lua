@@ -2,7 +2,8 @@
 -- conversation that reaches its goal passes, one that does not fails the suite (exit 1),
 -- custom evaluations that could not be made are failures that say why, and the JSON report
 -- carries the transcript and the comparisons; the example suite
--- (scripts/examples/agentforce_conversation_test.lua) passes. Skipped when bin/evalua is not built.
+-- (scripts/examples/agentforce_conversation_test.lua) passes; `evalua resume` judges a
+-- conversation run a script left running. Skipped when bin/evalua is not built.
 local t = require "tap"
 local shell = require "shell"
 local support = require "providers_support"
@@ -65,6 +66,20 @@ support.run(function()
   out, code = shell.sh(("env %s SF_AGENT_ID=0XxSM00000000010AA SF_AGENT_VERSION_ID=0X9SM00000000010AA "
     .. "bin/evalua test --journal %s/j scripts/examples/agentforce_conversation_test.lua"):format(env, dir), 120)
   if not t.is(code, 0, "the example conversation suite passes against the sandbox") then t.diag(out) end
+
+  -- A script starts a saved conversation run and exits: `evalua resume` waits for it and judges it.
+  shell.write(dir .. "/start.lua", [[
+local sf = require("evalua.agentforce").connect { api_version = "66.0" }
+sf:start_conversation { name = "Left_Running", agent_id = "0XxSM00000000010AA", agent_version_id = "0X9SM00000000010AA",
+  cases = { { goal = "Reset my password" }, { goal = "I want a refund" } } }
+]])
+  out, code = shell.sh(("env %s EVALUA_JOURNAL=%s/left bin/evalua run %s/start.lua && env %s bin/evalua resume "
+    .. "--journal %s/left -r json:%s/resumed.json"):format(env, dir, dir, env, dir, dir), 120)
+  local resumed = json.decode(shell.read(dir .. "/resumed.json") or "{}")
+  local entry = resumed.tests and resumed.tests[1] or {}
+  t.ok(code == 1 and entry.outcome == "failed", "resume re-attaches to the conversation run and fails it (exit 1)")
+  t.like(entry.failures and entry.failures[1].message or out, "case 2 failed: metric evaluator%.task_resolution failed",
+    "... naming the conversation that missed its goal")
   os.execute("rm -rf " .. dir)
 end)
 
