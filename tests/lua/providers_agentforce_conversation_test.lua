@@ -138,15 +138,17 @@ support.run(function()
 
   do -- transient failures, unknown statuses, results that lag the status
     local run = sf:start_conversation(spec { name = "Faults", cases = { { goal = "Say hello." } } })
-    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1, status = 503 }
+    -- The next GET of the run's status (or, with a suffix, results): `body`, or a 503.
+    local function answer_once(body, suffix)
+      support.fault { path = "/conversation-tests/runs/" .. run.id .. (suffix or "") .. "$", method = "GET",
+                      times = 1, status = body and 200 or 503, body = body }
+    end
+    answer_once(nil)
     t.is(run:poll(), "queued", "one 503 on a status poll is retried")
-    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1,
-                    status = 200, body = { status = "Evaluating" } }
+    answer_once { status = "Evaluating" }
     t.is(run:poll(), "running", "a status Salesforce added later counts as still running")
-    support.fault { path = "/conversation-tests/runs/" .. run.id .. "$", method = "GET", times = 1,
-                    status = 200, body = { status = "Completed" } }
-    support.fault { path = "/conversation-tests/runs/" .. run.id .. "/results$", method = "GET", times = 1,
-                    status = 200, body = { status = "InProgress", testCases = {} } }
+    answer_once { status = "Completed" }
+    answer_once({ status = "InProgress", testCases = {} }, "/results")
     t.is(run:poll(), "running", "status Completed while the results say InProgress: still running")
     t.ok(run:wait():results():passed() == true, "... then the results decide: completed and passed")
 
