@@ -16,7 +16,7 @@ local PROVIDERS = {
                  env = { "base_url", "client_id", "client_secret" } },
   futureagi = { values = { "base_url" }, env = { "base_url", "api_key", "secret_key" } },
   kapso = { values = { "base_url", "pass_score" }, env = { "base_url", "api_key" } },
-  glow = { values = { "base_url" }, env = { "base_url", "token", "api_key" } },
+  glow = { values = { "base_url", "api" }, env = { "base_url", "token", "api_key" } },
 }
 -- Options every provider takes (http timeout, wait backoff).
 local PROVIDER_COMMON = { "timeout", "wait" }

@@ -1,4 +1,5 @@
-"""Glow benchmark-test emulator: POST {base}/glow/api/v5/artifacts/test/<op> with a JSON body.
+"""Glow benchmark-test emulator: POST {base}/glow/api/v5/artifacts/test/<op> with a JSON body
+(the seed's layout), and the current API's mount POST {base}/glow/test/<op> (glow_testmount.py).
 
 FastAPI conventions: {"detail": "..."} errors, 422 validation lists, 307 for a trailing
 slash.  `get` answers come from a per-test cache (glow_cache_ttl, 300 s) unless the caller
@@ -10,6 +11,7 @@ import hashlib
 import json
 
 from common import Service, iso, json_response, rng_for, seeded_uuid
+from glow_testmount import TestMount
 from http11 import Response
 
 TOKEN = "glow-test-token"
@@ -91,9 +93,9 @@ SCHEMAS = {
 }
 
 
-def validate(op, body):
+def validate(op, body, schemas=None):
     """Pydantic-style error list (empty when the body is fine)."""
-    schema = SCHEMAS.get(op)
+    schema = (schemas or SCHEMAS).get(op)
     if schema is None:
         return []
     if not isinstance(body, dict):
@@ -133,7 +135,7 @@ class GlowRun:
 
 
 class Invocation:
-    __slots__ = ("id", "group_id", "title", "position", "created_wall", "runs", "grade")
+    __slots__ = ("id", "group_id", "title", "position", "created_wall", "runs", "grade", "grades")
 
 
 class Test:
@@ -153,13 +155,15 @@ class Test:
         return [r for inv in self.invocations for r in inv.runs]
 
 
-class Glow(Service):
+class Glow(TestMount, Service):
     name = "glow"
     prefixes = ("/glow/",)
 
     def add_routes(self):
         for op in OPS:
             self.router.add("POST", PREFIX + op, lambda req, op=op: self.op(req, op))
+        # routes/test/__init__.py mounts get, search, archive, export, refresh and text at /test too
+        self.add_test_routes(("get", "search", "archive", "export", "refresh", "text/download"))
 
     def reset(self):
         self.tests = {}
@@ -167,6 +171,11 @@ class Glow(Service):
         self.invocations = {}
         self.cache = {}
         self.counter = 0
+        self.reset_test_mount()
+
+    @staticmethod
+    def benchmarks():
+        return BENCHMARKS
 
     def _new_id(self, kind):
         self.counter += 1
@@ -175,8 +184,9 @@ class Glow(Service):
     # ------------------------------------------------------------ plumbing
 
     def resolve(self, req):
-        if len(req.path) > 1 and req.path.endswith("/"):
-            location = req.path[:-1] + ("?" + req.query_string if req.query_string else "")
+        canonical = self.slash_canonical(req.path)
+        if canonical is not None:
+            location = canonical + ("?" + req.query_string if req.query_string else "")
             return (lambda: Response(307, b"", [("Location", location)], content_type=None)), \
                 "/glow <redirect slash>"
         return super().resolve(req)
@@ -196,7 +206,7 @@ class Glow(Service):
             return detail(401, "Missing profile or session")
         return handler(req, **params)
 
-    def op(self, req, op):
+    def op(self, req, op, schemas=None, handler=None):
         if req.body:
             try:
                 body = req.json()
@@ -209,9 +219,11 @@ class Glow(Service):
         else:
             return json_response(422, {"detail": [{"type": "missing", "loc": ["body"],
                                                    "msg": "Field required", "input": None}]})
-        errors = validate(op, body)
+        errors = validate(op, body, schemas)
         if errors:
             return json_response(422, {"detail": errors})
+        if handler is not None:
+            return handler(req, op, body)
         return getattr(self, "op_" + op.replace("/", "_"))(req, body)
 
     def _test(self, test_id):
@@ -220,17 +232,23 @@ class Glow(Service):
     # ------------------------------------------------------------ lifecycle ops
 
     def op_start(self, req, body):
-        bench = BENCHMARKS.get(body["benchmark_id"])
+        test, err = self.create_test(body["benchmark_id"], body.get("infinite_mode", False))
+        if err:
+            return detail(404, err)
+        return json_response(200, {"test_id": test.id})
+
+    def create_test(self, benchmark_id, infinite):
+        """(test, None), or (None, the backend's message) for an unknown benchmark."""
+        bench = BENCHMARKS.get(benchmark_id)
         if bench is None:
-            return detail(404, "Benchmark test not found")
+            return None, "Benchmark test not found"
         wall = self.ctx.clock.wall()
-        test = Test(self._new_id("test"), len(self.order) + 1, body["benchmark_id"],
-                    bool(body.get("infinite_mode", False)), wall)
+        test = Test(self._new_id("test"), len(self.order) + 1, benchmark_id, bool(infinite), wall)
         for prompt in bench["prompts"]:
             self._add_invocation(test, prompt, wall)
         self.tests[test.id] = test
         self.order.append(test.id)
-        return json_response(200, {"test_id": test.id})
+        return test, None
 
     def _add_invocation(self, test, prompt, wall):
         bench = BENCHMARKS[test.benchmark_id]
@@ -241,6 +259,7 @@ class Glow(Service):
         inv.position = len(test.invocations)
         inv.created_wall = wall
         inv.grade = None
+        inv.grades = []   # every test_grade_entry row (entries.grades); `grade` is the latest
         inv.runs = []
         entry = seeded_uuid(self.ctx.seed, self.name, "suite-entry", test.benchmark_id, prompt)
         for model, agent in bench["models"]:
@@ -301,14 +320,25 @@ class Glow(Service):
         return detail(404, "Text not found")
 
     def _start_replay(self, run, now):
+        self.begin_replay(run, now)
+        self.bind(run, now)
+
+    def begin_replay(self, run, now):
+        """The replay starts (once): it lasts `run_seconds`."""
         run.claimed = True
-        run.bindings.append({"id": self._new_id("binding"), "test_invocation_id": run.invocation.id,
-                             "created_at": iso(self.ctx.clock.wall(now), "us"),
-                             "updated_at": iso(self.ctx.clock.wall(now), "us"),
-                             "generated": False, "mcp": False, "active": True, "run_id": run.id})
         if run.status_t0 is None:
             run.status_t0 = now
             run.duration = self.ctx.config.run_seconds(self.name, rng_for(self.ctx.seed, self.name, run.id))
+
+    def bind(self, run, now, trace_id=None):
+        """A binding row (test_invocation_runs_entry; the CLI's GetTestInvocationRunsResponse)."""
+        binding = {"id": self._new_id("binding"), "test_invocation_id": run.invocation.id,
+                   "created_at": iso(self.ctx.clock.wall(now), "us"),
+                   "updated_at": iso(self.ctx.clock.wall(now), "us"),
+                   "generated": False, "mcp": False, "active": True, "test_invocation_traces_id": trace_id,
+                   "run_id": run.id}
+        run.bindings.append(binding)
+        return binding
 
     def _find_run(self, body):
         """(test, invocation, run) or an error response."""
@@ -362,6 +392,8 @@ class Glow(Service):
             grade["time_taken"] = round(run.progress(now) * run.duration, 3)
         run.grade = grade or {"id": None, "score": None, "passed": None, "feedback": None, "time_taken": None}
         inv.grade = run.grade
+        if grade is not None:
+            inv.grades.append(grade)
         g = run.grade
         return json_response(200, {"invocation_id": inv.id, "grade_id": g["id"], "score": g["score"],
                                    "passed": g["passed"], "feedback": g["feedback"]})
@@ -473,11 +505,11 @@ class Glow(Service):
             "runs": run_items, "status_summary": summary, "show_controls": True,
             "current_invocation_id": current, "has_runs_or_groups": bool(runs),
             # TestEntries as the backend fills it (core/app/infra/test/get.py, glow-academic/cli
-            # src/glow/api/latest.rs): tests, invocations, runs (binding rows), grades, messages.
+            # src/glow/api/latest.rs): tests, invocations, runs (binding rows), groups (traces),
+            # grades, messages.
             "entries": {"tests": [self._test_json(test)], "invocations": invocations, "runs": bindings,
-                        "grades": [{"id": i["grade_id"], "invocation_id": i["invocation_id"],
-                                    "score": i["grade_score"], "passed": i["grade_passed"]}
-                                   for i in invocations if i["grade_id"]],
+                        "groups": [row for inv, _, row in self.traces.values() if inv in test.invocations],
+                        "grades": [_grade_row(inv, g) for inv in test.invocations for g in inv.grades],
                         "messages": messages},
             "resources": {"benchmark_id": test.benchmark_id, "eval_id": bench["eval_id"],
                           "rubric": {"name": bench["rubric"],
@@ -597,6 +629,14 @@ SUMMARIES = {
     "export": "Export test data as a ZIP.", "docs": "Get composed documentation.", "search": "Search tests.",
     "text/download": "Download text content for a test.",
 }
+
+
+def _grade_row(inv, g):
+    """entries.grades: the CLI's GetTestGradeResponse (test_grade_entry rows)."""
+    made = g.get("created_at") or iso(inv.created_wall, "us")
+    return {"id": g["id"], "invocation_id": inv.id, "created_at": made, "updated_at": made,
+            "passed": g["passed"], "score": g["score"], "time_taken": g["time_taken"],
+            "generated": False, "mcp": False, "active": True, "call_id": None}
 
 
 def _answer(prompt):

@@ -1,4 +1,5 @@
--- Glow benchmark tests client (`POST /api/v5/artifacts/test/<op>`, JSON bodies).
+-- Glow benchmark tests client (`POST /api/v5/artifacts/test/<op>`, JSON bodies; with
+-- `api = "test"` the current API's `POST /test/<op>`, testapi.lua).
 -- A Run is one replay: `next` hands out a test's next pending run, `run` replays it,
 -- `get` shows its progress, and `end` grades it — with the service's AI grader
 -- (`grade = true`) or with the script's own verdict (the custom grading hook).
@@ -7,6 +8,7 @@ local common = require "evalua.providers.common"
 local errors = require "evalua.errors"
 local model = require "evalua.model"
 local task = require "evalua.task"
+local testapi = require "evalua.providers.glow.testapi"
 
 local glow = {}
 
@@ -14,6 +16,13 @@ local settings = {
   { "base_url", env = { "GLOW_BASE_URL" }, required = true },
   { "token", env = { "GLOW_TOKEN" }, secret = true },
   { "api_key", env = { "GLOW_API_KEY" }, secret = true },
+  { "api", default = "v5" },
+}
+
+-- API generations: the seed's layout, and the current API's /test/* mount.
+local layouts = {
+  v5 = { prefix = "/api/v5/artifacts/test/", paths = {} },
+  test = testapi,
 }
 
 local check_verdict -- (below)
@@ -22,16 +31,21 @@ local Client = common.client_class("glow", {
   -- Submit this replay's grade: {score, passed, feedback} or {grade = true}.
   grade = function(run, verdict)
     local st = common.live(run, "grade")
-    check_verdict(verdict, 1, "grade")
+    check_verdict(verdict, 1, "grade", st.client.api)
     return st.client:grade(run, verdict)
   end,
 })
-Client.descriptor_fields = { "test_id", "invocation_id" }
+Client.descriptor_fields = { "test_id", "invocation_id", "api" }
 glow.Client = Client
 
 -- A bearer token (what Glow's CLI sends) or an API key (`X-Api-Key`).
 function glow.connect(opts)
   local s = common.settings("glow.connect", opts, settings)
+  if not layouts[s.api] then
+    local problem = ("api must be \"v5\" or \"test\", got %q"):format(s.api)
+    if type(opts) == "table" and opts.api ~= nil then errors.argerror(1, "glow.connect", problem) end
+    errors.raise({ kind = "config", message = "glow.connect: the configuration's glow.api: " .. problem }, 2)
+  end
   if s.token then
     s.auth = auth.bearer(s.token)
   elseif s.api_key then
@@ -57,26 +71,36 @@ function Client.vendor_error(body)
   return detail[1] and detail[1].type, table.concat(parts, "; ")
 end
 
--- Every operation is a POST; `safe` ones (reads) may be retried after a timeout.
+-- Every operation is a POST to the client's API layout; `retry` is true for the ones that
+-- may be sent again after a timeout (reads, keyed sends) or the http layer's retry table.
 -- `call` adds Client:call options (expect, optional, headers).
-local function op(self, name, body, safe, call)
+function Client:post(name, body, retry, call)
   call = call or {}
-  return self:call("POST", "/api/v5/artifacts/test/" .. name, {
-    json = body or {}, retry = { idempotent = safe == true }, headers = call.headers,
-    expect = call.expect, optional = call.optional, raw = call.raw,
+  local layout = layouts[self.api]
+  return self:call("POST", layout.prefix .. (layout.paths[name] or name), {
+    json = body or {}, retry = type(retry) == "table" and retry or { idempotent = retry == true },
+    headers = call.headers, expect = call.expect, optional = call.optional, raw = call.raw,
   })
 end
+local op = Client.post
 
 local function id_arg(fname, id, n)
   return common.check_id(id, n or 1, fname)
 end
 
--- Create a test of a benchmark; returns its test_id.
+-- Create a test of a benchmark; returns its test_id and Glow's whole answer. With
+-- `eval = true` (api "test") the id is an eval's, sent as `eval_id` (the start of Glow's
+-- API v1.0.50, glow-academic/cli).
 function Client:create(benchmark_id, opts)
   id_arg("create", benchmark_id)
-  opts = common.check_options("create", opts, { infinite_mode = "boolean" }, 2)
-  return op(self, "start", { benchmark_id = benchmark_id, infinite_mode = opts.infinite_mode },
-    false, { expect = { "test_id" } }).test_id
+  opts = common.check_options("create", opts, { infinite_mode = "boolean", eval = "boolean" }, 2)
+  if opts.eval and self.api ~= "test" then
+    errors.argerror(2, "create", "eval = true needs glow.connect{api = \"test\"} (the v5 start takes a benchmark_id)")
+  end
+  local field = opts.eval and "eval_id" or "benchmark_id"
+  local answer = op(self, "start", { [field] = benchmark_id, infinite_mode = opts.infinite_mode },
+    false, { expect = { "test_id" } })
+  return answer.test_id, answer
 end
 
 -- The test document. Always bypasses Glow's 300-second response cache: a cached answer
@@ -224,48 +248,69 @@ local function shared_get(self, test_id)
   error(doc, 0)
 end
 
+-- v5: `next` hands out the test's next pending run and `run` replays it; returns the
+-- fields of the new Run.
+local function v5_replay(self, test_id)
+  local ok, n = pcall(op, self, "next", { test_id = test_id }, false,
+    { expect = { "run_id", "invocation_id" } })
+  if not ok then
+    if errors.is(n) then
+      n.start_not_sent = true -- `next` only hands out a run
+      n.no_pending = n.status ~= nil and tostring(n.vendor_message or ""):lower():find("no pending", 1, true) ~= nil
+    end
+    error(n, 0)
+  end
+  -- The seed's `next` only hands a run out and `run` replays it; Glow's backend `next`
+  -- already replays it (core/app/infra/test/next.py), and a `run` after it would replay
+  -- it twice. The first start of a client looks at the test after `next` to learn which
+  -- behaviour the service has (a deployment does not switch); when that look fails, the
+  -- seed's documented flow goes on and the next start looks again.
+  if self.next_replays == nil then
+    local seen, fresh = pcall(self.get, self, test_id)
+    if not seen and errors.is(fresh, "cancelled") then error(fresh, 0) end
+    if seen then
+      self.next_replays = require("evalua.providers.glow.mapper").replays(fresh, n.run_id) > 0
+    else
+      common.warn("glow: could not check whether next replayed run %s (%s); calling run",
+        tostring(n.run_id), tostring(fresh))
+    end
+  end
+  if self.next_replays then
+    common.trace("glow: next already replayed run %s; no run call", tostring(n.run_id))
+  else
+    op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id },
+      false, { optional = true })
+  end
+  return { id = n.run_id, invocation_id = n.invocation_id, current_run = n.current_run,
+           total_runs = n.total_runs, raw = n }
+end
+
+local replay = { v5 = v5_replay, test = testapi.start_replay }
+
 -- The next pending run of a test, replayed; returns a Run.
 function Client:start(test_id)
   id_arg("start", test_id)
-  local token, nxt = self:tracked_start(test_id, function()
-    return one_at_a_time(self, test_id, function()
-      local ok, n = pcall(op, self, "next", { test_id = test_id }, false,
-        { expect = { "run_id", "invocation_id" } })
-      if not ok then
-        if errors.is(n) then n.start_not_sent = true end -- `next` only hands out a run
-        error(n, 0)
-      end
-      -- The seed's `next` only hands a run out and `run` replays it; Glow's backend `next`
-      -- already replays it (core/app/infra/test/next.py), and a `run` after it would replay
-      -- it twice. The first start of a client looks at the test after `next` to learn which
-      -- behaviour the service has (a deployment does not switch); when that look fails, the
-      -- seed's documented flow goes on and the next start looks again.
-      if self.next_replays == nil then
-        local seen, fresh = pcall(self.get, self, test_id)
-        if not seen and errors.is(fresh, "cancelled") then error(fresh, 0) end
-        if seen then
-          self.next_replays = require("evalua.providers.glow.mapper").replays(fresh, n.run_id) > 0
-        else
-          common.warn("glow: could not check whether next replayed run %s (%s); calling run",
-            tostring(n.run_id), tostring(fresh))
-        end
-      end
-      if self.next_replays then
-        common.trace("glow: next already replayed run %s; no run call", tostring(n.run_id))
-      else
-        op(self, "run", { test_id = test_id, test_invocation_id = n.invocation_id, run_id = n.run_id },
-          false, { optional = true })
-      end
-      return n
-    end)
+  local token, fields = self:tracked_start(test_id, function()
+    return one_at_a_time(self, test_id, function() return replay[self.api](self, test_id) end)
   end)
-  local run = self:new_run {
-    start_token = token,
-    id = nxt.run_id, test_id = test_id, invocation_id = nxt.invocation_id,
-    current_run = nxt.current_run, total_runs = nxt.total_runs,
-    status = "queued", raw = nxt,
-  }
-  return self:started(run)
+  fields.start_token, fields.test_id, fields.status, fields.api = token, test_id, "queued", self.api
+  return self:started(self:new_run(fields))
+end
+
+-- A Run from `run:descriptor()` data. A run started through the other API generation (its
+-- descriptor says which; `evalua resume` connects with the configured one) is followed
+-- through a sibling of this client speaking that generation, with the same credentials.
+function Client:attach(desc)
+  local api = type(desc) == "table" and desc.api
+  if api and api ~= self.api then
+    if not layouts[api] then
+      errors.argerror(1, "attach", ("descriptor api must be \"v5\" or \"test\", got %s"):format(common.got(api)))
+    end
+    local sibling = { api = api }
+    for k, v in pairs(self) do if sibling[k] == nil then sibling[k] = v end end
+    return getmetatable(Client).__index.attach(setmetatable(sibling, Client), desc)
+  end
+  return getmetatable(Client).__index.attach(self, desc)
 end
 
 -- One poll: the latest `get` answer this client holds for the test when it already shows
@@ -302,8 +347,8 @@ end
 
 local verdict_types = { score = "number", passed = "boolean", feedback = "string", grade = "boolean" }
 
--- What is wrong with a verdict, or nil.
-local function verdict_problem(v)
+-- What is wrong with a verdict for a client of `api`, or nil.
+local function verdict_problem(v, api)
   if type(v) ~= "table" then
     return ("verdict table expected ({score, passed, feedback} or {grade = true}), got %s")
       :format(common.got(v))
@@ -317,30 +362,43 @@ local function verdict_problem(v)
   if not v.grade and v.score == nil and v.passed == nil then
     return "a verdict needs score, passed, or grade = true"
   end
+  if api == "test" then return testapi.verdict_problem(v) end
 end
 
-function check_verdict(v, argn, fname)
-  local problem = verdict_problem(v)
+function check_verdict(v, argn, fname, api)
+  local problem = verdict_problem(v, api)
   if problem then errors.argerror(argn, fname, problem) end
 end
 
--- Grade a replay through `end`: the script's {score, passed, feedback}, or {grade = true}
--- to let the service grade. `target` is a Run or {test_id, invocation_id, run_id}.
+-- Sending a grade, per API: v5 `end` takes the verdict as it is; `test` (testapi.grade)
+-- sends whole rubric points under an idempotency key. Each returns the service's answer.
+local send_grade = {
+  v5 = function(self, target, run_id, verdict)
+    return op(self, "end", {
+      test_id = target.test_id, test_invocation_id = target.invocation_id, run_id = run_id,
+      grade = verdict.grade, score = verdict.score, passed = verdict.passed, feedback = verdict.feedback,
+    }, false, { optional = true })
+  end,
+  test = function(self, target, run_id, verdict)
+    return testapi.grade(self, target.invocation_id, run_id, verdict)
+  end,
+}
+
+-- Grade a replay: the script's {score, passed, feedback}, or {grade = true} to let the
+-- service grade. `target` is a Run or {test_id, invocation_id, run_id}. A Run's `grade`
+-- metric is the service's answer (what it recorded), set only once it has answered.
 function Client:grade(target, verdict)
   if type(target) ~= "table" or (target.run_id or target.id) == nil then
     errors.argerror(1, "grade", "run or {test_id, invocation_id, run_id} expected, got " .. common.got(target))
   end
-  check_verdict(verdict, 2, "grade")
-  local run_id = target.run_id or target.id
-  local res = op(self, "end", {
-    test_id = target.test_id, test_invocation_id = target.invocation_id, run_id = run_id,
-    grade = verdict.grade, score = verdict.score, passed = verdict.passed, feedback = verdict.feedback,
-  }, false, { optional = true })
+  check_verdict(verdict, 2, "grade", self.api)
+  local res = send_grade[self.api](self, target, target.run_id or target.id, verdict)
   local case = getmetatable(target) == Client.Run and target.cases[1]
   if getmetatable(target) == Client.Run then common.state(target).graded = true end
   if case and type(res) == "table" then
     case.metrics = { model.metric { name = "grade", score = model.value(res.score),
-      passed = model.value(res.passed), reason = model.value(res.feedback), status = "completed" } }
+      passed = model.value(res.passed), reason = model.value(res.feedback) or verdict.feedback,
+      status = "completed" } }
   end
   return res
 end
@@ -349,9 +407,7 @@ end
 local function start_next(self, test_id)
   local ok, res = pcall(self.start, self, test_id)
   if ok then return res end
-  if errors.is(res) and res.status and tostring(res.vendor_message or ""):lower():find("no pending", 1, true) then
-    return nil
-  end
+  if errors.is(res) and res.no_pending then return nil end
   error(res, 0)
 end
 
@@ -366,6 +422,9 @@ function Client:grade_pending(test_id, grader, opts)
   if not opts.grade and type(grader) ~= "function" then
     errors.argerror(2, "grade_pending", "grader function expected, got " .. common.got(grader))
   end
+  if opts.grade and self.api == "test" then
+    errors.argerror(3, "grade_pending", "grade = true needs api \"v5\": the /test API grades only given scores")
+  end
   local graded, seen, taken, stopped = {}, {}, 0, false
   local function grade_next()
     taken = taken + 1
@@ -379,7 +438,7 @@ function Client:grade_pending(test_id, grader, opts)
     local verdict = { grade = true }
     if not opts.grade then
       verdict = grader(run, run.cases[1])
-      local problem = verdict_problem(verdict)
+      local problem = verdict_problem(verdict, self.api)
       if problem then -- the grader's mistake: name the grader, not this loop
         local def = debug.getinfo(grader, "S")
         error(("%s:%d: the grader returned a malformed verdict for run %s: %s")
