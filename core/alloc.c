@@ -3,7 +3,7 @@
  * libmimalloc-dev) in release builds. Thousands of waiting runs are millions of small
  * objects (strings, tables, closures, curl handles); glibc's malloc spends more time on
  * them and keeps what a burst of starts fragmented. See tests/bench/RESULTS.md for the
- * measurement that chose it, and for the GC parameters set in state.c.
+ * measurement that chose it, and for the GC parameters set in boot.lua.
  *
  * Linking libmimalloc replaces malloc for the whole process (Debian builds it with
  * MI_OVERRIDE), so OpenSSL and everything else use it too; Lua and curl are given its

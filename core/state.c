@@ -116,9 +116,6 @@ lua_State *state_new(void) {
   if (L == NULL) return NULL;
   lua_atpanic(L, panic);
   lua_setwarnf(L, warning, NULL);
-  /* Generational GC: thousands of long-lived waiting runs are not re-marked on every cycle
-   * and each poll's garbage dies young. Chosen by measurement (tests/bench/RESULTS.md). */
-  lua_gc(L, LUA_GCGEN, 0, 0);
   luaL_openlibs(L);
   find_lua_dir();
   preload(L, "cjson", luaopen_cjson);

@@ -1,6 +1,7 @@
 --- poll: wait for a condition with backoff, bounded by a timeout.
 local errors = require "evalua.errors"
 local check = require "evalua.check"
+local sched = require "evalua.sched"
 local task = require "evalua.task"
 
 local poll = {}
@@ -12,6 +13,27 @@ local function format_duration(s)
   return ("%dms"):format(math.floor(s * 1000 + 0.5))
 end
 poll.format_duration = format_duration
+
+-- condition()'s results when the first is truthy (packed), else nil and whether it gave
+-- a second value, and that value: a failed check allocates nothing.
+local function outcome(first, ...)
+  if first then return table.pack(first, ...) end
+  return nil, select("#", ...) >= 1, (...)
+end
+
+-- Check, sleep, back off, until the condition holds. `w` is the wait's state (interval,
+-- max_interval, factor, jitter, and the last value a failed check gave, for its timeout
+-- error); a thousand waiting runs keep one small table each, not a closure with upvalues.
+local function loop(condition, w)
+  local interval, random, sleep = w.interval, math.random, sched.sleep
+  while true do
+    local got, has_last, last = outcome(condition())
+    if got then return got end
+    if has_last then w.last = last end
+    sleep(interval * (1 + w.jitter * (2 * random() - 1)))
+    interval = math.min(interval * w.factor, w.max_interval)
+  end
+end
 
 local known = { interval = true, max_interval = true, factor = true, jitter = true, timeout = true, what = true }
 
@@ -28,18 +50,11 @@ function poll.wait(condition, opts)
   local factor = check.number(opts.factor or 1.5, 2, "wait", "factor", 1)
   local jitter = check.number(opts.jitter or 0.1, 2, "wait", "jitter", 0, 1)
   local timeout = check.duration(opts.timeout or 300, 2, "wait", "timeout")
-  local last
   -- The whole wait, the checks' own requests and their Retry-After waits included, is
   -- bounded by the timeout: it is the task's deadline while the loop runs.
-  local r, expired = task._with_deadline(timeout, function()
-    while true do
-      local got = table.pack(condition())
-      if got[1] then return got end
-      if got.n >= 2 then last = got[2] end
-      task.sleep(interval * (1 + jitter * (2 * math.random() - 1)))
-      interval = math.min(interval * factor, max_interval)
-    end
-  end)
+  local w = { interval = interval, max_interval = max_interval, factor = factor, jitter = jitter }
+  local r, expired = task._with_deadline(timeout, loop, condition, w)
+  local last = w.last
   if expired then
     errors.raise({
       kind = "timeout", last = last, what = opts.what,

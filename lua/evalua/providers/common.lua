@@ -327,8 +327,10 @@ end
 -- returned) or any JSON value, else it must be a JSON object; `expect`: dotted paths of
 -- fields the answer must carry ({"runId"}, {"data.id"}). An answer that breaks these
 -- rules is a `protocol` error naming the URL and status.
+local NO_OPTIONS = {}
+
 function Client:call(method, path, opts)
-  opts = opts or {}
+  opts = opts or NO_OPTIONS
   local url = self:url(path)
   local resp = http.request {
     method = method, url = url, auth = self.auth, timeout = self.timeout,
@@ -345,10 +347,12 @@ function Client:call(method, path, opts)
   if type(body) ~= "table" then
     unusable(resp, method, url, ("a JSON object was expected, got %s"):format(common.snippet(resp.body, 100)))
   end
-  for _, path_ in ipairs(opts.expect or {}) do
-    local v = field(body, path_)
-    if v == nil or v == "" then
-      unusable(resp, method, url, ("the answer has no %s: %s"):format(path_, common.snippet(resp.body, 200)))
+  if opts.expect then
+    for _, path_ in ipairs(opts.expect) do
+      local v = field(body, path_)
+      if v == nil or v == "" then
+        unusable(resp, method, url, ("the answer has no %s: %s"):format(path_, common.snippet(resp.body, 200)))
+      end
     end
   end
   return body, resp
@@ -390,8 +394,14 @@ function Client:tracked_start(target, send)
   local _ <close> = setmetatable({}, { __close = function() start_gate:release() end })
   start_count = start_count + 1
   local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
-  hooks.emit("run_starting", { provider = self.provider, target = tostring(target),
-                               base_url = self.base_url, token = token })
+  -- The journal's append waits for its group commit: a cancellation (or the deadline)
+  -- ending that wait comes after the line is on disk and before anything was sent.
+  local announced, err = pcall(hooks.emit, "run_starting", { provider = self.provider,
+    target = tostring(target), base_url = self.base_url, token = token })
+  if not announced then
+    if errors.is(err, "cancelled") or errors.is(err, "timeout") then pcall(hooks.emit, "run_start_failed", token) end
+    error(err, 0)
+  end
   local r = table.pack(pcall(send, token))
   if not r[1] then
     if not start_outcome_unknown(r[2]) then hooks.emit("run_start_failed", token) end

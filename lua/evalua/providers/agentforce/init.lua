@@ -29,6 +29,21 @@ local settings = {
   { "queue_interval", default = "15s", kind = "duration" },
 }
 
+-- Normalized statuses of the raw values seen (a service sends a handful): a poll does
+-- not redo model.normalize's work. Bounded, in case a service sends a new value each time.
+local seen_status, seen_known, nseen = {}, {}, 0
+
+local function normalize(raw)
+  local status = seen_status[raw]
+  if status then return status, seen_known[raw] end
+  local known
+  status, known = model.normalize("agentforce", raw)
+  if type(raw) == "string" and nseen < 64 then
+    seen_status[raw], seen_known[raw], nseen = status, known, nseen + 1
+  end
+  return status, known
+end
+
 local Client = common.client_class("agentforce")
 Client.descriptor_fields = { "api", "api_version", "definition" }
 agentforce.Client = Client
@@ -57,16 +72,22 @@ function Client.vendor_error(body)
   return body.error or body.errorCode, body.error_description or body.message
 end
 
--- The API sits on the instance URL from the token response (fetched on first use);
--- `api` names another generation's resources (conversation tests live under ai-testing).
+-- The API sits on the instance URL from the token response (fetched on first use); its
+-- root is built once per instance URL, not on every poll. `api` names another generation's
+-- resources (conversation tests live under ai-testing).
 function Client:url(path, api)
   local instance = self.auth:instance_url()
   if not instance then
     self.auth:token()
     instance = self.auth:instance_url()
   end
-  return ("%s/services/data/v%s/einstein/%s%s"):format(instance:gsub("/+$", ""),
-    self.api_version, api or self.api, path)
+  if instance ~= self.api_instance then
+    self.api_base = ("%s/services/data/v%s/einstein/"):format(instance:gsub("/+$", ""), self.api_version)
+    self.api_root = self.api_base .. self.api
+    self.api_instance = instance
+  end
+  if api and api ~= self.api then return self.api_base .. api .. path end
+  return self.api_root .. path
 end
 
 -- The org refuses a start while it already runs its maximum of tests (10 IN_PROGRESS).
@@ -129,7 +150,7 @@ function Client:start(definition)
   local run = self:new_run {
     start_token = token,
     id = body.runId,
-    status = model.normalize("agentforce", body.status),
+    status = normalize(body.status),
     raw_status = body.status,
     api = self.api, api_version = self.api_version, definition = definition,
     raw = body,
@@ -138,7 +159,7 @@ function Client:start(definition)
 end
 
 local function trace_unknown(run, raw, where)
-  local _, known = model.normalize("agentforce", raw)
+  local _, known = normalize(raw)
   if raw ~= nil and not known then
     common.trace("agentforce run %s: unknown %s status %q, treating it as still running",
       tostring(run.id), where, tostring(raw))
@@ -156,21 +177,26 @@ end
 -- status is terminal -- and decides completion, since status may say COMPLETED while
 -- results are still IN_PROGRESS. A terminal status document is final, so later polls read
 -- only the results. Partial results of a running run: run:results().
+-- A waiting run stays lean: a status document that says what the last one said (status
+-- and start time) is not mapped again, and nothing of it is kept.
 function Client:poll_run(run)
   local st = common.state(run)
   local doc = st.status_doc
   if not doc then
     doc = self:call("GET", "/runs/" .. run.id)
     trace_unknown(run, doc.status, "run")
-    if model.terminal(model.normalize("agentforce", doc.status)) then st.status_doc = doc end
+    local status = normalize(doc.status)
+    if not model.terminal(status) then
+      if st.mapped and doc.status == run.raw_status and doc.startTime == run.started_at then return end
+      st.mapped = true
+      local parsed = model.from.agentforce(doc, { id = run.id })
+      parsed.cases = nil -- a status document carries no cases: keep what results() read
+      common.apply(run, parsed)
+      return
+    end
+    st.status_doc = doc
   end
-  local status = model.normalize("agentforce", doc.status)
-  if not model.terminal(status) then
-    local parsed = model.from.agentforce(doc, { id = run.id })
-    parsed.cases = nil -- a status document carries no cases: keep what results() read
-    common.apply(run, parsed)
-    return
-  end
+  local status = normalize(doc.status)
   local parsed = model.from.agentforce(fetch_results_doc(self, run), { id = run.id })
   -- A run that ended in ERROR or TERMINATED will not finish its results document.
   if (status == "error" or status == "cancelled") and not model.terminal(parsed.status) then
