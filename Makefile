@@ -26,7 +26,8 @@ ALLOC_CFLAGS = $(if $(SANITIZE),,-DEVALUA_MIMALLOC)
 ALLOC_LIBS   = $(if $(SANITIZE),,-lmimalloc)
 # Evaluated when a recipe runs, i.e. after scripts/install-deps made pkg-config work.
 PKG_CFLAGS  = $(shell pkg-config --cflags lua5.4 libcurl libedit) $(ALLOC_CFLAGS)
-PKG_LIBS    = $(ALLOC_LIBS) -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl libedit) -lm -ldl
+# libedit is not linked: core/readline.c opens it when the REPL starts.
+PKG_LIBS    = $(ALLOC_LIBS) -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl) -lm -ldl
 LDFLAGS_SAN = $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 
 CORE_SRC  := $(wildcard core/*.c)

@@ -147,9 +147,9 @@ typedef struct Request {
   int state;
   Task *task;                 /* the task waiting for it; NULL once done or cancelled */
   void *easy;                 /* CURL *, only while admitted */
-  unsigned easy_generation;
+  struct Easy *handle;        /* transfer.c's pooled handle that easy belongs to */
   struct curl_slist *headers;
-  int shared_headers;         /* headers is http_lua.c's shared default list: not ours to free */
+  int shared_headers;         /* headers belong to the template the request was made from */
   char *method, *url, *body;
   size_t body_len;
   Buf resp_body, resp_head;
@@ -161,19 +161,32 @@ typedef struct Request {
   double timeout, connect_timeout, deadline;
   int insecure;
   int compressed;             /* send Accept-Encoding (gzip, deflate, br) */
-  double started;
+  int decode_json;            /* decode a 2xx body as it arrives (decode = "json") */
+  /* where such a body goes (http_lua.c's JSON stream): fed after each curl_multi_perform,
+   * outside libcurl's callbacks, and restarted with every attempt */
+  void *sink;
+  void (*sink_feed)(struct Request *r);
+  void (*sink_reset)(struct Request *r);
+  int streaming;              /* 1: this attempt's body goes to the sink; 2: and it failed */
+  int body_started;
+  int fed_listed;
+  struct Request *next_fed;
+  size_t received;            /* body bytes of this attempt */
+  char head[64];              /* its first bytes (for messages: the body may not be kept) */
+  double started, elapsed;    /* elapsed: until the outcome was delivered */
+  double attempt_began, attempt_end, connect_end;   /* this attempt's limits (monotonic) */
   Timer retry_timer;
+  Timer attempt_timer;        /* fires at this attempt's connect or total limit */
   struct Request *next_waiting;   /* admission queue */
   /* outcome */
   int failed;                 /* 1: transport error (code, kind, message below) */
   int code;                   /* CURLcode */
   long status;
   const char *kind;
-  char *message;              /* malloc'd; NULL: use errbuf/strerror */
+  char *message;              /* malloc'd; NULL: curl_easy_strerror(code) */
   int retryable;
   int deadline_limits;        /* this attempt's time was cut to what was left of the deadline */
   int deadline_hit;           /* the request failed because of the deadline */
-  char errbuf[256];
 } Request;
 
 void transfer_init_request(Request *r);   /* before anything else is set */
@@ -185,6 +198,8 @@ void transfer_start(Request *r);
 void transfer_cancel(Request *r);
 /* Free what the request owns (it must not be in flight). */
 void transfer_release(Request *r);
+/* Once done: free what only sending needed; the response's buffers, method and URL stay. */
+void transfer_trim(Request *r);
 int transfer_active(void);
 void transfer_poll(double wait);
 void transfer_wakeup(void);
@@ -192,9 +207,8 @@ void transfer_set_max_host_connections(long n);
 void transfer_set_user_agent(const char *ua);
 int transfer_url_origin_same(const char *a, const char *b);
 
-/* ---- http_lua.c: the module evalua.transfer (send, configure, url_check) ---- */
+/* ---- http_lua.c: the module evalua.transfer (send, prepare, configure, url_check, responses) ---- */
 int luaopen_evalua_transfer(lua_State *L);
-void http_shutdown(void);
 
 /* ---- version.c: the module evalua.version ---- */
 int luaopen_evalua_version(lua_State *L);
@@ -205,6 +219,8 @@ void trace_request(const Request *r);
 void trace_header(const char *prefix, const char *line, size_t len);
 void trace_note(const char *fmt, ...);
 int http_find_header(const char *head, size_t len, const char *name, char *out, size_t outlen);
+/* Push the header block as a table: lowercase names, trimmed values, repeats joined by ", ". */
+void http_push_headers(lua_State *L, const char *head, size_t len);
 
 /* ---- auth.c ---- */
 long base64url_decode(const char *in, size_t n, char *out, size_t cap);
@@ -216,6 +232,26 @@ int luaopen_evalua_json(lua_State *L);
 /* Decode len bytes of JSON: pushes the value and returns 1, or pushes the error message
  * ("json.decode: ... at character N") and returns 0. Raises only when out of memory. */
 int json_decode_buffer(lua_State *L, const char *data, size_t len);
+/* The same, a piece at a time: init pushes the decoder's state onto L (nothing else may
+ * use L's stack above it until the end); each feed reads on (final: nothing follows) and
+ * returns 1 when the document is complete (its value on top of L), 0 when it needs more
+ * text -- *used bytes were consumed, the rest must be given again at the start of the
+ * next feed -- or -1 with the error message pushed. Raises only when out of memory. */
+typedef struct JsonDecoder JsonDecoder;
+size_t json_decoder_size(void);
+void json_decoder_init(JsonDecoder *d, lua_State *L);
+int json_decoder_feed(JsonDecoder *d, const char *data, size_t len, int final, size_t *used);
+/* A document decoded from a buffer that fills over time, on a thread of its own (errors,
+ * even out of memory, stay there). new pushes the stream (a json.decoder userdata: keep
+ * it alive). consume reads what b holds and removes what it consumed (final: b holds
+ * the rest of the document); it returns 1 once the document is complete, 0 while more
+ * is needed, -1 after an error. push_result pushes the value or the error message. */
+typedef struct JsonStream JsonStream;
+JsonStream *json_stream_new(lua_State *L);
+void json_stream_reset(JsonStream *s);
+int json_stream_status(const JsonStream *s);
+int json_stream_consume(lua_State *from, JsonStream *s, Buf *b, int final);
+void json_stream_push_result(lua_State *L, JsonStream *s);
 
 /* ---- fs.c ---- */
 int luaopen_evalua_fs(lua_State *L);

@@ -4,6 +4,12 @@
  * values lua/evalua/http.lua wraps. The Request is a userdata created before anything
  * that could fail (as liolib.c's newprefile), so an error on any path frees it through
  * __gc, and a wait that ends otherwise (cancellation, deadline) withdraws the transfer.
+ *
+ * A spec that is sent again and again (http.get(url) without options) is read once into
+ * a template (transfer.prepare) and each send copies it. A response is a small table
+ * (status, method) that keeps its Request: the body, headers, URL and timings become Lua
+ * values only when read (the response metatable's __index, here), and :json() decodes
+ * straight from the body buffer.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,31 +19,27 @@
 #include "evalua.h"
 
 #define REQUEST_MT "evalua.request"
+/* Bodies up to this size stay in their C buffer until read (polls: most never are). */
+#define LAZY_BODY_MAX 2048
+#define TEMPLATE_MT "evalua.request_template"
 
-/* The headers of a request without options ("accept: application/json"), built once:
- * a spec says `headers = transfer.DEFAULT_HEADERS` to use them. */
-static struct curl_slist *default_headers;
-static char default_headers_key;
+/* Registry key of the response metatable (transfer.set_response_metatable), and the
+ * key under which a response keeps its Request. */
+static char response_mt_key, request_key;
 
 static int request_gc(lua_State *L) {
-  Request *r = luaL_checkudata(L, 1, REQUEST_MT);
+  Request *r = lua_touserdata(L, 1);
   transfer_release(r);
   return 0;
 }
 
 static int request_tostring(lua_State *L) {
-  Request *r = luaL_checkudata(L, 1, REQUEST_MT);
+  Request *r = lua_touserdata(L, 1);
   static const char *const states[] = {"new", "queued", "active", "waiting to retry", "done", "cancelled"};
   char *url = r->url ? redact_url(r->url) : NULL;
   lua_pushfstring(L, "evalua.request (%s %s, %s)", r->method ? r->method : "?", url ? url : "?", states[r->state]);
   free(url);
   return 1;
-}
-
-
-void http_shutdown(void) {
-  curl_slist_free_all(default_headers);
-  default_headers = NULL;
 }
 
 /* ---- reading the spec (any of it may raise: the userdata frees what was filled) ---- */
@@ -92,12 +94,7 @@ static void read_retry(lua_State *L, int idx, RetryPolicy *p) {
 
 static void read_headers(lua_State *L, int idx, Request *r) {
   lua_getfield(L, idx, "headers");
-  if (lua_touserdata(L, -1) == &default_headers_key) {
-    if (default_headers == NULL) default_headers = curl_slist_append(NULL, "accept: application/json");
-    if (default_headers == NULL) luaL_error(L, "out of memory");
-    r->headers = default_headers;
-    r->shared_headers = 1;
-  } else if (lua_istable(L, -1)) {
+  if (lua_istable(L, -1)) {
     int n = (int)luaL_len(L, -1);
     for (int i = 1; i <= n; i++) {
       lua_geti(L, -1, i);
@@ -112,11 +109,12 @@ static void read_headers(lua_State *L, int idx, Request *r) {
   lua_pop(L, 1);
 }
 
-static void read_spec(lua_State *L, Request *r) {
+/* The spec at index 1; a template has no url. */
+static void read_spec(lua_State *L, Request *r, int need_url) {
   size_t body_len = 0;
   const char *body;
   r->method = field_strdup(L, 1, "method", 1);
-  r->url = field_strdup(L, 1, "url", 1);
+  r->url = field_strdup(L, 1, "url", need_url);
   lua_getfield(L, 1, "body");
   body = lua_tolstring(L, -1, &body_len);
   if (body) {
@@ -131,11 +129,6 @@ static void read_spec(lua_State *L, Request *r) {
   read_headers(L, 1, r);
   /* Large bodies would wait a second for "100 Continue" first: skip that round trip. */
   if (r->body_len > 1024) {
-    if (r->shared_headers) {
-      r->headers = curl_slist_append(NULL, "accept: application/json");
-      r->shared_headers = 0;
-      if (r->headers == NULL) luaL_error(L, "out of memory");
-    }
     struct curl_slist *grown = curl_slist_append(r->headers, "Expect:");
     if (grown == NULL) luaL_error(L, "out of memory");
     r->headers = grown;
@@ -152,6 +145,9 @@ static void read_spec(lua_State *L, Request *r) {
   lua_getfield(L, 1, "compressed");
   r->compressed = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "decode");
+  r->decode_json = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "json") == 0;
+  lua_pop(L, 1);
 }
 
 /* ---- the outcome ---- */
@@ -166,29 +162,23 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
-static void set_url(lua_State *L, const char *k, const char *url) {
-  char *safe = redact_url(url);
-  lua_pushstring(L, safe ? safe : "");
-  lua_setfield(L, -2, k);
-  free(safe);
-}
-
 static void push_error(lua_State *L, Request *r) {
-  const char *msg = r->message ? r->message : (r->errbuf[0] ? r->errbuf : curl_easy_strerror((CURLcode)r->code));
-  char *safe = redact_dup(msg, strlen(msg), NULL);
+  const char *msg = r->message ? r->message : curl_easy_strerror((CURLcode)r->code);
+  char *safe = redact_dup(msg, strlen(msg), NULL), *url = redact_url(r->url);
   lua_pushboolean(L, 0);
   lua_createtable(L, 0, 10);
   set_str(L, "kind", r->kind ? r->kind : "protocol");
   set_str(L, "message", safe ? safe : "");
+  set_str(L, "url", url ? url : "");
   free(safe);
-  set_url(L, "url", r->url);
+  free(url);
   set_str(L, "method", r->method);
   set_int(L, "code", r->code);
   if (r->status) set_int(L, "status", r->status);
   lua_pushboolean(L, r->retryable);
   lua_setfield(L, -2, "retryable");
   set_int(L, "attempts", r->attempt);
-  lua_pushnumber(L, clock_now() - r->started);
+  lua_pushnumber(L, r->elapsed);
   lua_setfield(L, -2, "elapsed");
   if (r->deadline_hit) {
     lua_pushnumber(L, r->deadline);
@@ -196,19 +186,145 @@ static void push_error(lua_State *L, Request *r) {
   }
 }
 
-static void push_response(lua_State *L, Request *r) {
+/* The response: {status, method = the spec's or template's (a redirect may have changed
+ * the Request's), [request_key] = the Request}; the rest is read from the Request when
+ * asked for (response_index). */
+static void push_response(lua_State *L, int spec, int req) {
+  Request *r = lua_touserdata(L, req);
   lua_pushboolean(L, 1);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 4);             /* one slot to spare: :json() caches its value */
   set_int(L, "status", r->status);
-  lua_pushlstring(L, r->resp_body.data ? r->resp_body.data : "", r->resp_body.len);
-  lua_setfield(L, -2, "body");
-  lua_pushlstring(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
-  lua_setfield(L, -2, "raw_headers");
-  set_url(L, "url", r->url);
-  lua_pushnumber(L, clock_now() - r->started);
-  lua_setfield(L, -2, "elapsed");
-  set_int(L, "attempts", r->attempt);
-  if (r->redirects) set_int(L, "redirects", r->redirects);
+  if (lua_type(L, spec) == LUA_TTABLE) lua_getfield(L, spec, "method");
+  else lua_pushstring(L, ((Request *)lua_touserdata(L, spec))->method);
+  lua_setfield(L, -2, "method");
+  lua_pushvalue(L, req);
+  lua_rawsetp(L, -2, &request_key);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &response_mt_key) == LUA_TTABLE) lua_setmetatable(L, -2);
+  else lua_pop(L, 1);
+}
+
+/* ---- responses: fields made on first use ---- */
+
+static Request *response_request(lua_State *L, int idx) {
+  Request *r;
+  lua_rawgetp(L, idx, &request_key);
+  r = luaL_testudata(L, -1, REQUEST_MT);
+  lua_pop(L, 1);                        /* the response table keeps it alive */
+  if (r == NULL) luaL_argerror(L, idx, "not an HTTP response");
+  return r;
+}
+
+/* Push the value of a lazily made field; 0 when key is not one. */
+static int push_field(lua_State *L, Request *r, const char *key) {
+  if (strcmp(key, "body") == 0) {
+    if (r->streaming)
+      luaL_error(L, "the body of this response was decoded as it arrived (decode = \"json\") and not kept: "
+                 "use res:json(), or leave decode out to keep the body");
+    lua_pushlstring(L, r->resp_body.data ? r->resp_body.data : "", r->resp_body.len);
+    buf_free(&r->resp_body);            /* the string is the only copy from now on */
+  } else if (strcmp(key, "headers") == 0) {
+    http_push_headers(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
+  } else if (strcmp(key, "raw_headers") == 0) {
+    lua_pushlstring(L, r->resp_head.data ? r->resp_head.data : "", r->resp_head.len);
+  } else if (strcmp(key, "url") == 0) {
+    char *safe = redact_url(r->url);
+    lua_pushstring(L, safe ? safe : "");
+    free(safe);
+  } else if (strcmp(key, "elapsed") == 0) {
+    lua_pushnumber(L, r->elapsed);
+  } else if (strcmp(key, "attempts") == 0) {
+    lua_pushinteger(L, r->attempt);
+  } else if (strcmp(key, "redirects") == 0) {
+    if (r->redirects == 0) return 0;
+    lua_pushinteger(L, r->redirects);
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* __index of responses (upvalue 1: the metatable, holding the methods): a method, or a
+ * field made from the Request and then kept in the table. */
+static int response_index(lua_State *L) {
+  const char *key;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  key = lua_tostring(L, 2);
+  if (!push_field(L, response_request(L, 1), key)) return 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* transfer.body_head(response) -> the body's size in bytes, and its first bytes (up to
+ * 64): what messages quote, whether or not the body was kept. */
+static int l_body_head(lua_State *L) {
+  Request *r;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  r = response_request(L, 1);
+  lua_pushinteger(L, (lua_Integer)r->received);
+  lua_pushlstring(L, r->head, r->received < sizeof r->head ? r->received : sizeof r->head);
+  return 2;
+}
+
+/* Push the decoded body of the response at idx: 1 with the value, or 0 with the error
+ * message -- the body decoded as it arrived, or from the string when it was made
+ * already, else straight from the body buffer. */
+static int push_json(lua_State *L, int idx) {
+  Request *r = response_request(L, idx);
+  size_t len;
+  const char *text;
+  if (r->streaming) {
+    json_stream_push_result(L, r->sink);
+    return json_stream_status(r->sink) == 1;
+  }
+  lua_pushliteral(L, "body");
+  if (lua_rawget(L, idx) == LUA_TSTRING) text = lua_tolstring(L, -1, &len);
+  else text = r->resp_body.data ? r->resp_body.data : "", len = r->resp_body.len;
+  lua_pop(L, 1);                        /* a body string stays referenced by the response */
+  return json_decode_buffer(L, text, len);
+}
+
+/* response:json() -> the decoded body, cached; when it is not JSON, upvalue 1 (http.lua's)
+ * raises the error with the response and the decoder's message. */
+static int response_json(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushliteral(L, "_json");
+  if (lua_rawget(L, 1) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  if (!push_json(L, 1)) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, -2);
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_call(L, 2, 0);
+    return luaL_error(L, "response:json(): the error handler returned");
+  }
+  lua_pushliteral(L, "_json");
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* transfer.set_response_metatable(mt, not_json): responses get mt, whose __index becomes
+ * the lazy fields' (mt's own keys are the methods) and whose json method is
+ * response_json, raising through not_json(response, message). */
+static int l_set_response_metatable(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, response_index, 1);
+  lua_setfield(L, 1, "__index");
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, response_json, 1);
+  lua_setfield(L, 1, "json");
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
+  return 0;
 }
 
 /* ---- the wait ---- */
@@ -226,30 +342,107 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (sched_end_wait(L) != WAKE_EVENT || r->state != REQ_DONE)
     return luaL_error(L, "evalua: internal error: request woken in state %d", r->state);
-  if (r->failed) push_error(L, r);
-  else push_response(L, r);
-  transfer_release(r);                  /* the Lua values are the only copy now */
+  r->elapsed = clock_now() - r->started;
+  if (r->failed) {
+    push_error(L, r);
+    transfer_release(r);
+    return 2;
+  }
+  transfer_trim(r);                     /* the response keeps only what it reads */
+  if (r->streaming == 1) json_stream_consume(L, r->sink, &r->resp_body, 1);
+  if (r->streaming) buf_free(&r->resp_body);
+  push_response(L, 1, (int)ctx);
+  /* A large body becomes its Lua string now: memory the collector sees and paces itself
+   * by. (A response left unread would otherwise hold malloc'd bytes that Lua's GC, which
+   * counts only its own heap, knows nothing of.) Small ones stay lazy. */
+  if (r->resp_body.len > LAZY_BODY_MAX) {
+    push_field(L, r, "body");
+    lua_setfield(L, -2, "body");
+  }
+  if (r->streaming && json_stream_status(r->sink) == 1) {
+    json_stream_push_result(L, r->sink);
+    lua_setfield(L, -2, "_json");       /* what res:json() returns */
+  }
   return 2;
+}
+
+/* The body sink of a request with decode = "json" (transfer.c calls these). */
+static void body_feed(Request *r) {
+  if (json_stream_consume(NULL, r->sink, &r->resp_body, 0) < 0) {
+    r->streaming = 2;                   /* the rest is counted, not kept */
+    buf_free(&r->resp_body);
+  }
+}
+
+static void body_reset(Request *r) {
+  json_stream_reset(r->sink);
+}
+
+/* A request made from a template (index 1) for url: the options are copied, the
+ * headers shared (the template is kept alive as the request's user value). */
+static void from_template(lua_State *L, Request *r, const char *url) {
+  const Request *t = luaL_checkudata(L, 1, TEMPLATE_MT);
+  r->retry = t->retry;
+  r->max_body = t->max_body;
+  r->timeout = t->timeout;
+  r->connect_timeout = t->connect_timeout;
+  r->insecure = t->insecure;
+  r->same_origin_only = t->same_origin_only;
+  r->compressed = t->compressed;
+  r->decode_json = t->decode_json;
+  r->headers = t->headers;
+  r->shared_headers = 1;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 3, 1);
+  if ((r->method = strdup(t->method)) == NULL || (r->url = strdup(url)) == NULL) luaL_error(L, "out of memory");
+  if (t->body) {
+    if ((r->body = malloc(t->body_len + 1)) == NULL) luaL_error(L, "out of memory");
+    memcpy(r->body, t->body, t->body_len + 1);
+    r->body_len = t->body_len;
+  }
 }
 
 /* transfer.send{method, url, headers = {"name: value", ...}, body, timeout,
  *   connect_timeout, max_body, insecure, same_origin, compressed, retry = false | {...}}
+ * transfer.send(template, url)
  *   -> true, response | false, error fields
  * Waits in the current task; the task's deadline bounds every attempt and retry. */
 static int l_send(lua_State *L) {
   Request *r;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
+  int templated = lua_type(L, 1) == LUA_TUSERDATA;
+  const char *url = templated ? luaL_checkstring(L, 2) : NULL;
+  if (!templated) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
   sched_check_wait(L);                   /* nothing is sent that cannot be awaited */
-  r = lua_newuserdatauv(L, sizeof *r, 0);
+  r = lua_newuserdatauv(L, sizeof *r, 2);
   memset(r, 0, sizeof *r);
   transfer_init_request(r);
   luaL_setmetatable(L, REQUEST_MT);
-  read_spec(L, r);
+  if (templated) from_template(L, r, url);
+  else read_spec(L, r, 1);
+  if (r->decode_json) {
+    r->sink = json_stream_new(L);
+    lua_setiuservalue(L, 3, 2);
+    r->sink_feed = body_feed;
+    r->sink_reset = body_reset;
+  }
   r->deadline = sched_deadline(sched_current());
   r->task = sched_current();
   transfer_start(r);
-  return sched_wait(L, &http_ops, r, HUGE_VAL, 2, send_k);
+  return sched_wait(L, &http_ops, r, HUGE_VAL, 3, send_k);
+}
+
+/* transfer.prepare{spec without url} -> a template for transfer.send(template, url) */
+static int l_prepare(lua_State *L) {
+  Request *t;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  t = lua_newuserdatauv(L, sizeof *t, 0);
+  memset(t, 0, sizeof *t);
+  transfer_init_request(t);
+  luaL_setmetatable(L, TEMPLATE_MT);
+  read_spec(L, t, 0);
+  return 1;
 }
 
 /* transfer.configure{max_host_connections = n, user_agent = s} */
@@ -297,14 +490,15 @@ int luaopen_evalua_transfer(lua_State *L) {
     {"__gc", request_gc}, {"__close", request_gc}, {"__tostring", request_tostring}, {NULL, NULL},
   };
   static const luaL_Reg funcs[] = {
-    {"send", l_send}, {"configure", l_configure}, {"url_check", l_url_check},
-    {"set_verbose", l_set_verbose}, {NULL, NULL},
+    {"send", l_send}, {"prepare", l_prepare}, {"configure", l_configure}, {"url_check", l_url_check},
+    {"set_verbose", l_set_verbose}, {"set_response_metatable", l_set_response_metatable},
+    {"body_head", l_body_head}, {NULL, NULL},
   };
   luaL_newmetatable(L, REQUEST_MT);
   luaL_setfuncs(L, meta, 0);
-  lua_pop(L, 1);
+  luaL_newmetatable(L, TEMPLATE_MT);
+  luaL_setfuncs(L, meta, 0);
+  lua_pop(L, 2);
   luaL_newlib(L, funcs);
-  lua_pushlightuserdata(L, &default_headers_key);
-  lua_setfield(L, -2, "DEFAULT_HEADERS");
   return 1;
 }

@@ -312,27 +312,43 @@ static int l_encode(lua_State *L) {
  * when they fit in 64 bits, every array carries ARRAY_MT, and the text is read from any
  * buffer, so a response body needs no Lua string first. The grammar is RFC 8259's;
  * like cjson, raw control characters inside strings are tolerated, NUL bytes are not,
- * and numbers too large for a double become +-inf. */
+ * and numbers too large for a double become +-inf.
+ *
+ * It is a loop over an explicit stack of open containers, so it can stop anywhere and
+ * go on with more text (json_decoder_feed): a response body is decoded as it arrives,
+ * chunk by chunk, and the same text gives the same value or the same error (at the
+ * same offset) however it is cut. A token cut by the end of a chunk is left unread, to
+ * be given again with what follows. Values wait on the Lua stack until FLUSH of them
+ * (or the container's end) are there, then go into a table made at the right size:
+ * no table is rehashed while it is filled. */
 
-typedef struct Decoder {
+#define FLUSH 32                 /* values or key-value pairs per container on the stack */
+
+enum { JS_VALUE, JS_FIRST_VALUE, JS_FIRST_KEY, JS_KEY, JS_COLON, JS_NEXT, JS_END };
+
+typedef struct Frame {
+  int slot;                      /* stack index of the container's table (nil until made) */
+  int pending;                   /* values or pairs above it on the stack, not yet in it */
+  lua_Integer n;                 /* an array's items already in the table */
+  char close;                    /* ']' or '}' */
+} Frame;
+
+struct JsonDecoder {
   lua_State *L;
-  const char *start, *p, *end;
-  int depth;
-  int array_mt;            /* stack index of ARRAY_MT */
-  const char *error;       /* static reason, set on failure */
-  const char *at;          /* where the fault is */
-} Decoder;
+  const char *start, *p, *end;   /* the text being read now */
+  size_t offset;                 /* bytes of the document before start */
+  int final;                     /* nothing follows end */
+  int state, depth;
+  int array_mt;                  /* stack index of ARRAY_MT */
+  const char *error;             /* static reason, set on failure */
+  const char *at;                /* where the fault is */
+  Frame frames[MAX_DEPTH + 1];
+};
 
-static int fail(Decoder *d, const char *why, const char *at) {
+static int fail(JsonDecoder *d, const char *why, const char *at) {
   d->error = why;
   d->at = at;
   return -1;
-}
-
-static void skip_space(Decoder *d) {
-  const char *p = d->p;
-  while (p < d->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-  d->p = p;
 }
 
 static int hex4(const char *p, unsigned *out) {
@@ -364,7 +380,7 @@ static void add_utf8(luaL_Buffer *b, unsigned cp) {
 }
 
 /* One \u escape (p at the backslash), surrogate pairs joined; returns the next byte. */
-static const char *unicode_escape(Decoder *d, const char *p, luaL_Buffer *b) {
+static const char *unicode_escape(JsonDecoder *d, const char *p, luaL_Buffer *b) {
   unsigned cp, low;
   if (d->end - p < 6 || hex4(p + 2, &cp)) return fail(d, "invalid \\u escape", p), NULL;
   p += 6;
@@ -380,7 +396,7 @@ static const char *unicode_escape(Decoder *d, const char *p, luaL_Buffer *b) {
 }
 
 /* A string (d->p just past the opening quote) pushed onto the stack. */
-static int decode_string(Decoder *d) {
+static int decode_string(JsonDecoder *d) {
   const char *p = d->p, *end = d->end, *run;
   luaL_Buffer b;
   while (p < end && *p != '"' && *p != '\\' && *p != '\0') p++;
@@ -428,7 +444,7 @@ static int is_digit(const char *p, const char *end) {
 
 /* A number: an integer when written without fraction or exponent and within 64 bits,
  * else a float (strtod, the same rounding as cjson). */
-static int decode_number(Decoder *d) {
+static int decode_number(JsonDecoder *d) {
   const char *p = d->p, *end = d->end;
   int negative = 0, integral = 1, overflow = 0;
   uint64_t n = 0;
@@ -475,97 +491,181 @@ static int decode_number(Decoder *d) {
   return 0;
 }
 
-static int literal(Decoder *d, const char *word, size_t len) {
+static int literal(JsonDecoder *d, const char *word, size_t len) {
   if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
     return fail(d, "invalid token (expected a value)", d->p);
   d->p += len;
   return 0;
 }
 
-static int decode_value(Decoder *d);
+/* Put the values (pairs) waiting above a container into its table, making it first. */
+static void flush(JsonDecoder *d, Frame *f) {
+  lua_State *L = d->L;
+  int first = f->slot + 1;
+  if (lua_isnil(L, f->slot)) {
+    if (f->close == ']') {
+      lua_createtable(L, f->pending, 0);
+      lua_pushvalue(L, d->array_mt);
+      lua_setmetatable(L, -2);
+    } else {
+      lua_createtable(L, 0, f->pending);
+    }
+    lua_replace(L, f->slot);
+  }
+  if (f->close == ']') {
+    for (int i = 0; i < f->pending; i++) {
+      lua_pushvalue(L, first + i);
+      lua_rawseti(L, f->slot, ++f->n);
+    }
+  } else {
+    for (int i = 0; i < f->pending; i++) {   /* in order: a repeated key keeps its last value */
+      lua_pushvalue(L, first + 2 * i);
+      lua_pushvalue(L, first + 2 * i + 1);
+      lua_rawset(L, f->slot);
+    }
+  }
+  lua_settop(L, f->slot);
+  f->pending = 0;
+}
 
-static int enter(Decoder *d) {
-  if (++d->depth > MAX_DEPTH) return fail(d, "too many nested arrays or objects (more than 1000)", d->p);
-  if (!lua_checkstack(d->L, 4)) return fail(d, "out of stack space", d->p);
+/* A value is complete on top of the stack: it belongs to the container it is in. */
+static void value_done(JsonDecoder *d) {
+  Frame *f = &d->frames[d->depth];
+  if (d->depth == 0) {
+    d->state = JS_END;
+    return;
+  }
+  d->state = JS_NEXT;
+  if (++f->pending >= FLUSH) flush(d, f);
+}
+
+static int open_container(JsonDecoder *d, char close) {
+  Frame *f;
+  if (d->depth >= MAX_DEPTH) return fail(d, "too many nested arrays or objects (more than 1000)", d->p);
+  if (!lua_checkstack(d->L, 2 * FLUSH + 8)) return fail(d, "out of stack space", d->p);
+  f = &d->frames[++d->depth];
+  lua_pushnil(d->L);
+  f->slot = lua_gettop(d->L);
+  f->pending = 0;
+  f->n = 0;
+  f->close = close;
   d->p++;
-  skip_space(d);
+  d->state = close == ']' ? JS_FIRST_VALUE : JS_FIRST_KEY;
   return 0;
 }
 
-/* After a member: 1 when a ',' says another follows, 0 at the closing bracket. */
-static int after_member(Decoder *d, char close, const char *why) {
-  skip_space(d);
-  if (d->p < d->end && *d->p == ',') {
-    d->p++;
-    skip_space(d);
-    return 1;
-  }
-  if (d->p < d->end && *d->p == close) {
-    d->p++;
-    return 0;
-  }
-  return fail(d, why, d->p);
-}
-
-static int decode_array(Decoder *d) {
-  lua_State *L = d->L;
-  lua_Integer i = 1;
-  int more;
-  if (enter(d)) return -1;
-  lua_createtable(L, 0, 0);
-  lua_pushvalue(L, d->array_mt);
-  lua_setmetatable(L, -2);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    d->depth--;
-    return 0;
-  }
-  do {
-    if (decode_value(d)) return -1;
-    lua_rawseti(L, -2, i++);
-  } while ((more = after_member(d, ']', "expected ',' or ']' in array")) == 1);
+static void close_container(JsonDecoder *d) {
+  flush(d, &d->frames[d->depth]);
+  d->p++;
   d->depth--;
-  return more;
+  value_done(d);
 }
 
-static int decode_object(Decoder *d) {
-  lua_State *L = d->L;
-  int more;
-  if (enter(d)) return -1;
-  lua_createtable(L, 0, 0);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    d->depth--;
-    return 0;
+/* Whether an unescaped '"' ends a string in [p, end). */
+static int string_closed(const char *p, const char *end) {
+  while (p < end) {
+    if (*p == '\\') p += 2;
+    else if (*p == '"') return 1;
+    else p++;
   }
-  do {
-    if (d->p >= d->end || *d->p != '"') return fail(d, "expected a string key in object", d->p);
-    d->p++;
-    if (decode_string(d)) return -1;
-    skip_space(d);
-    if (d->p >= d->end || *d->p != ':') return fail(d, "expected ':' after object key", d->p);
-    d->p++;
-    skip_space(d);
-    if (decode_value(d)) return -1;
-    lua_rawset(L, -3);
-  } while ((more = after_member(d, '}', "expected ',' or '}' in object")) == 1);
-  d->depth--;
-  return more;
+  return 0;
 }
 
-/* The value at d->p (whitespace skipped) pushed onto the stack. */
-static int decode_value(Decoder *d) {
-  if (d->p >= d->end) return fail(d, "unexpected end of text (expected a value)", d->p);
-  switch (*d->p) {
-  case '{': return decode_object(d);
-  case '[': return decode_array(d);
-  case '"': d->p++; return decode_string(d);
-  case 't': if (literal(d, "true", 4)) return -1; lua_pushboolean(d->L, 1); return 0;
-  case 'f': if (literal(d, "false", 5)) return -1; lua_pushboolean(d->L, 0); return 0;
-  case 'n': if (literal(d, "null", 4)) return -1; lua_pushlightuserdata(d->L, NULL); return 0;
-  default:
-    if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9')) return decode_number(d);
-    return fail(d, "invalid token (expected a value)", d->p);
+/* The token readers: 1 with the value pushed, 0 when the text ends inside the token
+ * (and more follows: nothing is consumed), -1 on an error. */
+static int read_string(JsonDecoder *d) {
+  const char *quote = d->p;
+  int top = lua_gettop(d->L);
+  d->p++;
+  if (decode_string(d) == 0) return 1;
+  if (d->final || string_closed(quote + 1, d->end)) return -1;
+  lua_settop(d->L, top);
+  d->p = quote;
+  return 0;
+}
+
+static int read_number(JsonDecoder *d) {
+  if (!d->final) {
+    const char *q = d->p;
+    while (q < d->end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' || *q == 'e' || *q == 'E')) q++;
+    if (q == d->end) return 0;
+  }
+  return decode_number(d) == 0 ? 1 : -1;
+}
+
+static int read_literal(JsonDecoder *d, const char *word, size_t len) {
+  size_t have = (size_t)(d->end - d->p);
+  if (have < len && !d->final && memcmp(d->p, word, have) == 0) return 0;
+  return literal(d, word, len) == 0 ? 1 : -1;
+}
+
+/* What is wrong when the text ends in the given state. */
+static const char *end_error(const JsonDecoder *d) {
+  switch (d->state) {
+  case JS_VALUE: case JS_FIRST_VALUE: return "unexpected end of text (expected a value)";
+  case JS_FIRST_KEY: case JS_KEY: return "expected a string key in object";
+  case JS_COLON: return "expected ':' after object key";
+  default: return d->frames[d->depth].close == ']' ? "expected ',' or ']' in array" : "expected ',' or '}' in object";
+  }
+}
+
+/* Read on from d->p: 1 when the document is complete (final), 0 when more text is
+ * needed, -1 on an error. */
+static int run(JsonDecoder *d) {
+  lua_State *L = d->L;
+  for (;;) {
+    const char *p = d->p, *end = d->end;
+    int rc;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    d->p = p;
+    if (p >= end) {
+      if (!d->final) return 0;
+      if (d->state == JS_END) return 1;
+      return fail(d, end_error(d), p);
+    }
+    switch (d->state) {
+    case JS_END:
+      return fail(d, "unexpected text after the value", p);
+    case JS_NEXT:
+      if (*p == ',') {
+        d->p++;
+        d->state = d->frames[d->depth].close == ']' ? JS_VALUE : JS_KEY;
+      } else if (*p == d->frames[d->depth].close) {
+        close_container(d);
+      } else {
+        return fail(d, end_error(d), p);
+      }
+      continue;
+    case JS_COLON:
+      if (*p != ':') return fail(d, "expected ':' after object key", p);
+      d->p++;
+      d->state = JS_VALUE;
+      continue;
+    case JS_FIRST_KEY:
+    case JS_FIRST_VALUE:                 /* just inside the bracket: it may close at once */
+      if (*p == d->frames[d->depth].close) close_container(d);
+      else d->state = d->state == JS_FIRST_KEY ? JS_KEY : JS_VALUE;
+      continue;
+    case JS_KEY:
+      if (*p != '"') return fail(d, "expected a string key in object", p);
+      if ((rc = read_string(d)) != 1) return rc;
+      d->state = JS_COLON;
+      continue;
+    default:
+      switch (*p) {
+      case '{': if (open_container(d, '}')) return -1; continue;
+      case '[': if (open_container(d, ']')) return -1; continue;
+      case '"': rc = read_string(d); break;
+      case 't': if ((rc = read_literal(d, "true", 4)) == 1) lua_pushboolean(L, 1); break;
+      case 'f': if ((rc = read_literal(d, "false", 5)) == 1) lua_pushboolean(L, 0); break;
+      case 'n': if ((rc = read_literal(d, "null", 4)) == 1) lua_pushlightuserdata(L, NULL); break;
+      default:
+        if (*p != '-' && (*p < '0' || *p > '9')) return fail(d, "invalid token (expected a value)", p);
+        rc = read_number(d);
+      }
+      if (rc != 1) return rc;
+      value_done(d);
+    }
   }
 }
 
@@ -576,28 +676,176 @@ static void push_array_mt(lua_State *L) {
   }
 }
 
-int json_decode_buffer(lua_State *L, const char *data, size_t len) {
-  Decoder d = {L, data, data, data + len, 0, 0, NULL, NULL};
-  int base;
-  luaL_checkstack(L, 8, "json.decode");
+size_t json_decoder_size(void) {
+  return sizeof(JsonDecoder);
+}
+
+void json_decoder_init(JsonDecoder *d, lua_State *L) {
+  luaL_checkstack(L, 2 * FLUSH + 8, "json.decode");
   push_array_mt(L);
-  base = d.array_mt = lua_gettop(L);
-  skip_space(&d);
-  if (decode_value(&d) == 0) {
-    skip_space(&d);
-    if (d.p == d.end) {
-      lua_remove(L, base);
-      return 1;
-    }
-    fail(&d, "unexpected text after the value", d.p);
+  d->L = L;
+  d->array_mt = lua_gettop(L);
+  d->offset = 0;
+  d->state = JS_VALUE;
+  d->depth = 0;
+  d->error = d->at = NULL;
+}
+
+int json_decoder_feed(JsonDecoder *d, const char *data, size_t len, int final, size_t *used) {
+  int rc;
+  d->start = d->p = data;
+  d->end = data + len;
+  d->final = final;
+  rc = run(d);
+  if (rc < 0) {
+    lua_Integer at = (lua_Integer)(d->offset + (size_t)(d->at - d->start)) + 1;
+    if (d->at >= d->end) lua_pushfstring(d->L, "json.decode: %s at character %I (the end of the text)", d->error, at);
+    else lua_pushfstring(d->L, "json.decode: %s at character %I", d->error, at);
   }
-  lua_settop(L, base - 1);
-  if (d.at >= d.end)
-    lua_pushfstring(L, "json.decode: %s at character %d (the end of the text)", d.error,
-                    (int)(d.at - d.start) + 1);
-  else
-    lua_pushfstring(L, "json.decode: %s at character %d", d.error, (int)(d.at - d.start) + 1);
+  if (used) *used = (size_t)(d->p - data);
+  d->offset += (size_t)(d->p - data);
+  return rc;
+}
+
+int json_decode_buffer(lua_State *L, const char *data, size_t len) {
+  JsonDecoder d;
+  int base;
+  json_decoder_init(&d, L);
+  base = d.array_mt;
+  if (json_decoder_feed(&d, data, len, 1, NULL) == 1) {
+    lua_remove(L, base);
+    return 1;
+  }
+  lua_replace(L, base);
+  lua_settop(L, base);
   return 0;
+}
+
+/* ---- decoding a piece at a time ----
+ * A JsonStream decodes on a thread of its own: a coroutine whose body is a C function
+ * that feeds the decoder and yields when it needs more text, so the decoder's state (its
+ * values on the stack, its frames) lives in one frame across feeds, and an error (even
+ * out of memory) ends that coroutine, not whoever fed it. */
+
+#define STREAM_MT "evalua.json.decoder"
+
+struct JsonStream {
+  lua_State *co;                 /* the decoding thread (the userdata's user value) */
+  const char *data;              /* this feed's text */
+  size_t len, used;              /* its length, and how much of it was consumed */
+  int final;
+  int status;                    /* 0 reading, 1 complete (value on co), -1 failed (message on co) */
+  size_t tail;                   /* text left unconsumed by the last feed */
+  Buf pending;                   /* json.decoder(): text given and not consumed yet */
+  JsonDecoder d;                 /* last: its frames are large */
+};
+
+static int stream_k(lua_State *L, int status, lua_KContext ctx) {
+  JsonStream *s = (JsonStream *)ctx;
+  int rc = json_decoder_feed(&s->d, s->data, s->len, s->final, &s->used);
+  (void)status;
+  if (rc == 0) return lua_yieldk(L, 0, ctx, stream_k);
+  if (rc < 0) return lua_error(L);
+  return 1;
+}
+
+static int stream_body(lua_State *L) {
+  JsonStream *s = lua_touserdata(L, lua_upvalueindex(1));
+  json_decoder_init(&s->d, L);
+  return stream_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* Ready to read a document from its start (again). */
+static void stream_start(JsonStream *s) {
+  evalua_closethread(s->co, NULL);
+  lua_settop(s->co, 0);
+  lua_pushlightuserdata(s->co, s);
+  lua_pushcclosure(s->co, stream_body, 1);
+  s->status = 0;
+  s->tail = 0;
+  s->pending.len = 0;
+}
+
+static int stream_gc(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  buf_free(&s->pending);
+  return 0;
+}
+
+JsonStream *json_stream_new(lua_State *L) {
+  JsonStream *s = lua_newuserdatauv(L, sizeof *s, 1);
+  memset(s, 0, offsetof(JsonStream, d));
+  luaL_setmetatable(L, STREAM_MT);
+  s->co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  stream_start(s);
+  return s;
+}
+
+void json_stream_reset(JsonStream *s) {
+  stream_start(s);
+}
+
+int json_stream_status(const JsonStream *s) {
+  return s->status;
+}
+
+int json_stream_consume(lua_State *from, JsonStream *s, Buf *b, int final) {
+  int nres, rc;
+  if (s->status != 0) return s->status;
+  /* A token longer than a feed (a long string) is read again from its start each time:
+   * feed again only once the text has doubled, so that costs linear time in all. */
+  if (!final && b->len < 2 * s->tail + 1) return 0;
+  s->data = b->data ? b->data : "";
+  s->len = b->len;
+  s->final = final;
+  s->used = 0;
+  rc = lua_resume(s->co, from, 0, &nres);
+  if (rc == LUA_YIELD) {
+    memmove(b->data, b->data + s->used, b->len - s->used);
+    b->len -= s->used;
+    s->tail = b->len;
+    return 0;
+  }
+  s->status = rc == LUA_OK ? 1 : -1;
+  return s->status;
+}
+
+void json_stream_push_result(lua_State *L, JsonStream *s) {
+  lua_pushvalue(s->co, -1);
+  lua_xmove(s->co, L, 1);
+}
+
+/* json.decoder() -> an object to give a document in pieces: d:feed(text) reads on (an
+ * error in the text so far raises at once), d:finish() -> the value. The same values and
+ * errors as json.decode of the whole text. */
+static int l_decoder(lua_State *L) {
+  json_stream_new(L);
+  return 1;
+}
+
+static int stream_raise(lua_State *L, JsonStream *s) {
+  json_stream_push_result(L, s);
+  return lua_error(L);
+}
+
+static int l_stream_feed(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  luaL_argcheck(L, s->status != 1, 1, "the document is complete (finish was called)");
+  if (s->status < 0) return stream_raise(L, s);
+  if (buf_append(&s->pending, text, len) != 0) return luaL_error(L, "out of memory");
+  if (json_stream_consume(L, s, &s->pending, 0) < 0) return stream_raise(L, s);
+  return 0;
+}
+
+static int l_stream_finish(lua_State *L) {
+  JsonStream *s = luaL_checkudata(L, 1, STREAM_MT);
+  if (json_stream_consume(L, s, &s->pending, 1) < 0) return stream_raise(L, s);
+  buf_free(&s->pending);
+  json_stream_push_result(L, s);
+  return 1;
 }
 
 /* json.decode(text) -> value; errors name the offset ("at character N", 1-based) */
@@ -630,10 +878,18 @@ static int l_is_array(lua_State *L) {
 
 int luaopen_evalua_json(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"encode", l_encode}, {"decode", l_decode}, {"array", l_array}, {"is_array", l_is_array},
-    {NULL, NULL},
+    {"encode", l_encode}, {"decode", l_decode}, {"decoder", l_decoder}, {"array", l_array},
+    {"is_array", l_is_array}, {NULL, NULL},
   };
+  static const luaL_Reg stream_methods[] = {{"feed", l_stream_feed}, {"finish", l_stream_finish}, {NULL, NULL}};
   push_array_mt(L);
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, STREAM_MT)) {
+    lua_pushcfunction(L, stream_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, stream_methods);
+    lua_setfield(L, -2, "__index");
+  }
   lua_pop(L, 1);
   /* json.null is cjson.null (a NULL light userdata), so values from either compare
    * equal; its metatable is the one every light userdata shares. */

@@ -77,7 +77,6 @@ int main(int argc, char **argv) {
   redact_clear();
   auth_shutdown();
   timer_shutdown();
-  http_shutdown();
   transfer_shutdown();
   return code;
 }

@@ -1,6 +1,7 @@
 /*
  * trace.c -- the -v trace: every request, response header and attempt on stderr,
- * with credential headers masked and secrets and credential URL parameters redacted.
+ * with credential headers masked and secrets and credential URL parameters redacted;
+ * and reading a response's header block (one header's value, or all as a table).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -96,4 +97,36 @@ int http_find_header(const char *head, size_t len, const char *name, char *out, 
     p = eol ? eol + 1 : NULL;
   }
   return 0;
+}
+
+/* The header block as a table: lowercase names, values trimmed, repeated headers
+ * joined with ", " (lua-http's convention). One pass over the text. */
+void http_push_headers(lua_State *L, const char *p, size_t len) {
+  const char *end = p + len;
+  char name[128];
+  lua_newtable(L);
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p)), *line_end = eol ? eol : end, *colon, *v, *ve;
+    size_t n;
+    colon = memchr(p, ':', (size_t)(line_end - p));
+    if (colon && colon > p && (size_t)(colon - p) < sizeof name) {
+      for (n = 0; p + n < colon && !isspace((unsigned char)p[n]); n++) name[n] = (char)tolower((unsigned char)p[n]);
+      if (p + n == colon) {
+        for (v = colon + 1; v < line_end && isspace((unsigned char)*v); v++) {}
+        for (ve = line_end; ve > v && isspace((unsigned char)ve[-1]); ve--) {}
+        lua_pushlstring(L, name, n);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TSTRING) {
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_concat(L, 3);
+        } else {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, (size_t)(ve - v));
+        }
+        lua_rawset(L, -3);
+      }
+    }
+    p = eol ? eol + 1 : end;
+  }
 }

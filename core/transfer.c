@@ -24,11 +24,27 @@ static int active;              /* transfers attached to the multi handle */
 static Request *waiting_head, *waiting_tail;
 static int nwaiting;
 static long max_host_connections = 32;
+static Request *fed_head;       /* requests whose body sink has new bytes to read */
 static char user_agent[128] = "evalua/" EVALUA_VERSION;
 
-/* Easy handles are reused: they keep their DNS and TLS session caches. The pool holds
- * the handles made with the current user agent (set once per handle). */
-static CURL *pool[64];
+/* Easy handles are reused: they keep their DNS and TLS session caches. Each remembers
+ * the options it was last given, so a request sets only those that differ (every
+ * curl_easy_setopt costs ~70 instructions; a small poll's request differs from the last
+ * one in its URL alone). libcurl's callbacks and CURLINFO_PRIVATE get the Easy, whose r
+ * is the request it carries now. The pool holds the handles made with the current user
+ * agent (set once per handle). */
+typedef struct Easy {
+  CURL *curl;
+  Request *r;
+  unsigned generation;
+  char errbuf[CURL_ERROR_SIZE];
+  /* the options as last set; method: 0 GET, 1 HEAD, -1 whatever the last request set */
+  curl_off_t max_body;
+  int insecure, pipewait, method, compressed, fresh;
+  struct curl_slist *headers;
+} Easy;
+
+static Easy *pool[64];
 static int pool_len;
 static unsigned ua_generation;
 
@@ -63,21 +79,46 @@ int buf_append(Buf *b, const char *data, size_t len) {
 /* ---- curl callbacks: C buffers only ---- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
-  Request *r = ud;
+  Request *r = ((Easy *)ud)->r;
   size_t len = size * n;
-  if (r->resp_body.len + len > r->max_body) {
+  if (!r->body_started) {
+    long status = 0;
+    r->body_started = 1;
+    if (r->sink) {                      /* only a success is decoded as it arrives */
+      curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+      r->streaming = status >= 200 && status < 300;
+    }
+  }
+  if (r->received + len > r->max_body) {
     r->too_large = 1;
     return 0;                           /* makes curl stop with CURLE_WRITE_ERROR */
+  }
+  if (r->received < sizeof r->head)
+    memcpy(r->head + r->received, data, len < sizeof r->head - r->received ? len : sizeof r->head - r->received);
+  r->received += len;
+  if (r->streaming == 2) return len;    /* the decode failed already: counted, not kept */
+  if (r->streaming && !r->fed_listed) {
+    r->fed_listed = 1;
+    r->next_fed = fed_head;
+    fed_head = r;
   }
   return buf_append(&r->resp_body, data, len) == 0 ? len : 0;
 }
 
+static void unlist_fed(Request *r) {
+  Request **p = &fed_head;
+  if (!r->fed_listed) return;
+  while (*p && *p != r) p = &(*p)->next_fed;
+  if (*p) *p = r->next_fed;
+  r->fed_listed = 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
-  Request *r = ud;
+  Request *r = ((Easy *)ud)->r;
   size_t len = size * n;
   /* A new status line starts a new response (100 Continue): keep the last. */
   if (len > 5 && strncmp(data, "HTTP/", 5) == 0) r->resp_head.len = 0;
-  if (len == 2 && data[0] == '\r' && r->resp_body.cap == 0) {
+  if (len == 2 && data[0] == '\r' && r->resp_body.cap == 0 && r->sink == NULL) {
     curl_off_t cl = -1;
     curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     /* Size the body buffer once when the length is known: no doubling overshoot. */
@@ -89,88 +130,166 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
 
 /* ---- easy handles ---- */
 
+/* Whether the environment names a proxy the way libcurl reads it (it ignores HTTP_PROXY
+ * in capitals). Without one, handles say "no proxy" outright: libcurl would otherwise
+ * look the variables up again for every transfer (~1.5k instructions each). */
+static int proxy_in_environment(void) {
+  static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (getenv(names[i]) && *getenv(names[i])) return 1;
+  return 0;
+}
+
 /* Options every request shares, set once per handle: a pooled handle is not reset, so
  * only what differs between requests is set again (setup_easy). */
-static CURL *easy_new(void) {
-  CURL *e = curl_easy_init();
-  if (e == NULL) return NULL;
+static Easy *easy_new(void) {
+  Easy *h = calloc(1, sizeof *h);
+  CURL *e = h ? curl_easy_init() : NULL;
+  if (e == NULL) {
+    free(h);
+    return NULL;
+  }
+  h->curl = e;
+  h->generation = ua_generation;
+  h->max_body = -1;
+  h->insecure = h->pipewait = h->method = h->compressed = h->fresh = -1;
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
-  return e;
+  if (!proxy_in_environment()) curl_easy_setopt(e, CURLOPT_PROXY, "");
+  return h;
 }
 
-static CURL *easy_get(Request *r) {
-  r->easy_generation = ua_generation;
-  if (pool_len > 0) return pool[--pool_len];
-  return easy_new();
+static void easy_free(Easy *h) {
+  curl_easy_cleanup(h->curl);
+  free(h);
+}
+
+static int easy_get(Request *r) {
+  Easy *h = pool_len > 0 ? pool[--pool_len] : easy_new();
+  if (h == NULL) return -1;
+  h->r = r;
+  r->handle = h;
+  r->easy = h->curl;
+  return 0;
 }
 
 static void easy_put(Request *r) {
-  CURL *easy = r->easy;
+  Easy *h = r->handle;
+  r->handle = NULL;
   r->easy = NULL;
-  if (r->easy_generation == ua_generation && pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = easy;
-  else curl_easy_cleanup(easy);
+  h->r = NULL;
+  if (h->generation == ua_generation && pool_len < (int)(sizeof pool / sizeof pool[0])) pool[pool_len++] = h;
+  else easy_free(h);
 }
 
 static int idempotent(const Request *r) {
   return r->retry.idempotent >= 0 ? r->retry.idempotent : method_is_idempotent(r->method);
 }
 
-/* Seconds as curl's milliseconds, clamped: a cast of an out-of-range double is undefined.
- * Never 0 for a positive time (0 means "no limit" to curl). */
-static long millis(double seconds) {
-  if (!(seconds > 0)) return 1;
-  if (seconds >= 86400.0 * 365) return 86400L * 365 * 1000;
-  return seconds * 1000 < 1 ? 1 : (long)(seconds * 1000);
+/* ---- timeouts ----
+ * An attempt's time limits are evalua's own timers, not CURLOPT_TIMEOUT_MS and
+ * CURLOPT_CONNECTTIMEOUT_MS: with those two set libcurl spends ~3.4k instructions more
+ * on every transfer (its timeout bookkeeping), 5% of a small poll. The connect limit
+ * covers what libcurl's does (resolving, connecting, the TLS handshake: everything
+ * before the request is sent); the total limit the whole attempt. Both end the attempt
+ * as libcurl would, with CURLE_OPERATION_TIMEDOUT and the same kind of message. */
+
+static void on_done(CURL *easy, CURLcode rc, const char *why);
+
+static void arm_attempt_timer(Request *r) {
+  double when = r->connect_end < r->attempt_end ? r->connect_end : r->attempt_end;
+  if (when < HUGE_VAL) timer_arm(&r->attempt_timer, when);   /* no limit: no timer */
 }
 
+static void attempt_timer_fire(Timer *t) {
+  Request *r = (Request *)((char *)t - offsetof(Request, attempt_timer));
+  double now = clock_now();
+  curl_off_t sent = 0;
+  char why[128];
+  if (now < r->attempt_end) {
+    /* The connect limit: over unless the connection is up and the request went out. */
+    curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &sent);
+    if (sent > 0) {
+      r->connect_end = HUGE_VAL;
+      arm_attempt_timer(r);
+      return;
+    }
+    snprintf(why, sizeof why, "Connection timed out after %.0f milliseconds", (now - r->attempt_began) * 1000);
+  } else {
+    snprintf(why, sizeof why, "Operation timed out after %.0f milliseconds with %zu bytes received",
+             (now - r->attempt_began) * 1000, r->received);
+  }
+  on_done(r->easy, CURLE_OPERATION_TIMEDOUT, why);
+}
+
+/* Set an option of the handle unless it already has that value. */
+#define SET(h, field, opt, value) \
+  do { \
+    if ((h)->field != (value)) { \
+      (h)->field = (value); \
+      curl_easy_setopt((h)->curl, (opt), (value)); \
+    } \
+  } while (0)
+
 static void setup_easy(Request *r) {
-  CURL *e = r->easy;
-  double timeout = r->timeout > 0 ? r->timeout : HUGE_VAL, left = r->deadline - clock_now();
-  int head = strcmp(r->method, "HEAD") == 0, get = strcmp(r->method, "GET") == 0;
+  Easy *h = r->handle;
+  CURL *e = h->curl;
+  double now = clock_now(), timeout = r->timeout > 0 ? r->timeout : HUGE_VAL, left = r->deadline - now;
+  int method = strcmp(r->method, "GET") == 0 && !r->body ? 0 : strcmp(r->method, "HEAD") == 0 ? 1 : -1;
   r->deadline_limits = left < timeout;
   if (left < timeout) timeout = left;     /* an attempt never outlives the deadline */
+  r->attempt_began = now;
+  r->attempt_end = now + timeout;
+  r->connect_end = now + (r->connect_timeout > 0 ? r->connect_timeout : 300);   /* libcurl's default */
+  h->errbuf[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, r->url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout < HUGE_VAL ? millis(timeout) : 0L);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout > 0 ? millis(r->connect_timeout) : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+  SET(h, max_body, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+  if (h->insecure != r->insecure) {
+    h->insecure = r->insecure;
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+  }
   /* Wait for a multiplexed HTTP/2 stream only where one can exist (TLS with ALPN): on
    * plain http it would hold a request behind another host's slow one. */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
-  /* The handle may come from the pool with another request's method: set all of it. */
-  curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
-  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
-  if (head) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (r->body) {
-    if (strcmp(r->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-  } else if (!get) {
-    /* No body: the method alone. (POSTFIELDS "" would add a form Content-Type.) */
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+  SET(h, pipewait, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
+  /* The method: a GET or HEAD without a body is remembered; anything else is set in full
+   * (its strings belong to the request). */
+  if (method < 0 || h->method != method) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);        /* (it clears NOBODY: first) */
+    curl_easy_setopt(e, CURLOPT_NOBODY, method == 1 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (method < 0 && r->body) {
+      if (strcmp(r->method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    } else if (method < 0) {
+      /* No body: the method alone. (POSTFIELDS "" would add a form Content-Type.) */
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    h->method = method;
   }
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  /* The same list (a template's) is left as it is: libcurl reads it at each transfer. */
+  SET(h, headers, CURLOPT_HTTPHEADER, r->headers);
   /* Compression costs libcurl ~10k instructions a transfer even when the answer is not
    * compressed: asked for only where bodies are large (results documents). */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->compressed ? "" : (char *)NULL);
+  if (h->compressed != r->compressed) {
+    h->compressed = r->compressed;
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, r->compressed ? "" : (char *)NULL);
+  }
   /* libcurl silently sends a request again when a reused connection turns out to be
    * closed; for a request that must not run twice, use a connection of its own. A
    * retry always does, for the same reason. */
-  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, !idempotent(r) || r->attempt > 1 ? 1L : 0L);
+  SET(h, fresh, CURLOPT_FRESH_CONNECT, !idempotent(r) || r->attempt > 1 ? 1L : 0L);
 }
 
 /* ---- admission ---- */
@@ -178,8 +297,7 @@ static void setup_easy(Request *r) {
 static int limit(void) { return (int)(max_host_connections * 2); }
 
 static int attach(Request *r) {
-  r->easy = easy_get(r);
-  if (r->easy == NULL) return -1;
+  if (easy_get(r) != 0) return -1;
   setup_easy(r);
   if (curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
     easy_put(r);
@@ -187,6 +305,7 @@ static int attach(Request *r) {
   }
   r->state = REQ_ACTIVE;
   active++;
+  arm_attempt_timer(r);
   return 0;
 }
 
@@ -207,8 +326,10 @@ static void begin_attempt(Request *r) {
   r->attempt++;
   r->resp_body.len = 0;
   r->resp_head.len = 0;
+  r->received = 0;
+  r->body_started = r->streaming = 0;
+  if (r->sink) r->sink_reset(r);
   r->too_large = 0;
-  r->errbuf[0] = '\0';
   if (trace_on) {
     if (r->attempt > 1) trace_note("* attempt %d of %d", r->attempt, r->retry.attempts);
     trace_request(r);
@@ -251,6 +372,8 @@ static void detach(Request *r) {
     easy_put(r);
   }
   timer_disarm(&r->retry_timer);
+  timer_disarm(&r->attempt_timer);
+  unlist_fed(r);
 }
 
 void transfer_cancel(Request *r) {
@@ -262,17 +385,22 @@ void transfer_cancel(Request *r) {
   if (was_active) admit_waiting();
 }
 
-void transfer_release(Request *r) {
+void transfer_trim(Request *r) {
   transfer_cancel(r);
   if (!r->shared_headers) curl_slist_free_all(r->headers);
   r->headers = NULL;
+  free(r->body);
+  free(r->message);
+  r->body = r->message = NULL;
+}
+
+void transfer_release(Request *r) {
+  transfer_trim(r);
   buf_free(&r->resp_body);
   buf_free(&r->resp_head);
   free(r->method);
   free(r->url);
-  free(r->body);
-  free(r->message);
-  r->method = r->url = r->body = r->message = NULL;
+  r->method = r->url = NULL;
 }
 
 /* The request is over: wake its task, whose continuation reads the outcome. */
@@ -347,11 +475,13 @@ static int may_have_reached_server(CURLcode rc, const Request *r) {
   return sent > 0;
 }
 
-static const char *describe(CURLcode rc, const Request *r) {
+/* What went wrong, in words: why is libcurl's message (or evalua's own, for its time
+ * limits), NULL when there is none. */
+static const char *describe(CURLcode rc, const Request *r, const char *why) {
   if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) return NULL;
   if (rc == CURLE_GOT_NOTHING) return "the server closed the connection without responding";
   if (rc == CURLE_PARTIAL_FILE) return "the connection closed before the whole body arrived";
-  return r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+  return why && why[0] ? why : curl_easy_strerror(rc);
 }
 
 /* ---- redirects ---- */
@@ -470,11 +600,15 @@ static int follow_redirect(Request *r, long status) {
 
 /* ---- completion ---- */
 
-static void on_done(CURL *easy, CURLcode rc) {
-  Request *r = NULL;
+static void on_done(CURL *easy, CURLcode rc, const char *why) {
+  Easy *h = NULL;
+  Request *r;
   long status = 0;
-  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&h);
+  r = h->r;
   curl_multi_remove_handle(multi, easy);
+  if (why == NULL) why = h->errbuf;    /* libcurl's message, in the handle's buffer */
+  timer_disarm(&r->attempt_timer);
   r->state = REQ_RETRY_WAIT;            /* off the multi handle, still holding the easy */
   active--;
   if (rc == CURLE_OK) {
@@ -483,17 +617,17 @@ static void on_done(CURL *easy, CURLcode rc) {
     if (trace_on) {
       char *url = redact_url(r->url);
       trace_note("* %s %s -> %ld in %.0f ms (%zu bytes)", r->method, url, status,
-                 (clock_now() - r->started) * 1000, r->resp_body.len);
+                 (clock_now() - r->started) * 1000, r->received);
       free(url);
     }
     /* 429 and 503 mean "not processed, try later": safe for any method. */
     if (retry_status_listed(&r->retry, (int)status) && (status == 429 || status == 503 || idempotent(r))) {
-      char value[128], why[64];
+      char value[128], http_status[64];
       double after = -1;
       if (http_find_header(r->resp_head.data, r->resp_head.len, "retry-after", value, sizeof value))
         after = retry_after_parse(value, (double)time(NULL));
-      snprintf(why, sizeof why, "HTTP %ld", status);
-      retry = schedule_retry(r, why, after);
+      snprintf(http_status, sizeof http_status, "HTTP %ld", status);
+      retry = schedule_retry(r, http_status, after);
       if (retry < 0) {
         r->status = status;
         r->failed = 1;
@@ -517,7 +651,7 @@ static void on_done(CURL *easy, CURLcode rc) {
       retryable = 0;
     }
     int sched = 0;
-    const char *msg = describe(rc, r);
+    const char *msg = describe(rc, r, why);
     if (trace_on) {
       char *url = redact_url(r->url);
       trace_note("* %s %s failed: %s", r->method, url, msg ? msg : "response body too large");
@@ -548,11 +682,18 @@ void transfer_poll(double wait) {
   /* Rounded up: a timer due in under 1 ms would otherwise make this a busy loop. */
   curl_multi_poll(multi, NULL, 0, (int)ceil(wait * 1000), NULL);
   curl_multi_perform(multi, &running);
+  /* Bodies decoded as they arrive read what this perform brought, outside libcurl. */
+  while (fed_head) {
+    Request *r = fed_head;
+    fed_head = r->next_fed;
+    r->fed_listed = 0;
+    if (r->streaming == 1) r->sink_feed(r);
+  }
   while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
     if (msg->msg == CURLMSG_DONE) {
       CURL *easy = msg->easy_handle;      /* copy out: msg dies with remove_handle */
       CURLcode rc = msg->data.result;
-      on_done(easy, rc);
+      on_done(easy, rc, NULL);
     }
   }
 }
@@ -575,11 +716,12 @@ void transfer_set_max_host_connections(long n) {
 void transfer_set_user_agent(const char *ua) {
   snprintf(user_agent, sizeof user_agent, "%s", ua);
   ua_generation++;                      /* handles made with the old one are not reused */
-  while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
+  while (pool_len > 0) easy_free(pool[--pool_len]);
 }
 
 void transfer_init_request(Request *r) {
   timer_init(&r->retry_timer, retry_fire);
+  timer_init(&r->attempt_timer, attempt_timer_fire);
 }
 
 int transfer_init(void) {
@@ -594,7 +736,7 @@ int transfer_init(void) {
 }
 
 void transfer_shutdown(void) {
-  while (pool_len > 0) curl_easy_cleanup(pool[--pool_len]);
+  while (pool_len > 0) easy_free(pool[--pool_len]);
   curl_multi_cleanup(multi);
   multi = NULL;
   curl_global_cleanup();

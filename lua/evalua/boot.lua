@@ -49,8 +49,8 @@ Options:
 Globals in scripts: json, http, task, poll, auth, env, secret, evalua.
 Exit codes: 0 passed, 1 tests or thresholds failed, 2 usage or configuration error,
 3 script error, 4 infrastructure error (network, auth, timeout), 130 interrupted.
-Environment: EVALUA_PROFILE, EVALUA_LUA_DIR (load lua/ from disk), NO_COLOR, LUA_PATH,
-LUA_CPATH.
+Environment: EVALUA_PROFILE, EVALUA_LUA_DIR (load lua/ from disk), EVALUA_LIBEDIT (the REPL's
+line editor; empty: none), NO_COLOR, LUA_PATH, LUA_CPATH.
 See `man evalua` and docs/lua-api.md.
 ]==]
 

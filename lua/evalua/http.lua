@@ -23,7 +23,7 @@ local methods = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true
 local known_options = {
   method = true, url = true, headers = true, query = true, body = true, json = true, form = true,
   timeout = true, connect_timeout = true, retry = true, auth = true, max_body = true, insecure = true,
-  deadline = true, same_origin = true, compressed = true,
+  deadline = true, same_origin = true, compressed = true, decode = true,
 }
 
 local argerror = errors.argerror
@@ -55,52 +55,27 @@ http.encode_form = encode_pairs
 ---------------------------------------------------------------------------
 -- Responses
 
+-- A response is made by the core: {status, method} and its transfer, from which body,
+-- headers, raw_headers, url, elapsed, attempts and redirects are read on first use
+-- (transfer.set_response_metatable makes __index do that; the keys here are the methods).
 local Response = {}
 Response.__name = "evalua.response"
 
-local function parse_headers(raw)
-  local headers = {}
-  for line in raw:gmatch("[^\r\n]+") do
-    -- Two anchored matches, not "(.-)%s*$": that one is quadratic on a long padded value.
-    local name, value = line:match("^([^:%s]+):%s*(.*)$")
-    if name then
-      value = value:match("^(.*%S)") or ""
-      name = name:lower()
-      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
-    end
-  end
-  return headers
-end
-
-function Response.__index(r, key)
-  if key == "headers" then
-    local h = parse_headers(rawget(r, "raw_headers") or "")
-    rawset(r, "headers", h)
-    return h
-  end
-  return Response[key]
-end
-
 function Response.__tostring(r)
-  return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, #r.body, r.elapsed * 1000)
+  return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, (transfer.body_head(r)), r.elapsed * 1000)
 end
 
---- response:json() -> decoded body (cached); a `protocol` error when it is not JSON
-function Response:json()
-  local cached = rawget(self, "_json")
-  if cached ~= nil then return cached end
-  local ok, value = pcall(json.decode, self.body)
-  if not ok then
-    local ctype = self.headers["content-type"] or "none"
-    local start = self.body:sub(1, 60):gsub("%s+", " ")
-    errors.raise({
-      kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
-      message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
-        :format(ctype, #self.body, start, tostring(value):gsub("^json%.decode: ", "")),
-    }, 2)
-  end
-  rawset(self, "_json", value)
-  return value
+--- response:json() -> decoded body (cached); a `protocol` error when it is not JSON.
+-- (The method is the core's, decoding straight from the received bytes; this raises.)
+local function not_json(self, err)
+  local ctype = self.headers["content-type"] or "none"
+  local size, head = transfer.body_head(self)
+  local start = head:sub(1, 60):gsub("%s+", " ")
+  errors.raise({
+    kind = "protocol", url = self.url, status = self.status, method = rawget(self, "method"),
+    message = ("response is not JSON (content-type %s, %d bytes, starts %q): %s")
+      :format(ctype, size, start, tostring(err):gsub("^json%.decode: ", "")),
+  }, 3)
 end
 
 --- response:ok() -> whether the status is 2xx
@@ -108,6 +83,7 @@ function Response:ok()
   return self.status >= 200 and self.status < 300
 end
 
+transfer.set_response_metatable(Response, not_json)
 http.Response = Response
 
 ---------------------------------------------------------------------------
@@ -216,6 +192,7 @@ local function prepare(opts, at)
     headers["content-type"] = headers["content-type"] or "application/x-www-form-urlencoded"
   end
   if headers["accept"] == nil then headers["accept"] = "application/json" end
+  if opts.decode ~= nil and opts.decode ~= "json" then bad("decode must be \"json\", got " .. tostring(opts.decode)) end
   return {
     method = method, url = url, headers = headers, body = body,
     timeout = opts.timeout ~= nil and positive(opts.timeout, at, "timeout") or defaults.timeout,
@@ -227,6 +204,7 @@ local function prepare(opts, at)
     max_body = opts.max_body ~= nil and check.count(opts.max_body, at.opts, at.fname, "max_body") or defaults.max_body,
     insecure = opts.insecure == true or defaults.insecure,
     retry = normalize_retry(opts.retry, at),
+    decode = opts.decode,
   }
 end
 
@@ -252,8 +230,7 @@ local function send(spec)
   if not ok then
     errors.raise(res, 4)
   end
-  res.method = spec.method
-  return setmetatable(res, Response)
+  return res
 end
 
 local function deadline_error(spec, secs)
@@ -294,37 +271,33 @@ function http.request(opts)
   return request(opts, site("request", 1, 1))
 end
 
--- The spec of a request without options, kept and reused: transfer.send copies what it
--- needs before it waits, so only `url` changes between requests. Rebuilt when the
--- defaults change; not used while a default deadline is set (that needs a scope).
-local plain_specs = {}
+-- Requests without options are sent from a template per method (transfer.prepare reads
+-- the spec once; only the URL differs between requests). Rebuilt when the defaults
+-- change; not used while a default deadline is set (that needs a scope).
+local templates = {}
 
-local function plain_spec(method)
-  local spec = plain_specs[method]
-  if spec then return spec end
-  spec = {
-    method = method, headers = transfer.DEFAULT_HEADERS, timeout = defaults.timeout,
+local function template(method)
+  local t = templates[method]
+  if t then return t end
+  t = transfer.prepare {
+    method = method, headers = { "accept: application/json" }, timeout = defaults.timeout,
     connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
     retry = defaults.retry, compressed = defaults.compressed,
   }
-  plain_specs[method] = spec
-  return spec
+  templates[method] = t
+  return t
 end
 
 -- The fast path of http.get(url) and friends: what request() does for no options.
 local function plain(method, url, at)
-  check_url(url, at)
-  local spec = plain_spec(method)
-  if spec.insecure and not insecure_warned then
+  if not good_urls[url] then check_url(url, at) end
+  if defaults.insecure and not insecure_warned then
     insecure_warned = true
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
-  spec.url = url
-  local ok, res = transfer.send(spec)
-  spec.url = nil
+  local ok, res = transfer.send(templates[method] or template(method), url)
   if not ok then errors.raise(res, 3) end
-  res.method = method
-  return setmetatable(res, Response)
+  return res
 end
 
 local function shorthand(method)
@@ -353,7 +326,7 @@ http.delete = shorthand("DELETE")
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
   local at = site("configure", 1, 1)
-  plain_specs = {}
+  templates = {}
   for k, v in pairs(opts) do
     if k == "timeout" or k == "connect_timeout" or k == "deadline" then defaults[k] = positive(v, at, k)
     elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")

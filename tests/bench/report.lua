@@ -148,9 +148,16 @@ for _, label in ipairs(doc_labels) do
   for _, m in ipairs { "evalua", "model" } do
     local peak = x(m, "peak_rss_kb")
     local growth = peak and peak - x(m, "start_rss_kb")
-    verdict(("Results %s: peak RSS / document, %s"):format(label, m == "evalua" and "fetch+decode" or "+ result model"),
-      ("%s× (growth %s×; lua5.4+cjson peaks at %s×)"):format(num(peak, 2), num(growth, 2), num(x("cjson", "peak_rss_kb"), 2)),
-      "≤ 2.6×", peak and peak <= 2.6)
+    local figure = ("Results %s: peak RSS / document, %s"):format(label, m == "evalua" and "fetch+decode" or "+ result model")
+    local value = ("%s× (growth %s×; lua5.4+cjson peaks at %s×)"):format(num(peak, 2), num(growth, 2),
+      num(x("cjson", "peak_rss_kb"), 2))
+    -- The target is issue 13's, for the 50 MB document: below ~20 MB the libraries and the
+    -- Lua state resident at start (~11 MiB) are most of the peak on their own.
+    if size >= 20e6 then verdict(figure, value, "≤ 2.6×", peak and peak <= 2.6)
+    else
+      verdicts[#verdicts + 1] = { figure, value .. "; start-up RSS alone " .. num(x(m, "start_rss_kb"), 2) .. "×",
+                                  "(none below 20 MB)", "info" }
+    end
   end
 end
 
@@ -230,7 +237,8 @@ say("body decoded, %s in flight over as many connections; %s requests per client
   info.concurrency or "?", info.tp_requests or "?")
 say("(the curl loop: %s, one process each); rounds: %s. CPUs: %s.", info.curl_requests or "?", info.rounds or "?",
   info.pinning or "?")
-say("Instructions per request: callgrind over a short run minus a shorter one (start-up cancels out).")
+say("Instructions per request: callgrind over a run of %s requests minus one of %s (start-up cancels out).",
+  info.cg_large or "?", info.cg_small or "?")
 say("")
 row("client", "requests/s", "÷ plain C", "instructions/request", "÷ plain C")
 row("---", "---:", "---:", "---:", "---:")
@@ -264,7 +272,8 @@ end
 
 heading("3. Result documents")
 say("A seeded Salesforce-shaped results document (`gen_results.lua`: testCases with")
-say("generatedData and three testResults each) served by nginx. evalua times `http.get(url):json()`")
+say("generatedData and three testResults each) served by nginx. evalua times")
+say("`http.get(url, {decode = \"json\"}):json()` (the body decoded as it arrives, never held whole)")
 say("(wall clock, transfer included) and then `model.from.agentforce(doc)`; the baseline is")
 say("`lua5.4` reading the file and `cjson.decode` (CPU time; page cache). Peak RSS is the")
 say("process's VmHWM (everything it ever held, the Lua state and libraries included).")

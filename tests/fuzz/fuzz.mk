@@ -7,7 +7,7 @@ FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icore -Itests/fuzz \
                 $(shell pkg-config --cflags lua5.4 libcurl libedit)
-FUZZ_LIBS    := -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl libedit) -lm -ldl
+FUZZ_LIBS    := -l:liblua5.4-cjson.a -l:liblua5.4.a $(shell pkg-config --libs libcurl) -lm -ldl
 FUZZ_COVER   := $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 
 FUZZ_TARGETS := fuzz_duration fuzz_retry_after fuzz_headers fuzz_url fuzz_json fuzz_json_decode fuzz_token fuzz_redact

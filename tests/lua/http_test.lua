@@ -21,6 +21,81 @@ t.ok(r.headers["content-type"]:find("json"), "response headers have lowercase na
 t.ok(r.elapsed > 0 and r.elapsed < 5, "elapsed is in seconds")
 t.is(r.url, base .. "/_/echo?n=1&q=a%20b", "url is the effective URL")
 t.ok(r:ok(), "ok() for 2xx")
+-- Fields are made from the transfer on first use; the body read first, then decoded.
+r = http.get(base .. "/_/json")
+t.is(r.body, '{"status":"IN_PROGRESS","ok":true}', "body read before json()")
+t.ok(r:json().ok == true and r.attempts == 1 and r.redirects == nil and r.method == "GET",
+  "json() after body, attempts, no redirects, the method")
+t.like(tostring(r), "^HTTP 200 from " .. base:gsub("%p", "%%%0") .. "/_/json %(%d+ bytes, %d+ ms%)$", "tostring")
+
+-- decode = "json": the body is decoded as it arrives and not kept.
+local items = {}
+for i = 1, 3000 do items[i] = { i = i, name = "case " .. i, tags = json.array(), score = i / 4 } end
+r = http.post(base .. "/_/echo", { json = { items = items }, decode = "json" })
+local got = r:json().json
+t.ok(#got.items == 3000 and got.items[3000].i == 3000 and math.type(got.items[7].i) == "integer"
+  and json.is_array(got.items[1].tags) and got.items[2].score == 0.5,
+  "decode = \"json\": a document of ~200 kB decoded as it arrived (integers, empty arrays)")
+local plain_r = http.post(base .. "/_/echo", { json = { items = items } })
+t.is(json.encode(r:json(), { sort_keys = true }), json.encode(plain_r:json(), { sort_keys = true }),
+  "the same value as decoding the whole body")
+local read_ok, read_err = pcall(function() return r.body end)
+t.ok(not read_ok and tostring(read_err):find("decoded as it arrived", 1, true), "its body is not kept, and reading it says so")
+t.like(tostring(r), "^HTTP 200 from .* %(%d+ bytes", "tostring still gives the size")
+r = http.get(base .. "/_/chunked?n=300&size=1000&json=1", { decode = "json" })
+t.is(#r:json().data, 300 * 1000 - 11, "a 300 kB string that spans every chunk")
+r = http.get(base .. "/_/slow?chunks=20&interval=0.01", { decode = "json" })
+t.ok(r:json().data ~= nil, "a body that arrives in 20 pieces")
+for _, case in ipairs {
+  { "/_/truncated-json", "unexpected end" },
+  { "/_/html", "invalid token" },
+  { "/_/deep?depth=1001", "too many nested" },
+} do
+  local e1 = select(2, pcall(function() return http.get(base .. case[1], { decode = "json" }):json() end))
+  local e2 = select(2, pcall(function() return http.get(base .. case[1]):json() end))
+  t.ok(tostring(e1):find(case[2]) and tostring(e1) == tostring(e2),
+    ("decode = \"json\" of %s: the same error as decoding the whole body"):format(case[1]))
+  if tostring(e1) ~= tostring(e2) then t.diag(tostring(e1) .. "\n" .. tostring(e2)) end
+end
+r = http.get(base .. "/_/status/404", { decode = "json" })
+t.ok(r.status == 404 and r.body:find("404") and r:json().status == 404, "a non-2xx body is kept (error envelopes)")
+do
+  local _, err = pcall(http.get, base .. "/_/bytes/100000?json=1", { decode = "json", max_body = 1000, retry = false })
+  t.like(tostring(err), "larger than the limit of 1000 bytes", "max_body still applies")
+  local ok
+  ok, err = pcall(http.get, base .. "/_/truncate", { decode = "json", retry = fast })
+  t.ok(not ok and err.kind == "protocol" and err.attempts == 4, "a body cut short is retried, each attempt decoded afresh")
+  _, err = pcall(http.get, base .. "/_/json", { decode = "xml" })
+  t.like(tostring(err), "bad argument #2 to 'get' %(decode must be \"json\"", "decode takes only \"json\"")
+end
+
+-- Responses left unread do not pile up memory Lua's collector cannot see: a large body is
+-- a Lua string from the start (150 MB of them here; the process must not grow by that).
+local function rss_kb()
+  local f = assert(io.open("/proc/self/status"))
+  local kb = f:read("a"):match("VmRSS:%s*(%d+)")
+  f:close()
+  return tonumber(kb)
+end
+t.ok(type(rawget(http.get(base .. "/_/bytes/100000"), "body")) == "string"
+  and rawget(http.get(base .. "/_/json"), "body") == nil, "a 100 kB body is a Lua string at once, a small one not yet")
+local maps_file = assert(io.open("/proc/self/maps"))
+local maps = maps_file:read("a")
+maps_file:close()
+if maps:find("libasan", 1, true) then
+  t.ok(true, "RSS of unread responses # SKIP AddressSanitizer keeps freed memory in quarantine")
+else
+  local rss0 = rss_kb()
+  for _ = 1, 150 do assert(http.get(base .. "/_/bytes/1000000").status == 200) end
+  local grown = (rss_kb() - rss0) // 1024
+  t.ok(grown < 80, ("150 unread 1 MB responses: RSS grew by %d MiB, not 150"):format(grown))
+end
+
+-- A proxy in the environment is used (handles say "no proxy" only when none is set).
+local shell = require "shell"
+local out = shell.sh(("http_proxy=http://127.0.0.1:9 bin/evalua -e '"
+  .. "local ok, err = pcall(http.get, %q, { retry = false }) print(ok, err.kind)'"):format(base .. "/_/json"))
+t.like(out, "^false\tconnect", "http_proxy is honoured: the request goes to the (closed) proxy")
 
 r = http.put(base .. "/_/echo", { form = { a = "1&2", b = "x" } })
 t.is(r:json().body, "a=1%262&b=x", "form bodies are URL-encoded")
@@ -85,6 +160,10 @@ end
 t.ok(not ok and posts == 1, ("a POST dropped mid-way reaches the server once (%d)"):format(posts))
 ok, err = pcall(http.get, base .. "/_/delay/2", { timeout = "200ms", retry = false })
 t.ok(not ok and err.kind == "timeout", "slow response: timeout error")
+t.like(tostring(err.message), "^Operation timed out after %d+ milliseconds with 0 bytes received$",
+  "the timeout says how long and how much arrived")
+r = http.get(base .. "/_/delay/2.5", { connect_timeout = "1s", timeout = "20s", retry = false })
+t.is(r.status, 200, "connect_timeout does not cut a request that was sent and waits for its answer")
 ok, err = pcall(http.get, "http://127.0.0.1:1/", { retry = fast })
 t.ok(not ok and err.kind == "connect" and err.attempts == 4 and err.retryable, "connection refused: connect error, retried")
 ok, err = pcall(http.get, "http://no-such-host.invalid/", { retry = false })

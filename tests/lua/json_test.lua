@@ -107,4 +107,43 @@ for _, case in ipairs {
     ("decode %q refused: %s"):format(case[1], case[2]))
   if ok or not tostring(err):find(case[2]) then t.diag(tostring(err)) end
 end
+
+-- json.decoder: the same text in pieces gives the same value or the same error, however cut
+-- (the fuzz target's own check: every cut, one byte at a time, and cjson as the reference).
+local check_pieces = dofile("tests/fuzz/fuzz_json_decode.lua")
+local docs = {
+  '{"runId":"4KB","n":9007199254740993,"x":-0.5e-3,"ok":true,"no":false,"z":null,"e":[],"o":{},'
+    .. '"s":"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\","a":[1,[2,[3,{"b":[]}]]],"k":"v","k":"w"}',
+  "  [ 1 , 2.0 , -0 , 1e3 ]  ",
+  '"abc', "[1,]", '{"a" 1}', "[1 2]", '"\\ud800x"', '"a\0b"', "01", "-", "tru", "[1]x", "", "   ",
+}
+for _, text in ipairs(docs) do
+  local ok, err = pcall(check_pieces, text)
+  t.ok(ok, ("json.decoder of %q in pieces = json.decode"):format(text:sub(1, 30)))
+  if not ok then t.diag(tostring(err)) end
+end
+local in_three = json.decoder()
+in_three:feed(docs[1]:sub(1, 9))
+in_three:feed(docs[1]:sub(10, 29))
+in_three:feed(docs[1]:sub(30))
+local cut_doc = in_three:finish()
+t.ok(math.type(cut_doc.n) == "integer" and cut_doc.n == 9007199254740993 and json.is_array(cut_doc.e)
+  and cut_doc.k == "w",
+  "json.decoder keeps integers exact, marks empty arrays, the last repeated key wins")
+local d = json.decoder()
+local fed, err = pcall(d.feed, d, '{"a":[1,}')
+t.ok(not fed and tostring(err):find("invalid token %(expected a value%) at character 9$"),
+  "json.decoder: an error in a piece raises at once, with the offset in the whole text")
+fed, err = pcall(d.feed, d, "]}")
+t.ok(not fed and tostring(err):find("at character 9$"), "and again on the next feed")
+d = json.decoder()
+d:feed("[1")
+fed, err = pcall(d.finish, d)
+t.ok(not fed and err == select(2, pcall(json.decode, "[1")), "finish on an incomplete text: json.decode's error")
+d = json.decoder()
+d:feed("[1]")
+t.is(d:finish()[1], 1, "finish -> the value")
+fed, err = pcall(function() d:feed("2") end)
+t.ok(not fed and tostring(err):find("json_test.lua:%d+: calling 'feed' on bad self %(the document is complete"),
+  "no feed after finish")
 t.done()

@@ -49,6 +49,14 @@ t.ok(journal:find('"RUN-7"', 1, true) and not journal:find('"finished"', 1, true
 out = shell.sh("printf '1 + 1\\n' | " .. envs .. "bin/evalua repl")
 t.ok(not out:find("in flight", 1, true), "no warning without runs in flight")
 
+-- libedit is loaded only when the REPL starts; without it, plain lines still work
+out = shell.sh("printf 'x = 20\\nreturn x + 22\\n' | EVALUA_LIBEDIT= " .. envs .. "bin/evalua repl")
+t.like(out, "> > 42\n", "without libedit: the prompt, and each line runs")
+out = shell.sh("printf 'return 1\\n' | EVALUA_LIBEDIT=/nonexistent/libedit.so " .. envs .. "bin/evalua repl")
+t.like(out, "> 1\n", "a libedit that cannot be loaded: plain lines too")
+local maps = shell.sh([[bin/evalua -e 'local f = io.open("/proc/self/maps") print(f:read("a")) f:close()']])
+t.ok(maps:find("libcurl", 1, true) and not maps:find("libedit", 1, true), "a script does not load libedit")
+
 -- REPL waits show the progress line: a run started on one line, waited for on the next
 local sandbox = require "sandbox"
 local base = sandbox.start()

@@ -129,6 +129,8 @@ out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("fixed.js
 t.ok(code == 0 and out:find("Fixed (2):", 1, true) and out:find("0 regressions", 1, true), "only fixes: exit 0")
 out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("empty.json", report({}))))
 t.ok(code == 1 and out:find("vanished"), "an empty NEW report: everything vanished, exit 1")
+t.ok(out:find("case agentforce run 1: #3 cancel (t/agent_test.lua: routing): vanished, FAIL in BASE", 1, true),
+  "a failing case that vanished says FAIL (false is a verdict)")
 local infra = json.decode(json.encode(base))
 for _, x in ipairs(infra.tests) do x.outcome, x.runs = "infra", {} end
 code = select(2, shell.sh(("%s report diff %s %s"):format(bin, bpath, write("infra.json", infra))))
@@ -139,6 +141,61 @@ lost.tests[2].runs[1].cases[2].metrics[1].passed = nil
 out, code = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("lost.json", lost)))
 t.ok(code == 1 and out:find("metric resolved: 100.0% (2/2) -> 100.0% (1/1), +0.0 pts, 1 fewer with a verdict", 1, true),
   "a metric fewer cases have a verdict for regressed, though its rate did not fall")
+
+-- what a service or report says is shown escaped: no control sequence reaches the terminal
+local evil = json.decode(json.encode(base))
+evil.tests[1].runs[1].cases[2].error = "boom\27[2J\27]0;pwned\7"
+out = shell.sh(("%s report diff %s %s"):format(bin, bpath, write("evil.json", evil)))
+t.ok(not out:find("\27", 1, true) and out:find("boom\\x1b[2J", 1, true), "control characters escaped in the pretty view")
+
+-- Future AGI rows: matched by row_index, whatever order the calls come in
+local function fi_rows(rows)
+  local cases = {}
+  for i, r in ipairs(rows) do
+    cases[i] = { name = "S2", id = "c" .. i, inputs = { scenario_id = "S2", row_index = r[1] },
+                 metrics = { m("resolved", r[2]) } }
+  end
+  return report({ { name = "rows", full_name = "rows", file = "t/r_test.lua", line = 1, outcome = "passed",
+    runs = { { provider = "futureagi", id = "e", cases = cases } } } })
+end
+out, code = shell.sh(("%s report diff %s %s --format json"):format(bin, write("rows1.json", fi_rows({ { 0, true }, { 1, false } })),
+  write("rows2.json", fi_rows({ { 1, false }, { 0, true } }))))
+local rows = code <= 1 and json.decode(out) or { summary = {} }
+t.ok(code == 0 and rows.summary.cases_compared == 2 and rows.cases[1].key == "futureagi run 1: scenario S2 row 0",
+  "Future AGI calls matched by scenario and row_index, in any order")
+
+-- no case matched: never a pass, though nothing "regressed"
+local unkeyed = report({ { name = "anon", full_name = "anon", file = "t/a_test.lua", line = 1, outcome = "passed",
+  runs = { { provider = "agentforce", id = "x", cases = { { name = "?", metrics = { m("topic_sequence_match", true) } } } } } } })
+local unkeyed_path = write("unkeyed.json", unkeyed)
+out, code = shell.sh(("%s report diff %s %s"):format(bin, unkeyed_path, unkeyed_path))
+t.ok(code == 1 and out:find("No case of BASE could be matched", 1, true) and out:find("Could not match (2):", 1, true),
+  "no case could be matched: exit 1, saying so and listing them")
+
+-- latency, tokens and cost: per run and overall, shown but not a regression
+local function timed(lat, tokens, cost)
+  local cases = {}
+  for i, l in ipairs(lat) do
+    cases[i] = af(i, "q" .. i, { m("topic_sequence_match", true, 1) })
+    cases[i].latency_ms, cases[i].total_tokens, cases[i].cost = l, tokens, cost
+  end
+  return report({ { name = "speed", full_name = "speed", file = "t/s_test.lua", line = 1, outcome = "passed",
+    runs = { { provider = "agentforce", id = "r", cases = cases } } } })
+end
+local slow_base = write("fast.json", timed({ 100, 200, 300, 400, 1000 }, 10, 0.01))
+local slow_new = write("slow.json", timed({ 200, 300, 400, 500, 3000 }, 12, 0.02))
+out, code = shell.sh(("%s report diff %s %s -o %s/u.json -o %s/u.html"):format(bin, slow_base, slow_new, dir, dir))
+t.is(code, 0, "slower and dearer, same verdicts: exit 0 (not a regression by itself)")
+t.ok(out:find("all runs: latency p50 300 ms -> 400 ms (+100 ms), p95 1000 ms -> 3000 ms (+2000 ms), tokens 50 -> 60 "
+  .. "(+10), cost 0.05 -> 0.1 (+0.05)", 1, true), "pretty: p50/p95 latency, tokens and cost, with the change")
+t.ok(out:find("t/s_test.lua: speed, agentforce run 1: latency p50 300 ms", 1, true), "and per matched run")
+local u = json.decode(shell.read(dir .. "/u.json")).usage
+t.ok(u.overall.base.latency_p95 == 1000 and u.overall.new.latency_p95 == 3000 and u.overall.latency_p95_delta == 2000
+  and math.abs(u.overall.cost_delta - 0.05) < 1e-9 and #u.runs == 1 and u.runs[1].base_run == "r",
+  "JSON: usage.overall and usage.runs")
+t.like(shell.read(dir .. "/u.html"), 'id="usage"', "HTML: a latency and cost section")
+out = shell.sh(("%s report diff %s %s"):format(bin, bpath, npath))
+t.ok(not out:find("Latency, tokens and cost", 1, true), "no such section when no case reports them")
 
 -- bad input: exit 2 naming the file and the field
 out, code = shell.sh(("%s report diff %s %s"):format(bin, write("e.json", report({})), npath))
@@ -172,9 +229,12 @@ if not os.execute("command -v chromium >/dev/null 2>&1") then
   t.diag("chromium not installed: rendering checks skipped")
 else
   local profile = dir .. "/chromium"
-  local html = shell.sh(("chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
-    .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=%s --dump-dom 'file://%s/d.html' "
-    .. "2>/dev/null"):format(profile, dir), 90)
+  local function dump(name)
+    return shell.sh(("chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+      .. "--disable-component-update --disable-sync --no-first-run --user-data-dir=%s --dump-dom 'file://%s/%s' "
+      .. "2>/dev/null"):format(profile, dir, name), 90)
+  end
+  local html = dump("d.html")
   t.like(html, "<h1>evalua report diff</h1>", "Chromium renders the page")
   local function text_of(id) return html:match('id="' .. id .. '">([^<]*)<') end
   t.is(text_of("regressions"), tostring(math.tointeger(d.summary.regressions)), "regression count matches the JSON view")
@@ -190,6 +250,8 @@ else
   t.like(html, 'data%-metric="resolved" data%-change="regressed"', "metric row marked regressed")
   t.like(html, '<span class="metric fail">topic_sequence_match FAIL 0</span>', "NEW side shows the failing metric")
   t.like(html, 'error: Agent timed out', "and the case's error")
+  t.like(dump("u.html"), '<tr data%-usage="all"><td>all runs</td><td>latency p50 300 ms %-&gt; 400 ms',
+    "Chromium renders the latency and cost section")
 end
 
 if os.getenv("KEEPDIFF") then print(dir) else os.execute("rm -rf " .. dir) end

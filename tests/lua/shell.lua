@@ -35,4 +35,12 @@ function shell.write(path, text)
   f:close()
 end
 
+--- shell.sandbox_env(base, dir) -> "VAR=value ..." prefix for a command: the sandbox's
+-- Salesforce and Future AGI credentials at `base`, and a journal in `dir`.
+function shell.sandbox_env(base, dir)
+  return ("SF_MY_DOMAIN=%s/sf SF_CLIENT_ID=sandbox-client-id SF_CLIENT_SECRET=sandbox-client-secret "
+    .. "FI_BASE_URL=%s/fi FI_API_KEY=fi-test-key FI_SECRET_KEY=fi-test-secret EVALUA_JOURNAL=%s/journal ")
+    :format(base, base, dir)
+end
+
 return shell

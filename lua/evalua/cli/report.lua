@@ -24,6 +24,10 @@ as if the tests had run in one process. Every shard K/N of one plan must be ther
 (same N, same test list, same evalua version), else exit 2 naming what is missing,
 unless --allow-partial. Exit code as for `evalua test`.
 
+`evalua report diff BASE NEW` compares two JSON reports or baselines (or, with
+--journal, two journalled runs): what regressed, was fixed, is new or vanished; exit 1
+when anything regressed (see evalua report diff --help).
+
 options:
 ]]
 

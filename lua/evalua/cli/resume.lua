@@ -12,6 +12,7 @@ local args = require "evalua.runner.args"
 local journal = require "evalua.journal"
 local report = require "evalua.report"
 local markup = require "evalua.report.markup"
+local reattach = require "evalua.reattach"
 local session = require "evalua.runner.session"
 local stats = require "evalua.runner.stats"
 
@@ -58,14 +59,6 @@ local function list(pending)
     io.stdout:write(markup.line(("%-40s started %s%s"):format(e.key, e.time or "?",
       e.test and (" by " .. e.test .. (e.file and (" (" .. e.file .. ")") or "")) or "")), "\n")
   end
-end
-
--- scheme://host:port of a URL (default ports spelt out), or nil.
-local function origin(url)
-  local scheme, host, port = tostring(url):lower():match("^(https?)://([^/:?#]+):?(%d*)")
-  if not scheme then return nil end
-  if port == "" then port = scheme == "https" and "443" or "80" end
-  return ("%s://%s:%s"):format(scheme, host, port)
 end
 
 -- Why a case failed: each failing metric with its score, expected, actual and reason.
@@ -139,38 +132,13 @@ local function report_lost_start(e, entry, j)
   j:append({ event = "start_reported", key = e.key })
 end
 
--- A client from the user's configuration for the journal's descriptor `d`, or raises a
--- config error when the journal places the run at another origin (not allowed).
-local function client_for(d, cfg)
-  local provider = require("evalua." .. d.provider)
-  local client = provider.connect({})
-  local theirs, ours = origin(d.base_url), origin(client.base_url)
-  if theirs and ours and theirs ~= ours then
-    if not cfg.allow_origin[theirs] then
-      errors.raise({ kind = "config", message = ("journal names host %s, configured host is %s: not contacted "
-        .. "(pass --allow-origin %s to send your credentials there)"):format(theirs, ours, theirs) })
-    end
-    client = provider.connect({ base_url = d.base_url })
-  end
-  return client
-end
-
 -- Attach, wait, fetch results; fills `entry`.
 local function resume_one(e, entry, cfg, j)
   if e.pending_start then return report_lost_start(e, entry, j) end
   local d = e.run
   local t0 = task.now()
   local ok, err = pcall(function()
-    local client = client_for(d, cfg)
-    local desc = {}
-    for k, v in pairs(d) do desc[k] = v end
-    desc.base_url = client.base_url
-    local run = client:attach(desc)
-    run:wait({ timeout = cfg.timeout })
-    if run.results then
-      local scored = cfg.pass_score and client.results_options and client.results_options.pass_score
-      run:results(scored and { pass_score = cfg.pass_score } or nil)
-    end
+    local run = reattach.fetch(d, cfg)
     j:ended(run)
     entry.runs[1] = session.plain(run)
     judge(entry, run, cfg.grader)
@@ -196,7 +164,7 @@ local function configure(o)
     if not cfg.pass_score then return nil, ("--pass-score expects a number, got '%s'"):format(o.pass_score) end
   end
   for _, url in ipairs(o.allow_origin or {}) do
-    local at = origin(url)
+    local at = reattach.origin(url)
     if not at then return nil, ("--allow-origin expects scheme://host[:port], got '%s'"):format(url) end
     cfg.allow_origin[at] = true
   end

@@ -3,6 +3,7 @@
 -- ended are finished in the journal once the reports holding them are written.
 local fs = require "evalua.fs"
 local args = require "evalua.runner.args"
+local baseline = require "evalua.runner.baseline"
 local budget = require "evalua.runner.budget"
 local context = require "evalua.runner.context"
 local journal = require "evalua.journal"
@@ -30,6 +31,11 @@ local OPTIONS = {
   { long = "--cancel-on-interrupt", help = "on Ctrl-C also cancel the remote runs in flight" },
   { long = "--max-runs", arg = "N", help = "start at most N runs; then skip what would start more (exit 1)" },
   { long = "--on-budget", arg = "POLICY", help = "when the budget is used up: finish (default) or cancel the rest" },
+  { long = "--baseline", arg = "FILE", help = "judge no_worse_than thresholds against this JSON report" },
+  { long = "--baseline-missing", arg = "MODE",
+    help = "a no_worse_than gate without a baseline value: fail (default) or skip" },
+  { long = "--save-baseline", arg = "FILE", help = "write the JSON report to FILE as a baseline, if the session passed" },
+  { long = "--save-baseline-always", help = "with --save-baseline: write it even when the session failed" },
   { long = "--help", short = "-h", help = "show this help" },
 }
 
@@ -40,6 +46,11 @@ Runs the *_test.lua files found under each directory PATH (default: .) and the f
 named directly. Exit code: 0 all passed (flaky tests too, unless --fail-on-flaky),
 1 failures, 2 usage (also: a filter, tag or shard that selects no test), 3 errors,
 4 infra, 130 interrupted.
+
+Baselines: --save-baseline FILE keeps the JSON report of a passing session;
+--baseline FILE judges threshold{ metrics = { m = { no_worse_than = "2%" } } } against
+it ("m 88% (was 93% in FILE, −5%)"). A gate with no baseline value fails unless
+--baseline-missing=skip. `evalua report diff FILE NEW.json` shows what changed.
 
 options:
 ]]
@@ -115,6 +126,21 @@ local function configure(argv)
     return nil, ("--on-budget expects finish or cancel, got '%s'"):format(o.on_budget)
   end
   cfg.on_budget = o.on_budget
+  if o.baseline_missing and not baseline.MISSING[o.baseline_missing] then
+    return nil, ("--baseline-missing expects fail or skip, got '%s'"):format(o.baseline_missing)
+  end
+  cfg.baseline_missing = o.baseline_missing
+  if o.baseline then
+    local ok, b = pcall(baseline.load, o.baseline)
+    if not ok then return nil, "--baseline: " .. tostring(b) end
+    cfg.baseline = b
+  end
+  if o.save_baseline_always and not o.save_baseline then return nil, "--save-baseline-always needs --save-baseline FILE" end
+  cfg.save_baseline, cfg.save_baseline_always = o.save_baseline, o.save_baseline_always == true
+  if cfg.save_baseline and cfg.shard then
+    return nil, "--save-baseline with --shard: a shard holds part of the suite; save the merged report "
+      .. "(evalua report merge SHARDS... -o FILE.json) as the baseline"
+  end
   cfg.reporters, err = report.parse_all(o.reporter)
   if not cfg.reporters then return nil, err end
   return cfg
@@ -155,6 +181,25 @@ local function on_interrupt(r, cfg, j)
   return data
 end
 
+-- --save-baseline: write it (or say why not); a baseline that cannot be written is an
+-- error like a report that cannot be (exit 3).
+local function save_baseline(cfg, data)
+  local ok, saved, why = pcall(baseline.save, cfg.save_baseline, data, cfg.save_baseline_always)
+  if not ok then
+    io.stderr:write("evalua test: cannot write the baseline ", cfg.save_baseline, ": ", tostring(saved), "\n")
+    return 3
+  end
+  if not saved then
+    io.stderr:write("evalua test: baseline ", cfg.save_baseline, " not saved: ", why, "\n")
+  elseif data.exit_code ~= 0 then
+    io.stderr:write(("evalua test: saved baseline %s from a session that did not pass (exit %d)\n")
+      :format(cfg.save_baseline, data.exit_code))
+  else
+    io.stderr:write("evalua test: saved baseline ", cfg.save_baseline, "\n")
+  end
+  return data.exit_code
+end
+
 function cli.main(argv)
   local cfg, err = configure(argv)
   if not cfg then return usage_error(err) end
@@ -170,6 +215,12 @@ function cli.main(argv)
   cfg.files, cfg.version, cfg.argv = files, evalua.version, argv
   cfg.report = report.open(cfg.reporters)
   local r = runner.new(cfg)
+  if cfg.baseline or cfg.baseline_missing then baseline.attach(r.data, cfg.baseline, cfg.baseline_missing) end
+  local red = cfg.baseline and cfg.baseline.data.exit_code
+  if red and red ~= 0 then
+    io.stderr:write(("evalua test: note: baseline %s is from a session that did not pass (exit %s)\n")
+      :format(cfg.baseline.file, tostring(red)))
+  end
   local stop_budget = cfg.max_runs and budget.watch(r, cfg) or function() end
   -- A run that ended is finished in the journal only once the reports holding its
   -- verdict are written: a kill before that leaves it to `evalua resume`.
@@ -187,6 +238,7 @@ function cli.main(argv)
   if data.usage_error then io.stderr:write("evalua test: ", data.usage_error, "\n") end
   for _, msg in ipairs(cfg.report.errors or {}) do io.stderr:write("evalua test: ", msg, "\n") end
   if #(cfg.report.errors or {}) > 0 then return 3 end
+  if cfg.save_baseline then return save_baseline(cfg, data) end
   return data.exit_code
 end
 

@@ -3,8 +3,8 @@
 -- cases by a key each provider keeps stable across runs (case_key). The result is plain
 -- data that the pretty, JSON and HTML views render and whose `regressed` flag gives the
 -- exit code: a test or case that passed and does not any more, a metric whose pass rate
--- fell or that fewer cases have a verdict for, or a test or case that vanished (not run
--- is never as good as passed).
+-- fell or that fewer cases have a verdict for, a test or case that vanished (not run
+-- is never as good as passed), or BASE's cases of which not one could be matched.
 local stats = require "evalua.runner.stats"
 
 local diff = {}
@@ -70,7 +70,8 @@ function diff.case_key(provider, case)
     local scenario = inputs.scenario_id or (type(inputs.scenario) == "table" and inputs.scenario.id)
     scenario = str(scenario) or str(type(inputs.scenario) == "table" and inputs.scenario.name or inputs.scenario)
     if not scenario then return nil, "no scenario" end
-    return "scenario " .. scenario
+    local row = math.tointeger(inputs.row_index)
+    return "scenario " .. scenario .. (row and (" row " .. row) or "")
   elseif provider == "kapso" then
     local id = str(case.id)
     if not id then return nil, "no test case id" end
@@ -115,11 +116,12 @@ local function index(data)
   end
   for _, key in ipairs(order) do
     local owner = owners[key]
-    local cases, case_order, unkeyed, per_provider = {}, {}, {}, {}
+    local cases, case_order, unkeyed, per_provider, runs = {}, {}, {}, {}, {}
     for _, run in ipairs(owner.runs) do
       local provider = tostring(run.provider or "?")
       per_provider[provider] = (per_provider[provider] or 0) + 1
       local run_key = ("%s run %d"):format(provider, per_provider[provider])
+      runs[#runs + 1] = { key = run_key, run = run }
       local seen_keys = {}
       for i, c in ipairs(run.cases or {}) do
         local k, why = diff.case_key(provider, c)
@@ -135,7 +137,7 @@ local function index(data)
         end
       end
     end
-    owner.cases, owner.case_order, owner.unkeyed = cases, case_order, unkeyed
+    owner.cases, owner.case_order, owner.unkeyed, owner.run_list = cases, case_order, unkeyed, runs
   end
   return owners, order
 end
@@ -188,13 +190,18 @@ local function compare_case(b, n)
   return metrics
 end
 
--- Pass rates per metric over every run of a report.
-local function rates(data)
+-- Every run of a report: the files' (before_all) and the tests'.
+local function all_runs(data)
   local runs = {}
   for _, f in ipairs(data.files or {}) do table.move(f.runs or {}, 1, #(f.runs or {}), #runs + 1, runs) end
   for _, t in ipairs(data.tests or {}) do table.move(t.runs or {}, 1, #(t.runs or {}), #runs + 1, runs) end
+  return runs
+end
+
+-- Pass rates per metric over every run of a report.
+local function rates(data)
   local by = {}
-  for _, m in ipairs(stats.by_metric(runs)) do
+  for _, m in ipairs(stats.by_metric(all_runs(data))) do
     by[m.name] = { passed = m.passed, counted = m.counted, rate = m.rate, mean = m.mean }
   end
   return by
@@ -224,6 +231,94 @@ local function metric_rates(base, new)
     out[#out + 1] = m
   end
   return out
+end
+
+---------------------------------------------------------------------------
+-- Latency, tokens and cost: shown per run and over the report, never a regression by
+-- themselves (a threshold of `evalua test` decides that).
+
+-- The value at rank ceil(p * n) of the sorted list (nearest rank: a value that occurred).
+local function nearest_rank(sorted, p)
+  return sorted[math.max(1, math.ceil(p * #sorted - EPS))]
+end
+
+local function num(v)
+  return type(v) == "number" and v == v and v or nil
+end
+
+-- {cases, latency_p50, latency_p95, tokens, cost} over the cases of `runs`, or nil when
+-- no case reports any of them.
+local function usage(runs)
+  local lat, tokens, cost, any, n = {}, nil, nil, false, 0
+  for _, run in ipairs(runs) do
+    for _, c in ipairs(run.cases or {}) do
+      n = n + 1
+      local l = num(c.latency_ms)
+      if l then lat[#lat + 1] = l end
+      local t = num(c.total_tokens)
+      if not t and (num(c.input_tokens) or num(c.output_tokens)) then
+        t = (num(c.input_tokens) or 0) + (num(c.output_tokens) or 0)
+      end
+      if t then tokens = (tokens or 0) + t end
+      if num(c.cost) then cost = (cost or 0) + c.cost end
+      any = any or l ~= nil or t ~= nil or num(c.cost) ~= nil
+    end
+  end
+  if not any then return nil end
+  table.sort(lat)
+  return { cases = n, latency_cases = #lat, latency_p50 = nearest_rank(lat, 0.5), latency_p95 = nearest_rank(lat, 0.95),
+           tokens = tokens, cost = cost }
+end
+
+local USAGE_FIELDS = { "latency_p50", "latency_p95", "tokens", "cost" }
+
+-- BASE and NEW usage side by side with the change of each field; nil when neither has any.
+local function usage_change(b, n)
+  if not b and not n then return nil end
+  local out = { base = b, new = n }
+  for _, f in ipairs(USAGE_FIELDS) do
+    local x, y = b and b[f], n and n[f]
+    if x and y then out[f .. "_delta"] = y - x end
+  end
+  return out
+end
+
+-- Matched pairs of runs (same test, same provider and position) of indexed reports:
+-- {test, file, run = its key, base = run, new = run}.
+local function pairs_of(bo, border, no)
+  local list = {}
+  for _, key in ipairs(border) do
+    local b, n = bo[key], no[key]
+    if n then
+      local theirs = {}
+      for _, r in ipairs(n.run_list) do theirs[r.key] = r.run end
+      for _, r in ipairs(b.run_list) do
+        if theirs[r.key] then
+          list[#list + 1] = { test = b.name, file = b.file, run = r.key, base = r.run, new = theirs[r.key] }
+        end
+      end
+    end
+  end
+  return list
+end
+
+--- diff.run_pairs(base, new) -> the runs of two reports the diff compares with each other.
+function diff.run_pairs(base, new)
+  local bo, border = index(base)
+  return pairs_of(bo, border, (index(new)))
+end
+
+-- Usage of every matched pair of runs that reports any.
+local function run_usage(run_pairs)
+  local list = {}
+  for _, p in ipairs(run_pairs) do
+    local u = usage_change(usage({ p.base }), usage({ p.new }))
+    if u then
+      u.test, u.file, u.run, u.base_run, u.new_run = p.test, p.file, p.run, p.base.id, p.new.id
+      list[#list + 1] = u
+    end
+  end
+  return list
 end
 
 local function test_change(b, n)
@@ -300,6 +395,8 @@ function diff.compare(base, new, opts)
       for _, entry in ipairs(n.unkeyed) do unmatched("new", n, entry) end
     end
   end
+  local overall = usage_change(usage(all_runs(base)), usage(all_runs(new)))
+  if overall then out.usage = { overall = overall, runs = run_usage(pairs_of(bo, border, no)) } end
   local s = { tests_regressed = 0, tests_fixed = 0, tests_new = 0, tests_vanished = 0, cases_regressed = 0,
               cases_fixed = 0, cases_new = 0, cases_vanished = 0, cases_compared = 0, metrics_regressed = 0,
               unmatched = #out.unmatched, score_changes = 0 }
@@ -322,7 +419,11 @@ function diff.compare(base, new, opts)
   end
   s.regressions = s.tests_regressed + s.tests_vanished + s.cases_regressed + s.cases_vanished + s.metrics_regressed
   out.summary = s
-  out.regressed = s.regressions > 0
+  -- BASE had cases and not one could be compared with NEW: nothing shows NEW is as good.
+  local base_cases = 0
+  for _, run in ipairs(all_runs(base)) do base_cases = base_cases + #(run.cases or {}) end
+  s.nothing_matched = base_cases > 0 and s.cases_compared == 0 or nil
+  out.regressed = s.regressions > 0 or s.nothing_matched == true
   return out
 end
 
@@ -352,6 +453,25 @@ function diff.signed(v, points)
   if v == nil then return "" end
   if points then return ("%+.1f pts"):format(v * 100) end
   return ("%+.4g"):format(v)
+end
+
+local USAGE_WORDS = { { "latency_p50", "latency p50", " ms" }, { "latency_p95", "p95", " ms" },
+                      { "tokens", "tokens", "" }, { "cost", "cost", "" } }
+
+-- "latency p50 1200 ms -> 1500 ms (+300 ms), p95 ...; tokens 900 -> 950 (+50); cost 0.12 -> 0.15 (+0.03)":
+-- the fields either side reports.
+function diff.usage_words(u)
+  local parts = {}
+  for _, w in ipairs(USAGE_WORDS) do
+    local f, label, unit = w[1], w[2], w[3]
+    local x, y = u.base and u.base[f], u.new and u.new[f]
+    if x or y then
+      local d = u[f .. "_delta"]
+      parts[#parts + 1] = ("%s %s -> %s%s"):format(label, x and (diff.number(x) .. unit) or "–",
+        y and (diff.number(y) .. unit) or "–", d and (" (" .. diff.signed(d) .. unit .. ")") or "")
+    end
+  end
+  return table.concat(parts, ", ")
 end
 
 -- Regressions first, then fixes, then the rest: the order every view shows.

@@ -2,6 +2,7 @@
 -- with the counts, the pass rate of every metric in BASE and NEW, and a side-by-side
 -- table of tests and cases, regressions first.
 local diff = require "evalua.report.diff"
+local diff_service = require "evalua.report.diff_service"
 local markup = require "evalua.report.markup"
 
 local esc = markup.escape
@@ -23,11 +24,11 @@ end
 
 -- The BASE or NEW cell of a case: its verdict and metrics.
 local function case_side(c, side)
-  local verdict = side == "base" and c.base_verdict or c.new_verdict
+  local verdict = c[side .. "_verdict"] -- (false is a verdict: no `and ... or`)
   local present = (side == "base" and c.change ~= "new") or (side == "new" and c.change ~= "vanished")
   if not present then return '<td class="side">–</td>' end
   local parts = { ("<b>%s</b> "):format(diff.verdict(verdict)) }
-  local err = side == "base" and c.base_error or c.new_error
+  local err = c[side .. "_error"]
   if err then parts[#parts + 1] = ('<div class="delta">error: %s</div>'):format(esc(err)) end
   for _, m in ipairs(c.metrics or {}) do
     if m.only ~= (side == "base" and "new" or "base") then
@@ -80,7 +81,9 @@ function view.render(d)
   for _, c in ipairs(cards) do
     out[#out + 1] = ('<div class="card"><b id="%s">%d</b>%s</div>'):format(c[1], c[3], c[2])
   end
-  out[#out + 1] = ('</div><p id="verdict">%s</p></section>'):format(d.regressed and "Regressed" or "No regression")
+  local verdict = s.nothing_matched and "Regressed: no case could be matched"
+    or d.regressed and "Regressed" or "No regression"
+  out[#out + 1] = ('</div><p id="verdict">%s</p></section>'):format(verdict)
   out[#out + 1] = '<section id="metrics"><h2>Pass rate per metric</h2><table><tr><th>change</th><th>metric</th>'
     .. "<th>BASE</th><th>NEW</th><th>delta</th></tr>"
   for _, m in ipairs(diff.sorted(d.metrics)) do
@@ -97,6 +100,23 @@ function view.render(d)
   for _, c in ipairs(d.cases) do items[#items + 1] = { item = c, kind = "case", change = c.change } end
   for _, x in ipairs(diff.sorted(items)) do row(out, x.item, x.kind) end
   out[#out + 1] = "</table></section>"
+  for _, sv in ipairs(d.service or {}) do
+    out[#out + 1] = ('<section class="service" data-run-test="%s"><h2>Future AGI\'s own comparison</h2><p>%s: %s, '
+      .. "%s: run test %s, execution %s &rarr; %s</p><ul>"):format(esc(sv.run_test_id), esc(sv.file or "?"),
+      esc(sv.test or "?"), esc(sv.run), esc(sv.run_test_id), esc(sv.base_run), esc(sv.new_run))
+    for _, e in ipairs(sv.evals) do out[#out + 1] = "<li>" .. esc(diff_service.words(e)) .. "</li>" end
+    out[#out + 1] = "</ul></section>"
+  end
+  if d.usage then
+    out[#out + 1] = '<section id="usage"><h2>Latency, tokens and cost</h2><table><tr><th>runs</th><th>BASE &rarr; NEW'
+      .. "</th></tr>"
+    out[#out + 1] = ('<tr data-usage="all"><td>all runs</td><td>%s</td></tr>'):format(esc(diff.usage_words(d.usage.overall)))
+    for _, u in ipairs(d.usage.runs) do
+      out[#out + 1] = ("<tr><td>%s: %s, %s</td><td>%s</td></tr>"):format(esc(u.file or "?"), esc(u.test or "?"),
+        esc(u.run), esc(diff.usage_words(u)))
+    end
+    out[#out + 1] = "</table></section>"
+  end
   if #d.unmatched > 0 then
     out[#out + 1] = '<section id="unmatched"><h2>Could not match</h2><table><tr><th>report</th><th>test</th>'
       .. "<th>case</th><th>why</th></tr>"

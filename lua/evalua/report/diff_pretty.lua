@@ -2,6 +2,8 @@
 -- by how much), then fixes, score changes, new and vanished cases, the pass rate of
 -- every metric with its counts, the cases that could not be matched, and a summary.
 local diff = require "evalua.report.diff"
+local diff_service = require "evalua.report.diff_service"
+local markup = require "evalua.report.markup"
 
 local view = {}
 
@@ -27,7 +29,8 @@ end
 local function case_line(c)
   local head = ("case %s (%s)"):format(c.key, where(c))
   if c.change == "new" or c.change == "vanished" then
-    local v = c.change == "new" and c.new_verdict or c.base_verdict
+    local v = c.base_verdict
+    if c.change == "new" then v = c.new_verdict end -- (false is a verdict: no `and ... or`)
     return ("%s: %s, %s in %s"):format(head, c.change, diff.verdict(v), c.change == "new" and "NEW" or "BASE")
   end
   local what = {}
@@ -65,9 +68,10 @@ function view.render(d, opts)
   end
   local out = {}
   local function line(change, text)
-    out[#out + 1] = "  " .. paint(COLOR_OF[change], (MARK[change] or " ") .. " " .. text)
+    out[#out + 1] = "  " .. paint(COLOR_OF[change], (MARK[change] or " ") .. " " .. markup.line(text))
   end
-  out[1] = paint("bold", ("evalua report diff: BASE %s -> NEW %s"):format(d.base.name or "?", d.new.name or "?"))
+  out[1] = paint("bold", markup.line(("evalua report diff: BASE %s -> NEW %s"):format(d.base.name or "?",
+    d.new.name or "?")))
   local groups = {
     { "Regressions", { regressed = true, vanished = true } },
     { "Fixed", { fixed = true } },
@@ -105,15 +109,34 @@ function view.render(d, opts)
     out[#out + 1] = paint("bold", "Pass rate per metric:")
     for _, m in ipairs(d.metrics) do line(m.change, metric_line(m)) end
   end
+  for _, sv in ipairs(d.service or {}) do
+    out[#out + 1] = ""
+    out[#out + 1] = paint("bold", markup.line(("Future AGI's own comparison (eval-summary-comparison), %s, %s: "
+      .. "run test %s, execution %s -> %s:"):format(where(sv), sv.run, sv.run_test_id, sv.base_run, sv.new_run)))
+    for _, e in ipairs(sv.evals) do out[#out + 1] = "  " .. markup.line(diff_service.words(e)) end
+    if #sv.evals == 0 then out[#out + 1] = "  (the service reported no evals)" end
+  end
+  if d.usage then
+    out[#out + 1] = ""
+    out[#out + 1] = paint("bold", "Latency, tokens and cost (shown, not judged):")
+    out[#out + 1] = "  all runs: " .. diff.usage_words(d.usage.overall)
+    for _, u in ipairs(d.usage.runs) do
+      out[#out + 1] = "  " .. markup.line(("%s, %s: %s"):format(where(u), u.run, diff.usage_words(u)))
+    end
+  end
   if #d.unmatched > 0 then
     out[#out + 1] = ""
     out[#out + 1] = paint("bold", ("Could not match (%d):"):format(#d.unmatched))
     for _, u in ipairs(d.unmatched) do
-      out[#out + 1] = ("  ? %s case %s (%s, %s #%d): %s"):format(u.side == "base" and "BASE" or "NEW",
-        tostring(u.case or "?"), where(u), u.run or "?", u.position or 0, u.reason or "no key")
+      out[#out + 1] = "  " .. markup.line(("? %s case %s (%s, %s #%d): %s"):format(u.side == "base" and "BASE"
+        or "NEW", tostring(u.case or "?"), where(u), u.run or "?", u.position or 0, u.reason or "no key"))
     end
   end
   local s = d.summary
+  if s.nothing_matched then
+    out[#out + 1] = ""
+    out[#out + 1] = paint("red", "No case of BASE could be matched with one of NEW: nothing was compared case by case.")
+  end
   out[#out + 1] = ""
   out[#out + 1] = paint(d.regressed and "red" or "green", ("%d regression%s: %d test%s and %d case%s worse, "
     .. "%d vanished, %d metric%s worse; %d fixed; %d new; %d cases compared; %d unmatched")

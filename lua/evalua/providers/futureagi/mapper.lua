@@ -72,7 +72,7 @@ local function futureagi_case(call, names)
     raw_status = text(call.status),
     score = number(call.overall_score),
     duration = number(call.duration_seconds) or number(call.duration),
-    inputs = { scenario = scenario, scenario_id = text(call.scenario_id) },
+    inputs = { scenario = scenario, scenario_id = text(call.scenario_id), row_index = number(call.row_index) },
     outputs = {
       response = last_reply(transcript),
       transcript = transcript,
