@@ -28,6 +28,7 @@ typedef struct Encoder {
   int sort_keys;
   int depth;
   const char *error;       /* static reason, set on failure */
+  int busy;                /* the shared one is encoding (see l_encode) */
   /* Path to the value at fault, one segment per level: an index or a key. */
   struct { lua_Integer index; const char *key; } path[MAX_DEPTH + 1];
 } Encoder;
@@ -278,14 +279,45 @@ static void push_path(lua_State *L, Encoder *e) {
   luaL_pushresult(&b);
 }
 
+/* One Encoder per Lua state, reused (upvalue 1 of json.encode): it is 16 KB with its
+ * path, and request bodies are encoded on every call. Encoding itself runs no Lua code
+ * and cannot yield, but the GC may run a finalizer that encodes while it allocates: that
+ * call gets an Encoder of its own. A memory error thrown mid-way leaves the shared one
+ * busy, and later calls then take their own (correct, only slower). */
+#define ENCODER_KEEP (64 * 1024)     /* an output buffer up to this size is kept */
+
+static int encoder_gc(lua_State *L) {
+  Encoder *e = lua_touserdata(L, 1);
+  free(e->out.data);
+  e->out.data = NULL;
+  return 0;
+}
+
+/* Done with e: a private or huge output buffer goes, the shared Encoder is free again. */
+static void encoder_release(Encoder *shared, Encoder *e) {
+  if (e != shared || e->out.cap > ENCODER_KEEP) {
+    free(e->out.data);
+    e->out.data = NULL;
+    e->out.cap = 0;
+  }
+  if (e == shared) shared->busy = 0;     /* else the outer call still has it */
+}
+
 /* json.encode(value [, {indent = n|true, sort_keys = bool}]) -> string */
 static int l_encode(lua_State *L) {
-  Encoder *e;
+  Encoder *shared = lua_touserdata(L, lua_upvalueindex(1)), *e = shared;
   int rc;
   lua_settop(L, 2);
-  e = lua_newuserdatauv(L, sizeof *e, 0);   /* large: keep it off the C stack */
-  memset(e, 0, offsetof(Encoder, path));    /* path[] is written before it is read */
+  if (shared->busy) {
+    e = lua_newuserdatauv(L, sizeof *e, 0);   /* large: keep it off the C stack */
+    e->out.data = NULL;
+    e->out.cap = 0;
+  }
+  e->busy = 1;
   e->L = L;
+  e->out.len = 0;
+  e->indent = e->sort_keys = e->depth = 0;
+  e->error = NULL;                            /* path[] is written before it is read */
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "indent");
     e->indent = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_toboolean(L, -1) ? 2 : 0;
@@ -296,12 +328,12 @@ static int l_encode(lua_State *L) {
   rc = encode_value(e, 1);
   if (rc != 0) {
     const char *why = e->error ? e->error : "failed";
-    free(e->out.data);
     push_path(L, e);
+    encoder_release(shared, e);
     return luaL_error(L, "json.encode: %s at %s", why, lua_tostring(L, -1));
   }
   lua_pushlstring(L, e->out.data ? e->out.data : "", e->out.len);
-  free(e->out.data);
+  encoder_release(shared, e);
   return 1;
 }
 
@@ -878,7 +910,7 @@ static int l_is_array(lua_State *L) {
 
 int luaopen_evalua_json(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"encode", l_encode}, {"decode", l_decode}, {"decoder", l_decoder}, {"array", l_array},
+    {"decode", l_decode}, {"decoder", l_decoder}, {"array", l_array},
     {"is_array", l_is_array}, {NULL, NULL},
   };
   static const luaL_Reg stream_methods[] = {{"feed", l_stream_feed}, {"finish", l_stream_finish}, {NULL, NULL}};
@@ -904,5 +936,12 @@ int luaopen_evalua_json(lua_State *L) {
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
+  memset(lua_newuserdatauv(L, sizeof(Encoder), 0), 0, offsetof(Encoder, path));
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, encoder_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, l_encode, 1);
+  lua_setfield(L, -2, "encode");
   return 1;
 }

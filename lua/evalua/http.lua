@@ -65,6 +65,20 @@ function Response.__tostring(r)
   return ("HTTP %d from %s (%d bytes, %.0f ms)"):format(r.status, r.url, (transfer.body_head(r)), r.elapsed * 1000)
 end
 
+-- pairs(res): every field of the response, made now (they are made on first use), and not
+-- the core's private key to its Request or the cache of :json().
+local LAZY = { "headers", "raw_headers", "url", "elapsed", "attempts", "redirects" }
+local function public_next(t, k)
+  local v
+  repeat k, v = next(t, k) until type(k) == "string" and k ~= "_json" or k == nil
+  return k, v
+end
+function Response.__pairs(r)
+  for _, k in ipairs(LAZY) do local _ = r[k] end
+  pcall(function() return r.body end)   -- not kept when decoded as it arrived
+  return public_next, r, nil
+end
+
 --- response:json() -> decoded body (cached); a `protocol` error when it is not JSON.
 -- (The method is the core's, decoding straight from the received bytes; this raises.)
 local function not_json(self, err)

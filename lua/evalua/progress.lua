@@ -9,6 +9,8 @@ local progress = {}
 
 progress.HEARTBEAT = 30 -- seconds between heartbeat lines, at most
 progress.TICK = 1       -- seconds between redraws of the terminal line
+progress.SHOWN = 10     -- runs named in a line; the others are counted
+progress.REDRAW = 0.2   -- seconds between redraws on polls (starts and ends redraw at once)
 
 local settings = {}
 
@@ -69,7 +71,7 @@ end
 -- seconds, `write(text)` prints (stderr).
 function progress.new(o)
   return setmetatable({ clock = o.clock, write = o.write, tty = o.tty, color = o.color, width = o.width or 100,
-                        runs = {}, order = {}, shown = false }, Tracker)
+                        runs = {}, order = {}, head = 1, n = 0, dead = 0, shown = false }, Tracker)
 end
 
 -- A start the service holds back (Salesforce's org limit): shown until the run starts
@@ -92,45 +94,65 @@ function Tracker:started(run, k)
   if run.start_token ~= nil then self:start_resolved(run.start_token) end
   k = k or key(run)
   if not self.runs[k] then
-    self.order[#self.order + 1] = k
     local now = self.clock()
-    self.runs[k] = { run = run, t0 = now }
-    if #self.order == 1 then self.last_beat = now end
+    local e = { run = run, t0 = now }
+    self.runs[k] = e
+    self.order[#self.order + 1] = e
+    self.n = self.n + 1
+    if self.n == 1 then self.last_beat = now end
   end
   self:tick()
 end
 
+-- Polls redraw the terminal line at most every REDRAW seconds: thousands of runs poll.
 function Tracker:status(run)
-  if self.runs[key(run)] then self:tick() end
+  if self.runs[key(run)] and not (self.tty and self.clock() - (self.drawn or -math.huge) < progress.REDRAW) then
+    self:tick()
+  end
 end
 
+-- A finished run's entry is marked, not removed from the middle of `order` (that was
+-- quadratic at thousands of runs): `head` skips the finished ones in front, and the list
+-- is rebuilt once the finished outnumber the rest.
 function Tracker:finished(run, k)
   k = k or key(run)
-  if not self.runs[k] then return end
-  self.runs[k] = nil
-  for i, x in ipairs(self.order) do
-    if x == k then table.remove(self.order, i) break end
-  end
-  if #self.order == 0 then self:clear() else self:tick() end
+  local e = self.runs[k]
+  if not e then return end
+  self.runs[k], e.done = nil, true
+  self.n, self.dead = self.n - 1, self.dead + 1
+  local order = self.order
+  while order[self.head] and order[self.head].done do self.head = self.head + 1 end
+  if self.dead > self.n + progress.SHOWN then self.order, self.head, self.dead = self:in_flight(), 1, 0 end
+  if self.n == 0 then self:clear() else self:tick() end
 end
 
 --- The runs in flight, oldest first: {run, t0}.
 function Tracker:in_flight()
   local out = {}
-  for _, k in ipairs(self.order) do out[#out + 1] = self.runs[k] end
+  for i = self.head, #self.order do
+    local e = self.order[i]
+    if not e.done then out[#out + 1] = e end
+  end
   return out
 end
 
 --- The text of the line: "2 runs in flight: agentforce:4KB running 1m05s (3/10 cases), ..."
+-- naming the SHOWN oldest, "and N more" for the rest.
 function Tracker:line(now)
-  local parts = {}
-  for _, e in ipairs(self:in_flight()) do
-    local run = e.run
-    local done = cases_done(run)
-    parts[#parts + 1] = ("%s:%s %s %s%s"):format(tostring(run.provider), tostring(run.id), tostring(run.status or "?"),
-      elapsed(now - e.t0), done and (" (" .. done .. ")") or "")
+  local parts, order, i = {}, self.order, self.head
+  while #parts < progress.SHOWN and i <= #order do
+    local e = order[i]
+    if not e.done then
+      local run = e.run
+      local done = cases_done(run)
+      parts[#parts + 1] = ("%s:%s %s %s%s"):format(tostring(run.provider), tostring(run.id),
+        tostring(run.status or "?"), elapsed(now - e.t0), done and (" (" .. done .. ")") or "")
+    end
+    i = i + 1
   end
-  return ("%d run%s in flight: %s"):format(#parts, #parts == 1 and "" or "s", table.concat(parts, ", "))
+  local more = self.n - #parts
+  return ("%d run%s in flight: %s%s"):format(self.n, self.n == 1 and "" or "s", table.concat(parts, ", "),
+    more > 0 and (", and %d more"):format(more) or "")
 end
 
 -- Cut to the terminal's width, on a character boundary.
@@ -143,9 +165,10 @@ end
 
 --- Redraw (terminal) or print a heartbeat when one is due (elsewhere).
 function Tracker:tick()
-  if #self.order == 0 then return end
+  if self.n == 0 then return end
   local now = self.clock()
   if self.tty then
+    self.drawn = now
     local text = fit(self:line(now), self.width)
     if self.color then text = "\27[2m" .. text .. "\27[0m" end
     self.write("\r\27[K" .. text)
@@ -201,7 +224,7 @@ local function ticker(t, starters)
     end
   end
   return task.detached(function() -- not owned by the script or test that started a run
-    while #t.order > 0 and alive() do
+    while t.n > 0 and alive() do
       if not pcall(task.sleep, progress.TICK) then break end -- cancelled: its own end
       t:tick()
     end
@@ -230,13 +253,13 @@ function progress.start()
       local h = task.current()
       if h then starters[h] = true end
       fn(x)
-      if not settings.quiet and not t.ticking and h and #t.order > 0 then t.ticking = ticker(t, starters) end
+      if not settings.quiet and not t.ticking and h and t.n > 0 then t.ticking = ticker(t, starters) end
     end
   end
   local function unfollow(fn)
     return function(x)
       fn(x)
-      if #t.order == 0 and t.ticking and t.ticking ~= task.current() then task.cancel(t.ticking) end
+      if t.n == 0 and t.ticking and t.ticking ~= task.current() then task.cancel(t.ticking) end
     end
   end
   hooks.on("run_started", follow(function(run) t:started(run) end))

@@ -28,6 +28,15 @@ t.ok(r:json().ok == true and r.attempts == 1 and r.redirects == nil and r.method
   "json() after body, attempts, no redirects, the method")
 t.like(tostring(r), "^HTTP 200 from " .. base:gsub("%p", "%%%0") .. "/_/json %(%d+ bytes, %d+ ms%)$", "tostring")
 
+do -- pairs(res) lists every field, made now, and nothing private
+  local res, seen = http.get(base .. "/_/json"), {}
+  res:json()
+  for k, v in pairs(res) do seen[#seen + 1] = type(k) == "string" and k or ("<" .. type(k) .. ">"); t.ok(v ~= nil) end
+  table.sort(seen)
+  t.is(table.concat(seen, " "), "attempts body elapsed headers method raw_headers status url",
+    "pairs(res): the fields, not the Request key or the json() cache")
+end
+
 -- decode = "json": the body is decoded as it arrives and not kept.
 local items = {}
 for i = 1, 3000 do items[i] = { i = i, name = "case " .. i, tags = json.array(), score = i / 4 } end

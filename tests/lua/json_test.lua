@@ -146,4 +146,30 @@ t.is(d:finish()[1], 1, "finish -> the value")
 fed, err = pcall(function() d:feed("2") end)
 t.ok(not fed and tostring(err):find("json_test.lua:%d+: calling 'feed' on bad self %(the document is complete"),
   "no feed after finish")
+-- The encoder is shared and reused; a finalizer that encodes while an encode allocates
+-- (sort_keys makes a key list per object) gets its own, and neither output is disturbed.
+do
+  local doc = {}
+  for i = 1, 2000 do doc[i] = { b = i, a = ("v"):rep(i % 40), c = { z = 1, y = json.array() } } end
+  local want = json.encode(doc, { sort_keys = true })
+  local inner, bad = 0, 0
+  local function litter()
+    for _ = 1, 2000 do
+      setmetatable({}, { __gc = function()
+        inner = inner + 1
+        if json.encode({ k = { 1, 2 } }) ~= '{"k":[1,2]}' then bad = bad + 1 end
+      end })
+    end
+  end
+  local same = true
+  for _ = 1, 5 do
+    litter()
+    same = same and json.encode(doc, { sort_keys = true }) == want
+  end
+  collectgarbage()
+  t.ok(same and inner > 0 and bad == 0, ("encodes from finalizers (%d) left the outer output intact"):format(inner))
+  t.is(json.encode({ 1, 2 }), "[1,2]", "the shared encoder is free again afterwards")
+  t.ok(not pcall(json.encode, { f = print }) and json.encode({ x = 1 }) == '{"x":1}', "and after an error")
+end
+
 t.done()

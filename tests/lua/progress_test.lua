@@ -103,6 +103,45 @@ p = progress.new { clock = function() return 0 end, write = function(s) written[
 p:started({ provider = "x", id = "1", status = "running" })
 t.like(written[#written], "^\r\27%[K\27%[2m1 run", "dim when colour is on")
 
+-- thousands of runs: a line names the oldest SHOWN and counts the rest; ends in any order
+-- keep the count and the order right, and the list of entries stays bounded
+do
+  p = tracker(false)
+  local runs = {}
+  for i = 1, 3000 do
+    runs[i] = { provider = "kapso", id = "r" .. i, status = "running" }
+    p:started(runs[i])
+  end
+  local rng, left = 12345, {}
+  for i = 1, 3000 do left[i] = i end
+  for i = 3000, 2, -1 do -- a seeded shuffle (an LCG: the same order on every machine)
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    local j = rng % i + 1
+    left[i], left[j] = left[j], left[i]
+  end
+  for i = 1, 2990 do p:finished(runs[left[i]]) end
+  local alive = {}
+  for i = 2991, 3000 do alive[#alive + 1] = left[i] end
+  table.sort(alive)
+  local ids = {}
+  for _, e in ipairs(p:in_flight()) do ids[#ids + 1] = tonumber(e.run.id:sub(2)) end
+  t.is(table.concat(ids, " "), table.concat(alive, " "), "the 10 left, oldest first, after 2,990 ends in a seeded order")
+  t.ok(#p.order - p.head + 1 <= 2 * 10 + progress.SHOWN, "finished entries do not pile up")
+  p:started({ provider = "kapso", id = "late", status = "queued" })
+  local line = p:line(0)
+  t.like(line, "^11 runs in flight: kapso:r%d+ running 0s, ", "the count")
+  t.like(line, ", and 1 more$", "the oldest 10 named, the rest counted")
+  t.ok(not line:find("late", 1, true), "the newest is the one counted")
+  p = tracker(true, 200)
+  p:started(runs[1])
+  local drawn = #written
+  for _ = 1, 50 do p:status(runs[1]) end
+  t.is(#written, drawn, "polls at one moment redraw the terminal line no more than once per REDRAW")
+  now = progress.REDRAW
+  p:status(runs[1])
+  t.is(#written, drawn + 1, "and again once REDRAW has passed")
+end
+
 -- evalua run
 local tmp = os.tmpname()
 shell.write(tmp, [[
