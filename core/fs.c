@@ -1,6 +1,7 @@
 /*
  * fs.c -- the few file operations the journal and the reporters need and Lua's io
- * library lacks: durable appends, atomic replacement, locks, directory listing. None
+ * library lacks: durable appends, atomic replacement (whole, or streamed piece by
+ * piece), locks, directory listing. None
  * follows a symbolic link at the path it writes: a journal or report path is often
  * in a workspace others can shape, and a planted link would redirect the write.
  */
@@ -101,35 +102,165 @@ static void sync_parent(const char *path) {
   free(dir);
 }
 
+/* Create the temporary file `tmp` for `path` afresh (O_EXCL, never through a link
+ * planted there); a symbolic link at path itself is refused (rename would replace the
+ * link, but the user named it for its target). Returns the descriptor, or -1 with
+ * errno set. */
+static int open_tmp(const char *path, const char *tmp, mode_t mode) {
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    errno = ELOOP;
+    return -1;
+  }
+  unlink(tmp);
+  return open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+/* fsync and close `fd` (the whole of `tmp`), rename it over `path`, sync the
+ * directory. On failure the temporary file is removed, path is left as it was, and
+ * -1 is returned with errno set. */
+static int commit_tmp(int fd, const char *tmp, const char *path) {
+  int err;
+  if (fsync(fd) != 0) {
+    err = errno;
+    close(fd);
+    unlink(tmp);
+    errno = err;
+    return -1;
+  }
+  if (close(fd) != 0 || rename(tmp, path) != 0) {
+    err = errno;
+    unlink(tmp);
+    errno = err;
+    return -1;
+  }
+  sync_parent(path);
+  return 0;
+}
+
 /* fs.write_atomic(path, content [, mode]): write a temporary file beside path, fsync,
  * rename over path. Readers see the old file or the new one, never half of one; a
- * full disk is an error and leaves the old file in place. A symbolic link at path is
- * refused (rename would replace the link, but the user named it for its target); the
- * temporary file is created afresh (O_EXCL), never through a link planted there. */
+ * full disk is an error and leaves the old file in place. */
 static int l_write_atomic(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
   const char *content = luaL_checklstring(L, 2, &len);
   mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
   const char *tmp = lua_pushfstring(L, "%s.tmp-%d", path, (int)getpid());
-  struct stat st;
-  int fd, err;
-  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) return fail(L, "cannot write", path, ELOOP);
-  unlink(tmp);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return fail(L, "cannot create", tmp, errno);
-  if (write_all(fd, content, len) != 0 || fsync(fd) != 0) {
+  int fd = open_tmp(path, tmp, mode), err;
+  if (fd < 0) return errno == ELOOP ? fail(L, "cannot write", path, ELOOP) : fail(L, "cannot create", tmp, errno);
+  if (write_all(fd, content, len) != 0) {
     err = errno;
     close(fd);
     unlink(tmp);
     return fail(L, "cannot write", path, err);
   }
-  if (close(fd) != 0 || rename(tmp, path) != 0) {
-    err = errno;
-    unlink(tmp);
-    return fail(L, "cannot write", path, err);
+  if (commit_tmp(fd, tmp, path) != 0) return fail(L, "cannot write", path, errno);
+  return 0;
+}
+
+/* A file being written piece by piece (a report streamed as it is made): the pieces
+ * go through a buffer to a temporary file beside `path`, which commit() renames into
+ * place as write_atomic does. Until then path is untouched; abort(), __close or __gc
+ * of an uncommitted one removes the temporary file, so an interrupted writer leaves
+ * the old file (or none), never half of the new one. */
+typedef struct {
+  int fd;            /* -1 once committed or aborted */
+  size_t used;
+  char *path, *tmp;
+  char buf[65536];
+} AtomicFile;
+
+#define ATOMIC_MT "evalua.fs.atomic_file"
+
+static void atomic_discard(AtomicFile *a) {
+  if (a->fd >= 0) {
+    close(a->fd);
+    unlink(a->tmp);
+    a->fd = -1;
   }
-  sync_parent(path);
+  free(a->path);
+  free(a->tmp);
+  a->path = a->tmp = NULL;
+}
+
+static AtomicFile *check_open(lua_State *L) {
+  AtomicFile *a = luaL_checkudata(L, 1, ATOMIC_MT);
+  if (a->fd < 0) luaL_error(L, "the file was already committed or aborted");
+  return a;
+}
+
+/* Write out the buffer; on failure the file is discarded and the error raised. */
+static void atomic_flush(lua_State *L, AtomicFile *a) {
+  if (a->used > 0 && write_all(a->fd, a->buf, a->used) != 0) {
+    int err = errno;
+    lua_pushstring(L, a->path);
+    atomic_discard(a);
+    fail(L, "cannot write", lua_tostring(L, -1), err);
+  }
+  a->used = 0;
+}
+
+/* fs.atomic_file(path [, mode]) -> a file to write(), then commit() or abort(). */
+static int l_atomic_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  mode_t mode = (mode_t)luaL_optinteger(L, 2, 0600);
+  const char *tmp = lua_pushfstring(L, "%s.tmp-%d", path, (int)getpid());
+  AtomicFile *a = lua_newuserdatauv(L, sizeof *a, 0);
+  a->fd = -1;
+  a->used = 0;
+  a->path = a->tmp = NULL;
+  luaL_setmetatable(L, ATOMIC_MT);
+  a->path = strdup(path);
+  a->tmp = strdup(tmp);
+  if (a->path == NULL || a->tmp == NULL) return luaL_error(L, "out of memory");
+  a->fd = open_tmp(path, tmp, mode);
+  if (a->fd < 0) return errno == ELOOP ? fail(L, "cannot write", path, ELOOP) : fail(L, "cannot create", tmp, errno);
+  return 1;
+}
+
+/* file:write(s): append s (through the buffer). */
+static int atomic_write(lua_State *L) {
+  AtomicFile *a = check_open(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  if (len > sizeof a->buf - a->used) {
+    atomic_flush(L, a);
+    if (len >= sizeof a->buf) {
+      if (write_all(a->fd, s, len) != 0) {
+        int err = errno;
+        lua_pushstring(L, a->path);
+        atomic_discard(a);
+        return fail(L, "cannot write", lua_tostring(L, -1), err);
+      }
+      return 0;
+    }
+  }
+  memcpy(a->buf + a->used, s, len);
+  a->used += len;
+  return 0;
+}
+
+/* file:commit(): everything written is made durable and renamed over path. */
+static int atomic_commit(lua_State *L) {
+  AtomicFile *a = check_open(L);
+  int fd;
+  atomic_flush(L, a);
+  fd = a->fd;
+  a->fd = -1;
+  if (commit_tmp(fd, a->tmp, a->path) != 0) {
+    int err = errno;
+    lua_pushstring(L, a->path);
+    atomic_discard(a);
+    return fail(L, "cannot write", lua_tostring(L, -1), err);
+  }
+  atomic_discard(a);
+  return 0;
+}
+
+/* file:abort() (and __close, __gc): drop what was written; path stays as it was. */
+static int atomic_abort(lua_State *L) {
+  atomic_discard(luaL_checkudata(L, 1, ATOMIC_MT));
   return 0;
 }
 
@@ -276,13 +407,23 @@ int luaopen_evalua_fs(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"append_line", l_append_line}, {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p},
     {"exists", l_exists}, {"isdir", l_isdir}, {"is_symlink", l_is_symlink}, {"lock", l_lock},
-    {"pid", l_pid}, {"list", l_list}, {"cwd", l_cwd}, {NULL, NULL},
+    {"pid", l_pid}, {"list", l_list}, {"cwd", l_cwd}, {"atomic_file", l_atomic_file}, {NULL, NULL},
+  };
+  static const luaL_Reg atomic_methods[] = {
+    {"write", atomic_write}, {"commit", atomic_commit}, {"abort", atomic_abort},
+    {"__close", atomic_abort}, {"__gc", atomic_abort}, {NULL, NULL},
   };
   static const luaL_Reg lock_methods[] = {
     {"unlock", lock_release}, {"__close", lock_release}, {"__gc", lock_release}, {NULL, NULL},
   };
   if (luaL_newmetatable(L, LOCK_MT)) {
     luaL_setfuncs(L, lock_methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, ATOMIC_MT)) {
+    luaL_setfuncs(L, atomic_methods, 0);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
   }

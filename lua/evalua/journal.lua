@@ -132,10 +132,11 @@ function Journal:finish(run, event)
   self:append({ event = event or "finished", key = k, status = run.status, time = now() })
 end
 
--- A run that ended but is not in a written report yet: finished by `reported()`.
+-- A run that ended but is not in a written report yet: finished by `reported()`. Only
+-- what `finish` writes is kept, not the run (its documents would stay alive until then).
 function Journal:ended(run)
   local k = key(run)
-  if not self.finished[k] then self.unreported[k] = run end
+  if not self.finished[k] then self.unreported[k] = { provider = run.provider, id = run.id, status = run.status } end
 end
 
 -- The reports holding every ended run are on disk: mark those runs finished.

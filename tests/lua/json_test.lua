@@ -149,9 +149,9 @@ t.ok(not fed and tostring(err):find("json_test.lua:%d+: calling 'feed' on bad se
 -- The encoder is shared and reused; a finalizer that encodes while an encode allocates
 -- (sort_keys makes a key list per object) gets its own, and neither output is disturbed.
 do
-  local doc = {}
-  for i = 1, 2000 do doc[i] = { b = i, a = ("v"):rep(i % 40), c = { z = 1, y = json.array() } } end
-  local want = json.encode(doc, { sort_keys = true })
+  local cases = {}
+  for i = 1, 2000 do cases[i] = { b = i, a = ("v"):rep(i % 40), c = { z = 1, y = json.array() } } end
+  local want = json.encode(cases, { sort_keys = true })
   local inner, bad = 0, 0
   local function litter()
     for _ = 1, 2000 do
@@ -164,7 +164,7 @@ do
   local same = true
   for _ = 1, 5 do
     litter()
-    same = same and json.encode(doc, { sort_keys = true }) == want
+    same = same and json.encode(cases, { sort_keys = true }) == want
   end
   collectgarbage()
   t.ok(same and inner > 0 and bad == 0, ("encodes from finalizers (%d) left the outer output intact"):format(inner))

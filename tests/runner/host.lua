@@ -256,13 +256,27 @@ local function install_fs()
     f:close()
     if fresh then sh("chmod 600 " .. quote(p)) end
   end
-  function fs.write_atomic(p, content)
+  -- A file written piece by piece to a temporary name, renamed into place by commit.
+  function fs.atomic_file(p)
     local tmp = p .. ".tmp"
     local f = assert(io.open(tmp, "w"))
-    assert(f:write(content))
-    f:close()
     sh("chmod 600 " .. quote(tmp))
-    assert(os.rename(tmp, p))
+    return {
+      write = function(_, s) assert(f:write(s)) end,
+      commit = function()
+        f:close()
+        assert(os.rename(tmp, p))
+      end,
+      abort = function()
+        f:close()
+        os.remove(tmp)
+      end,
+    }
+  end
+  function fs.write_atomic(p, content)
+    local f = fs.atomic_file(p)
+    f:write(content)
+    f:commit()
   end
   function fs.is_symlink(p) return sh("test -L " .. quote(p)) end
   function fs.pid() return 1 end

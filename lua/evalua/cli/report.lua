@@ -72,13 +72,9 @@ function cli.main(argv)
   end
   local merged = session.merge(reports)
   if #problems > 0 then merged.partial = problems end
-  local sink = report.file_sink(o.output)
-  local ok, err = pcall(function()
-    sink.write(report.render(format, merged))
-    sink.close()
-  end)
+  local ok, err = pcall(report.write, format, merged, report.file_sink(o.output))
   if not ok then
-    io.stderr:write("evalua report: cannot write ", o.output, ": ", tostring(err), "\n")
+    io.stderr:write("evalua report: ", tostring(err), "\n")
     return 3
   end
   local s = merged.summary

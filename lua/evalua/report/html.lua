@@ -4,6 +4,7 @@
 -- case's conversation expandable. The page is complete without JavaScript; the small
 -- inline script only filters (also from a `#filter=TEXT&outcome=failed` fragment).
 local markup = require "evalua.report.markup"
+local report = require "evalua.report"
 local diff = require "evalua.runner.diff"
 local stats = require "evalua.runner.stats"
 
@@ -63,21 +64,31 @@ local JS = [[
 
 local function pct(r) return r and ("%.1f%%"):format(r * 100) or "–" end
 
-local function all_runs(data)
+-- What holds runs, in the page's order: the files (runs started outside tests), then
+-- the tests; each with the label its cases are shown under.
+local function owners(data)
   local list = {}
-  for _, f in ipairs(data.files or {}) do
-    for _, r in ipairs(f.runs or {}) do list[#list + 1] = { run = r, owner = f.path } end
-  end
-  for _, t in ipairs(data.tests) do
-    for _, r in ipairs(t.runs or {}) do list[#list + 1] = { run = r, owner = t.full_name or t.name, test = t } end
-  end
+  for _, f in ipairs(data.files or {}) do list[#list + 1] = { owner = f, label = f.path } end
+  for _, t in ipairs(data.tests) do list[#list + 1] = { owner = t, label = t.full_name or t.name } end
   return list
 end
 
-local function summary(out, data, runs)
+-- The per-metric summary and the case pass rate over every run, one owner at a time.
+local function tally_runs(list)
+  local tally, passed, counted = stats.metric_tally(), 0, 0
+  for _, item in ipairs(list) do
+    local runs = report.runs(item.owner)
+    tally.add(runs)
+    local _, p, n = stats.pass_rate(runs)
+    passed, counted = passed + p, counted + n
+  end
+  return tally.result(), passed, counted
+end
+
+local function summary(out, data, passed, counted)
   local s = data.summary
   local judged = s.passed + (s.flaky or 0) + s.failed
-  local case_rate, passed, counted = stats.pass_rate(runs)
+  local case_rate = counted > 0 and passed / counted or nil
   out[#out + 1] = '<section id="summary"><h2>Summary</h2><div class="cards">'
   local cards = {
     { "total", "tests", s.total, "" }, { "passed", "passed", s.passed, "passed" },
@@ -201,21 +212,21 @@ local function attempts(t)
   return '<ol class="attempts">' .. table.concat(items) .. "</ol>"
 end
 
-local function tests_table(out, data)
-  out[#out + 1] = '<section id="tests"><h2>Tests</h2><table><thead><tr><th>outcome</th><th>test</th>'
-    .. "<th>where</th><th>time</th><th>message</th></tr></thead><tbody>"
+local function tests_table(write, data)
+  write('<section id="tests"><h2>Tests</h2><table><thead><tr><th>outcome</th><th>test</th>'
+    .. "<th>where</th><th>time</th><th>message</th></tr></thead><tbody>\n")
   for _, t in ipairs(data.tests) do
     local name = t.full_name or t.name
     local shown = message(t) .. (t.kind == "pass_rate" and t.actual and t.outcome == "passed" and t.actual or "")
-    out[#out + 1] = ('<tr class="test-row%s" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
-      .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s%s</td></tr>"):format(t.rate_of and " repeat" or "",
+    write(('<tr class="test-row%s" data-outcome="%s" data-text="%s"><td class="%s">%s</td><td>%s</td>'
+      .. "<td>%s</td><td>%s</td><td><pre>%s</pre>%s%s</td></tr>\n"):format(t.rate_of and " repeat" or "",
       t.outcome, search_text(name .. " " .. t.file .. " " .. message(t)), t.outcome,
       WORD[t.outcome] or t.outcome, esc(name),
       esc(t.file .. (t.line and (":" .. t.line) or "")), t.duration and ("%.2fs"):format(t.duration) or "",
       esc(shown), attempts(t),
-      t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or "")
+      t.output and ("<details><summary>output</summary><pre>%s</pre></details>"):format(esc(t.output)) or ""))
   end
-  out[#out + 1] = "</tbody></table></section>"
+  write("</tbody></table></section>\n")
 end
 
 local function show(v)
@@ -277,40 +288,46 @@ local OUTCOME_OPTIONS = '<option value="passed">passed</option><option value="fl
   .. '<option value="no_verdict">run without a verdict</option><option value="error">error</option>'
   .. '<option value="infra">infra</option><option value="skipped">skipped</option>'
 
-local function cases_table(out, runs)
-  out[#out + 1] = '<section id="cases"><h2>Cases</h2><div id="controls"><input id="filter" type="search" '
-    .. 'placeholder="filter: test, case, metric, text…"><select id="outcome"><option value="">all</option>'
-    .. OUTCOME_OPTIONS .. '</select><span id="shown"></span></div>'
-  out[#out + 1] = "<table><thead><tr><th>test</th><th>run</th><th>case</th><th>status</th><th>metrics</th>"
-    .. "<th></th></tr></thead><tbody>"
-  for _, item in ipairs(runs) do
-    local run = item.run
-    for i, case in ipairs(run.cases or {}) do
-      local verdict = stats.case_verdict(case)
-      local outcome = verdict == true and "passed" or verdict == false and "failed" or "none"
-      local chips, text = {}, { item.owner, run.provider or "", run.id or "", case.name or "", case.status or "" }
-      for _, m in ipairs(stats.metrics(case)) do
-        chips[#chips + 1] = metric_chip(m)
-        text[#text + 1] = m.name
-      end
-      text[#text + 1] = show((case.outputs or {}).response or "")
-      for _, v in pairs(case.inputs or {}) do text[#text + 1] = show(v) end
-      out[#out + 1] = ('<tr class="case-row%s" data-outcome="%s" data-text="%s"><td>%s</td><td>%s:%s</td><td>%s</td>'
-        .. "<td>%s</td><td>%s</td><td>"):format(outcome == "failed" and " case-fail" or "", outcome,
-        search_text(table.concat(text, " ")), esc(item.owner), esc(run.provider or "?"), esc(run.id or "?"),
-        esc(case.name or i), esc(case.status or ""), table.concat(chips))
-      case_details(out, case)
-      out[#out + 1] = "</td></tr>"
+-- The rows of one run's cases, shown under `label` (the test or file holding it).
+local function case_rows(out, label, run)
+  for i, case in ipairs(run.cases or {}) do
+    local verdict = stats.case_verdict(case)
+    local outcome = verdict == true and "passed" or verdict == false and "failed" or "none"
+    local chips, text = {}, { label, run.provider or "", run.id or "", case.name or "", case.status or "" }
+    for _, m in ipairs(stats.metrics(case)) do
+      chips[#chips + 1] = metric_chip(m)
+      text[#text + 1] = m.name
     end
+    text[#text + 1] = show((case.outputs or {}).response or "")
+    for _, v in pairs(case.inputs or {}) do text[#text + 1] = show(v) end
+    out[#out + 1] = ('<tr class="case-row%s" data-outcome="%s" data-text="%s"><td>%s</td><td>%s:%s</td><td>%s</td>'
+      .. "<td>%s</td><td>%s</td><td>"):format(outcome == "failed" and " case-fail" or "", outcome,
+      search_text(table.concat(text, " ")), esc(label), esc(run.provider or "?"), esc(run.id or "?"),
+      esc(case.name or i), esc(case.status or ""), table.concat(chips))
+    case_details(out, case)
+    out[#out + 1] = "</td></tr>"
   end
-  out[#out + 1] = "</tbody></table></section>"
 end
 
-function html.render(data)
-  local runs = all_runs(data)
-  local plain_runs = {}
-  for i, item in ipairs(runs) do plain_runs[i] = item.run end
-  local metrics = stats.by_metric(plain_runs)
+-- The cases of every run, written one owner (test or file) at a time.
+local function cases_table(write, list)
+  write('<section id="cases"><h2>Cases</h2><div id="controls"><input id="filter" type="search" '
+    .. 'placeholder="filter: test, case, metric, text…"><select id="outcome"><option value="">all</option>'
+    .. OUTCOME_OPTIONS .. '</select><span id="shown"></span></div>\n')
+  write("<table><thead><tr><th>test</th><th>run</th><th>case</th><th>status</th><th>metrics</th>"
+    .. "<th></th></tr></thead><tbody>\n")
+  for _, item in ipairs(list) do
+    local out = {}
+    for _, run in ipairs(report.runs(item.owner)) do case_rows(out, item.label, run) end
+    if #out > 0 then write(table.concat(out, "\n") .. "\n") end
+  end
+  write("</tbody></table></section>\n")
+end
+
+-- The page, written piece by piece through `write`.
+function html.write(data, write)
+  local list = owners(data)
+  local metrics, passed, counted = tally_runs(list)
   local out = { "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     "<title>evalua report</title><style>" .. CSS .. "</style></head><body>",
@@ -321,17 +338,17 @@ function html.render(data)
   for _, p in ipairs(data.partial or {}) do
     out[#out + 1] = ('<p class="partial" role="alert"><b>partial report:</b> %s</p>'):format(esc(p))
   end
-  summary(out, data, plain_runs)
+  summary(out, data, passed, counted)
   metric_chart(out, metrics)
   histograms(out, metrics)
-  cases_table(out, runs)
-  tests_table(out, data)
-  out[#out + 1] = "</main><script>" .. JS .. "</script></body></html>"
-  return table.concat(out, "\n") .. "\n"
+  write(table.concat(out, "\n") .. "\n")
+  cases_table(write, list)
+  tests_table(write, data)
+  write("</main><script>" .. JS .. "</script></body></html>\n")
 end
 
 function html.new(sink)
-  return { name = "html", finish = function(_, data) sink.write(html.render(data)) end }
+  return { name = "html", finish = function(_, data) html.write(data, sink.write) end }
 end
 
 return html

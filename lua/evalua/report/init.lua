@@ -1,8 +1,9 @@
 -- Reporters: `-r NAME[:FILE]` specs, the fan-out of runner events to each, and output
--- sinks. NAME alone streams to stdout; NAME:FILE is written atomically (temporary
--- file, rename) when the session ends. Everything written goes through the secret
+-- sinks. NAME alone streams to stdout; NAME:FILE is streamed to a temporary file and
+-- renamed into place when the session ends. Everything written goes through the secret
 -- redaction when the host provides it.
 local fs = require "evalua.fs"
+local record = require "evalua.runner.record"
 
 local report = {}
 
@@ -87,26 +88,40 @@ local function dirname(path)
   return path:match("^(.*)/[^/]*$")
 end
 
--- Device files (/dev/stderr, /dev/null) are written in place: renaming over them
--- would replace the device.
-local function write_device(path, text)
-  local f = assert(io.open(path, "w"))
-  assert(f:write(text))
-  f:close()
+-- Where a file report goes: an atomic file (a temporary file beside `path`, renamed
+-- into place by commit; abort or an interrupted process leaves the old file). Device
+-- files (/dev/stderr, /dev/null) are written in place: renaming over them would
+-- replace the device.
+local function open_file(path)
+  if path:match("^/dev/") then
+    local f = assert(io.open(path, "w"))
+    return {
+      write = function(_, s) assert(f:write(s)) end,
+      commit = function() assert(f:close()) end,
+      abort = function() f:close() end,
+    }
+  end
+  local dir = dirname(path)
+  if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
+  return fs.atomic_file(path)
 end
 
--- A file report: buffered, then written whole with fs.write_atomic.
+-- A file report, streamed: each piece is masked and written (buffered) as the reporter
+-- makes it, never the whole report held in memory; close() puts the file in place.
+-- Pieces are whole values of the report (a line, a test, a string), so a secret never
+-- straddles two of them.
 function report.file_sink(path)
-  local parts = {}
+  local file
+  local function opened()
+    file = file or open_file(path)
+    return file
+  end
   return {
     tty = false, color = false, path = path,
-    write = function(s) parts[#parts + 1] = s end,
-    close = function()
-      local text = report.redact(table.concat(parts))
-      if path:match("^/dev/") then return write_device(path, text) end
-      local dir = dirname(path)
-      if dir and dir ~= "" and not fs.isdir(dir) then fs.mkdir_p(dir) end
-      fs.write_atomic(path, text)
+    write = function(s) opened():write(report.redact(s)) end,
+    close = function() opened():commit() end,
+    abort = function()
+      if file then file:abort() end
     end,
   }
 end
@@ -128,6 +143,22 @@ local EVENTS = { "start", "planned", "test_start", "test_end", "run_event" }
 -- (only its provider, id and status are shown, by the stdout sink that masks them).
 local MODELS = { start = 1, planned = 1, test_start = 1, test_end = 1, run_event = 0 }
 
+local function failure_message(inst, err)
+  return ("cannot write %s report%s: %s"):format(inst.reporter.name or "", inst.sink.path and (" " .. inst.sink.path) or "",
+    tostring(err))
+end
+
+-- A reporter that failed (a file that cannot be written, a full disk) is stopped, its
+-- file left out, and the failure reported at finish; the others go on.
+local function call(inst, fn, ...)
+  if inst.failed or not fn then return end
+  local ok, err = pcall(fn, inst.reporter, ...)
+  if not ok then
+    inst.failed = failure_message(inst, err)
+    if inst.sink.abort then pcall(inst.sink.abort) end
+  end
+end
+
 -- A dispatcher over reporter instances. `list` holds {name, file} specs; opts are
 -- passed to each reporter (e.g. journal path for resume hints).
 function report.open(list, opts)
@@ -141,10 +172,7 @@ function report.open(list, opts)
   for _, ev in ipairs(EVENTS) do
     d[ev] = function(_, ...)
       for i = 1, MODELS[ev] do report.redact_model((select(i, ...))) end
-      for _, inst in ipairs(instances) do
-        local fn = inst.reporter[ev]
-        if fn then fn(inst.reporter, ...) end
-      end
+      for _, inst in ipairs(instances) do call(inst, inst.reporter[ev], ...) end
     end
   end
   -- Finish every reporter; a file that cannot be written is reported, the others
@@ -153,14 +181,9 @@ function report.open(list, opts)
     local failures = {}
     report.redact_model(data)
     for _, inst in ipairs(instances) do
-      local ok, err = pcall(function()
-        if inst.reporter.finish then inst.reporter:finish(data) end
-        inst.sink.close()
-      end)
-      if not ok then
-        failures[#failures + 1] = ("cannot write %s report%s: %s"):format(
-          inst.reporter.name or "", inst.sink.path and (" " .. inst.sink.path) or "", tostring(err))
-      end
+      call(inst, inst.reporter.finish, data)
+      call(inst, function() inst.sink.close() end)
+      if inst.failed then failures[#failures + 1] = inst.failed end
     end
     d.errors = failures
     return failures
@@ -168,15 +191,29 @@ function report.open(list, opts)
   return d
 end
 
--- Render a finished session with one reporter, as a string (merge, resume, tests).
-function report.render(name, data, opts)
-  local sink = report.string_sink()
+-- An owner's (a test entry's, a file's) runs for a reporter to show: decoded from the
+-- compact text a finished test keeps (runner.record), one owner at a time, masked with
+-- every secret registered so far (the text holds them in JSON-escaped form, which the
+-- redaction knows).
+function report.runs(owner)
+  return record.runs(owner, report.redact)
+end
+
+-- Write a finished session with one reporter to `sink` (then closed): `report merge`
+-- streams a merged session to its file so. Raises the reporter's failure.
+function report.write(name, data, sink, opts)
   local d = report.open({ { name = name, sink = sink } }, opts)
   d:start(data)
   d:planned(data)
   for _, e in ipairs(data.tests) do d:test_end(e, data) end
   local errs = d:finish(data)
   if #errs > 0 then error(errs[1], 0) end
+end
+
+-- Render a finished session with one reporter, as a string (resume, tests).
+function report.render(name, data, opts)
+  local sink = report.string_sink()
+  report.write(name, data, sink, opts)
   return sink.text()
 end
 

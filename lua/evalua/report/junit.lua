@@ -6,6 +6,7 @@
 -- <rerunFailure>/<rerunError> per earlier attempt; the repeats of a test with a pass
 -- rate are written the same way inside that test.
 local markup = require "evalua.report.markup"
+local report = require "evalua.report"
 local stats = require "evalua.runner.stats"
 
 local esc = markup.escape
@@ -66,6 +67,14 @@ function junit.metrics_text(runs)
     end
   end
   return table.concat(lines, "\n")
+end
+
+-- A test's or file's output, then the metrics of its runs (decoded one owner at a time).
+local function output_text(owner)
+  local text, runs = {}, report.runs(owner)
+  if owner.output then text[#text + 1] = owner.output end
+  if #runs > 0 then text[#text + 1] = junit.metrics_text(runs) end
+  return table.concat(text, "\n")
 end
 
 local function system_out(out, text, indent)
@@ -142,14 +151,12 @@ local function testcase(out, t, repeats_of)
   end
   local passed = t.outcome == "passed" or t.outcome == "flaky"
   for _, a in ipairs(earlier(t, repeats_of)) do rerun(out, passed and "flaky" or "rerun", a) end
-  local text = {}
-  if t.output then text[#text + 1] = t.output end
-  if t.runs and #t.runs > 0 then text[#text + 1] = junit.metrics_text(t.runs) end
-  system_out(out, table.concat(text, "\n"), "      ")
+  system_out(out, output_text(t), "      ")
   out[#out + 1] = "    </testcase>"
 end
 
-local function render(data)
+-- The document, written a test case at a time through `write`.
+local function render(data, write)
   local byfile, order, repeats_of = {}, {}, {}
   for _, t in ipairs(data.tests) do
     if t.rate_of then
@@ -165,37 +172,46 @@ local function render(data)
   local files = {}
   for _, f in ipairs(data.files or {}) do files[f.path] = f end
   local total = counts(listed)
-  local out = { '<?xml version="1.0" encoding="UTF-8"?>',
+  local function put(out) write(table.concat(out, "\n") .. "\n") end
+  put({ '<?xml version="1.0" encoding="UTF-8"?>',
     "<testsuites " .. attrs({ "name", "evalua", "tests", total.tests, "failures", total.failures,
       "errors", total.errors, "skipped", total.skipped, "time", seconds(data.duration),
-      "timestamp", data.started_at }) .. ">" }
+      "timestamp", data.started_at }) .. ">" })
   for _, path in ipairs(order) do
     local tests = byfile[path]
     local c = counts(tests)
-    out[#out + 1] = "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
+    local out = { "  <testsuite " .. attrs({ "name", path, "tests", c.tests, "failures", c.failures,
       "errors", c.errors, "skipped", c.skipped, "time", seconds(c.time), "timestamp", data.started_at,
-      "file", path }) .. ">"
-    if data.partial then
+      "file", path }) .. ">" }
+    -- A report that is not the whole session says so where CI tools show properties:
+    -- merged from incomplete shards, or cut short by Ctrl-C (the tests that did not
+    -- run are <skipped>, which alone would read as green).
+    if data.partial or data.interrupted then
       out[#out + 1] = "    <properties>"
-      for _, p in ipairs(data.partial) do
+      for _, p in ipairs(data.partial or {}) do
         out[#out + 1] = "      <property " .. attrs({ "name", "evalua.partial", "value", p }) .. "/>"
+      end
+      if data.interrupted then
+        out[#out + 1] = "      <property " .. attrs({ "name", "evalua.interrupted", "value", "true" }) .. "/>"
       end
       out[#out + 1] = "    </properties>"
     end
-    for _, t in ipairs(tests) do testcase(out, t, repeats_of) end
-    local f = files[path] or {}
-    local text = {}
-    if f.output then text[#text + 1] = f.output end
-    if f.runs and #f.runs > 0 then text[#text + 1] = junit.metrics_text(f.runs) end
-    system_out(out, table.concat(text, "\n"), "    ")
+    put(out)
+    for _, t in ipairs(tests) do
+      out = {}
+      testcase(out, t, repeats_of)
+      put(out)
+    end
+    out = {}
+    system_out(out, output_text(files[path] or {}), "    ")
     out[#out + 1] = "  </testsuite>"
+    put(out)
   end
-  out[#out + 1] = "</testsuites>"
-  return table.concat(out, "\n") .. "\n"
+  write("</testsuites>\n")
 end
 
 function junit.new(sink)
-  return { name = "junit", finish = function(_, data) sink.write(render(data)) end }
+  return { name = "junit", finish = function(_, data) render(data, sink.write) end }
 end
 
 return junit

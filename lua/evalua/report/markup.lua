@@ -10,6 +10,7 @@ local REPLACEMENT = "\239\191\189" -- U+FFFD
 -- by the reporters (the JSON report must be UTF-8 too, RFC 8259 8.1).
 function markup.utf8(s)
   s = tostring(s)
+  if not s:find("[\128-\255]") then return s end -- ASCII (most text): valid as it is
   local out, i = {}, 1
   while i <= #s do
     local ok, len = pcall(utf8.len, s, i)
@@ -36,6 +37,9 @@ local ENTITIES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&qu
 -- Escaped for element content and attribute values alike.
 function markup.escape(s)
   if s == nil then return "" end
+  s = tostring(s)
+  -- Text with nothing to clean or escape (most of a report) is returned as it is.
+  if not s:find("[%z\1-\8\11\12\14-\31&<>\"'\128-\255]") then return s end
   return (markup.clean(s):gsub("[&<>\"']", ENTITIES))
 end
 

@@ -6,6 +6,7 @@
 -- indented: only the reporter's own text starts a line.
 local task = require "evalua.task"
 local markup = require "evalua.report.markup"
+local report = require "evalua.report"
 local stats = require "evalua.runner.stats"
 
 local line_of, text_of = markup.line, markup.text
@@ -230,15 +231,22 @@ function Pretty:section(out, title, color, tests, grouped)
   end
 end
 
-local function all_runs(data)
-  local runs = {}
-  for _, f in ipairs(data.files or {}) do
-    for _, r in ipairs(f.runs or {}) do runs[#runs + 1] = r end
-  end
-  for _, t in ipairs(data.tests) do
-    for _, r in ipairs(t.runs or {}) do runs[#runs + 1] = r end
-  end
-  return runs
+-- The summary's sections: outcome, title, colour, grouped by message.
+local SECTIONS = {
+  { "failed", "Failures", "red", false },
+  { "no_verdict", "No verdict (grade them, or give a pass mark)", "red", false },
+  { "flaky", "Flaky (failed, then passed on a retry)", "yellow", false },
+  { "error", "Errors (bugs in tests or evalua, or configuration)", "magenta", true },
+  { "infra", "Infrastructure (not the agent's fault)", "yellow", true },
+}
+
+-- Pass rate and mean score per metric over every run of the session, one test's runs
+-- at a time.
+local function metrics_of(data)
+  local tally = stats.metric_tally()
+  for _, f in ipairs(data.files or {}) do tally.add(report.runs(f)) end
+  for _, t in ipairs(data.tests) do tally.add(report.runs(t)) end
+  return tally.result()
 end
 
 function Pretty:finish(data)
@@ -248,13 +256,17 @@ function Pretty:finish(data)
   for _, e in ipairs(data.tests) do
     if by[e.outcome] and not e.rate_of then table.insert(by[e.outcome], e) end
   end
+  -- Written section by section: thousands of failures are never one string.
   local out = {}
-  self:section(out, "Failures", "red", by.failed, false)
-  self:section(out, "No verdict (grade them, or give a pass mark)", "red", by.no_verdict, false)
-  self:section(out, "Flaky (failed, then passed on a retry)", "yellow", by.flaky, false)
-  self:section(out, "Errors (bugs in tests or evalua, or configuration)", "magenta", by.error, true)
-  self:section(out, "Infrastructure (not the agent's fault)", "yellow", by.infra, true)
-  local metrics = stats.by_metric(all_runs(data))
+  local function flush()
+    if #out > 0 then self.sink.write(table.concat(out, "\n") .. "\n") end
+    out = {}
+  end
+  for _, sec in ipairs(SECTIONS) do
+    self:section(out, sec[2], sec[3], by[sec[1]], sec[4])
+    flush()
+  end
+  local metrics = metrics_of(data)
   if #metrics > 0 then
     out[#out + 1] = ""
     out[#out + 1] = self:paint("bold", "Metrics")
@@ -282,7 +294,7 @@ function Pretty:finish(data)
   end
   if data.interrupted then out[#out + 1] = self:paint("yellow", "interrupted: the results above are partial") end
   for _, p in ipairs(data.partial or {}) do out[#out + 1] = self:paint("yellow", "partial report: " .. line_of(p)) end
-  self.sink.write(table.concat(out, "\n") .. "\n")
+  flush()
 end
 
 return pretty

@@ -1,7 +1,9 @@
 -- The session as plain data: what every reporter reads, what the JSON report holds and
--- what `evalua report merge` combines. Outcome counts and the exit code derive from it.
+-- what `evalua report merge` combines (a finished test keeps its runs as compact text:
+-- runner.record). Outcome counts and the exit code derive from it.
 local errors = require "evalua.errors"
 local json = require "evalua.json"
+local record = require "evalua.runner.record"
 local repeats = require "evalua.runner.repeats"
 local threshold = require "evalua.runner.threshold"
 
@@ -11,11 +13,6 @@ session.FORMAT = "evalua-session/1"
 -- flaky: failed, then passed on a retry; no_verdict: a resumed run whose cases have no
 -- pass/fail verdict (never a pass).
 session.OUTCOMES = { "passed", "flaky", "failed", "no_verdict", "error", "infra", "skipped" }
-
--- Fields that hold arrays, so that they stay arrays in JSON when empty.
-local ARRAYS = { files = true, tests = true, failures = true, runs = true, cases = true,
-                 metrics = true, tags = true, path = true, scope = true, partial = true,
-                 attempts = true }
 
 -- A JSON-safe copy: no functions, raw service documents, JSON nulls, cycles or empty
 -- tables; NaN and infinities as text.
@@ -44,34 +41,6 @@ function session.plain(v)
   return plain(v, {})
 end
 
--- Mark the known array fields (recursively) so that empty ones encode as [].
-local function mark_arrays(v)
-  if type(v) ~= "table" then return v end
-  for k, x in pairs(v) do
-    if type(x) == "table" then
-      mark_arrays(x)
-      if ARRAYS[k] then json.array(x) end
-    end
-  end
-  return v
-end
-session.mark_arrays = mark_arrays
-
-function session.encode(data)
-  return json.encode(mark_arrays(data), { indent = 2, sort_keys = true }) .. "\n"
-end
-
--- JSON decoding gives floats: make whole numbers integers again (line numbers, counts).
-local function integers(v)
-  for k, x in pairs(v) do
-    if type(x) == "table" then
-      integers(x)
-    elseif math.type(x) == "float" and math.tointeger(x) then
-      v[k] = math.tointeger(x)
-    end
-  end
-end
-
 -- Read a JSON report back; errors name the file.
 function session.decode(text, name)
   local ok, data = pcall(json.decode, text)
@@ -79,8 +48,7 @@ function session.decode(text, name)
   if type(data) ~= "table" or data.format ~= session.FORMAT then
     error(("%s: not an evalua session report (format %s expected)"):format(name, session.FORMAT), 0)
   end
-  integers(data)
-  return mark_arrays(data)
+  return record.normalize(data)
 end
 
 -- Order of entries: by file, then declaration (`seq`), as in an unsharded run.

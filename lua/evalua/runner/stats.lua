@@ -110,32 +110,47 @@ function stats.mean(list)
   return sum / #list
 end
 
+-- Per-metric summary built up one run or array of runs at a time (reports add one
+-- test's runs, then drop them): add(x) as often as needed, then result() gives what
+-- by_metric gives.
+function stats.metric_tally()
+  local order, byname = {}, {}
+  local tally = {}
+  function tally.add(x)
+    for _, case in ipairs(stats.cases(x)) do
+      for _, m in ipairs(stats.metrics(case)) do
+        local name = tostring(m.name)
+        local s = byname[name]
+        if not s then
+          s = { name = name, passed = 0, failed = 0, counted = 0, scores = {} }
+          byname[name], order[#order + 1] = s, s
+        end
+        local verdict = flag(m.passed)
+        if verdict ~= nil then
+          s.counted = s.counted + 1
+          if verdict then s.passed = s.passed + 1 else s.failed = s.failed + 1 end
+        end
+        s.scores[#s.scores + 1] = number(m.score)
+      end
+    end
+  end
+  function tally.result()
+    table.sort(order, function(a, b) return a.name < b.name end)
+    for _, s in ipairs(order) do
+      s.rate = s.counted > 0 and s.passed / s.counted or nil
+      s.mean = stats.mean(s.scores)
+    end
+    return order
+  end
+  return tally
+end
+
 -- Per-metric summary over the run(s), sorted by name:
 -- {name, passed, failed, counted, rate, scores, mean}.
 function stats.by_metric(x)
-  local order, byname = {}, {}
-  for _, case in ipairs(stats.cases(x)) do
-    for _, m in ipairs(stats.metrics(case)) do
-      local name = tostring(m.name)
-      local s = byname[name]
-      if not s then
-        s = { name = name, passed = 0, failed = 0, counted = 0, scores = {} }
-        byname[name], order[#order + 1] = s, s
-      end
-      local verdict = flag(m.passed)
-      if verdict ~= nil then
-        s.counted = s.counted + 1
-        if verdict then s.passed = s.passed + 1 else s.failed = s.failed + 1 end
-      end
-      s.scores[#s.scores + 1] = number(m.score)
-    end
-  end
-  table.sort(order, function(a, b) return a.name < b.name end)
-  for _, s in ipairs(order) do
-    s.rate = s.counted > 0 and s.passed / s.counted or nil
-    s.mean = stats.mean(s.scores)
-  end
-  return order
+  local tally = stats.metric_tally()
+  tally.add(x)
+  return tally.result()
 end
 
 return stats

@@ -2,6 +2,7 @@
 -- pass rates, mean scores). Gates are judged from report data alone, so that a report
 -- merged from shards is judged exactly like an unsharded run.
 local errors = require "evalua.errors"
+local record = require "evalua.runner.record"
 local stats = require "evalua.runner.stats"
 
 local threshold = {}
@@ -131,7 +132,7 @@ local function file_runs(e, data)
   local runs = {}
   for _, f in ipairs(data.files or {}) do
     if f.path == e.file then
-      for _, r in ipairs(f.runs or {}) do
+      for _, r in ipairs(record.runs(f)) do
         if within(r.scope or {}, e.path or {}) then runs[#runs + 1] = r end
       end
     end
@@ -145,7 +146,7 @@ local function scope(e, data)
   for _, t in ipairs(data.tests or {}) do
     if t.kind == "test" and t.file == e.file and within(t.path or {}, e.path or {}) then
       tests[#tests + 1] = t
-      for _, r in ipairs(t.runs or {}) do runs[#runs + 1] = r end
+      for _, r in ipairs(record.runs(t)) do runs[#runs + 1] = r end
     end
   end
   for _, r in ipairs(file_runs(e, data)) do runs[#runs + 1] = r end
@@ -297,7 +298,7 @@ function threshold.record_baseline(e, data)
   local tests = scope(e, b.data)
   rec.by_test, rec.total = {}, #tests
   for _, t in ipairs(tests) do
-    local x, y = rel.part(e.gate, t.runs or {}, { t })
+    local x, y = rel.part(e.gate, record.runs(t), { t })
     local have = rec.by_test[t.full_name or t.name] or { 0, 0 }
     rec.by_test[t.full_name or t.name] = { have[1] + x, have[2] + y }
   end
@@ -322,7 +323,7 @@ local function baseline_now(e, tests)
     if p then
       matched = matched + 1
       a, b = a + p[1], b + p[2]
-      lost = lost + math.max(0, p[2] - select(2, rel.part(e.gate, t.runs or {}, { t })))
+      lost = lost + math.max(0, p[2] - select(2, rel.part(e.gate, record.runs(t), { t })))
     end
   end
   if b == 0 then return nil end
