@@ -171,12 +171,18 @@ tap.is(costs.line(stats.usage({ { latency_ms = 41500 } })), "latency 41.5s", "on
 local runs = { { provider = "futureagi", id = "e1", cases = fast }, { provider = "agentforce", id = "4KB", cases = {} } }
 local rows = costs.rows(runs)
 tap.ok(#rows == 2 and rows[1].label == "futureagi:e1" and rows[2].label == "all runs", "rows: runs with figures, total")
-tap.is(costs.tap(runs), "# futureagi:e1 " .. costs.line(stats.usage(fast)) .. "\n", "TAP: a comment per run")
-local props = costs.junit_properties({}, runs)
+local function as_is(owner) return owner.runs end
+tap.is(costs.tap({ runs = runs }, as_is), "# futureagi:e1 " .. costs.line(stats.usage(fast)) .. "\n", "TAP: a comment per run")
+tap.is(costs.tap({ runs = json.encode(runs) }, function(o) return json.decode(o.runs) end),
+  "# futureagi:e1 " .. costs.line(stats.usage(fast)) .. "\n", "TAP: the same from runs kept as text")
+tap.is(costs.tap({ runs = '[{"provider":"x","id":"1","cases":[]}]' }, function() error("decoded") end), "",
+  "runs kept as text without a figure are not decoded")
+local props = costs.junit_properties({}, costs.owners_tally(as_is, { { { runs = runs } } }))
 local byname = {}
 for _, p in ipairs(props) do byname[p[1]] = p[2] end
 tap.ok(byname["evalua.latency_p95_ms"] == 2900 and byname["evalua.cost_total"] == 3.5
   and byname["evalua.tokens_total"] == 150 and byname["evalua.cost_currency"] == nil, "JUnit properties")
-tap.is(#costs.junit_properties({}, { runs[2] }), 0, "no figures: no properties")
+tap.is(#costs.junit_properties({}, costs.owners_tally(as_is, { { { runs = { runs[2] } } } })), 0,
+  "no figures: no properties")
 
 tap.done()

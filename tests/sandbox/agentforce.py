@@ -2,7 +2,8 @@
 
 My Domain at /sf (OAuth 2.0 client-credentials token), instance at /sfi with
 services/data/v{version}/einstein/ai-evaluations/runs (start, status, results, cancel) and
-the newer einstein/ai-testing/runs variant.  See README.md for the timeline of a run.
+the newer einstein/ai-testing/runs variant, and ai-testing/conversation-tests
+(agentforce_conversation.py).  See README.md for the timeline of a run.
 """
 
 import base64
@@ -12,6 +13,7 @@ import hmac
 import json
 from urllib.parse import parse_qsl
 
+import agentforce_conversation
 import agentforce_definitions
 from common import Service, iso, json_response, rng_for, sf_id
 
@@ -92,6 +94,7 @@ class Agentforce(Service):
                   lambda req, version, runId, v=variant: self.results(req, version, runId, v))
             r.add("POST", base + "/{runId}/cancel",
                   lambda req, version, runId, v=variant: self.cancel(req, version, runId, v))
+        agentforce_conversation.add_routes(self)
 
     def reset(self):
         self.runs = {}
@@ -100,6 +103,7 @@ class Agentforce(Service):
         self.active_heap = []
         self.counters = {"ai-evaluations": 0, "ai-testing": 0}
         self.token_counter = 0
+        agentforce_conversation.reset(self)
 
     # ------------------------------------------------------------ plumbing
 
@@ -290,7 +294,8 @@ class Agentforce(Service):
         e = t - run.t0
         out = []
         for i, case in enumerate(cases):
-            entry = {"status": "IN_PROGRESS", "testNumber": i + 1, "inputs": {"utterance": case["utterance"]}}
+            entry = {"status": "IN_PROGRESS", "testNumber": i + 1,
+                     "inputs": case.get("inputs") or {"utterance": case["utterance"]}}
             if i >= k:
                 if phase == "ERROR":
                     entry.update(status="ERROR", startTime=iso(run.wall(run.t0 + base)),
@@ -365,7 +370,9 @@ class Agentforce(Service):
                     verdict["expectedValue"] = r.get("expectedValue")
                 scorers.append({"scorerName": display,
                                 "scorerResponse": agentforce_definitions.ent(json.dumps(verdict))})
-            subject = {"content": {"userInput": case["utterance"], "response": response},
+            content = {"userInput": case["utterance"], "response": response}
+            content.update(_testing_inputs(case.get("inputs") or {}))
+            subject = {"content": content,
                        "performance": {"latencyMs": latency if latency is not None else 700 + 113 * number,
                                        "tokenUsage": {"inputTokens": 40 + 7 * number,
                                                       "outputTokens": 20 + len(response.split()),
@@ -379,8 +386,22 @@ class Agentforce(Service):
 
     def run_stats(self):
         now = self.ctx.clock.now()
-        return {"started": len(self.runs),
-                "terminal": sum(1 for r in self.runs.values() if r.phase(now) in TERMINAL)}
+        started, terminal = agentforce_conversation.run_counts(self, now)
+        return {"started": len(self.runs) + started,
+                "terminal": sum(1 for r in self.runs.values() if r.phase(now) in TERMINAL) + terminal}
+
+
+def _testing_inputs(inputs):
+    """A case's contextVariable / conversationHistory in the ai-testing names (NgtTestCaseInput:
+    contextVariables [{name, value}], conversationHistory; forcedotcom/agents src/types.ts), carried
+    in subjectResponse.content beside userInput *(inferred: no captured document shows them)*."""
+    out = {}
+    if inputs.get("contextVariable"):
+        out["contextVariables"] = [{"name": v["variableName"], "value": v["variableValue"]}
+                                   for v in inputs["contextVariable"]]
+    if inputs.get("conversationHistory"):
+        out["conversationHistory"] = inputs["conversationHistory"]
+    return out
 
 
 def run_ordinal(run_id):

@@ -10,6 +10,7 @@ errored test case, a big suite, the newer generation's quirks, and per-run seede
 
 import json
 import os
+import re
 
 from common import rng_for
 
@@ -238,6 +239,158 @@ def _quirks():
     return cases
 
 
+# Custom evaluations (Salesforce's "Add Custom Evaluation Criteria to a Test Case" guide page;
+# the parameter shape {name: operator | actual | expected, value, isReference} is forcedotcom/agents
+# src/types.ts TestCase.customEvaluations).  `actual` is a JSONPath into the test case's result
+# ($.generatedData.outcome, ...: the paths Salesforce's client maps, src/yamlSpecTranslator.ts
+# ACTUAL_PATH_MAP); `expected` is a literal, or a JSONPath too when isReference is true.  The
+# operator names are the guide's; a path that descends into a JSON document sent as a string
+# (invokedActions) reads inside it, and how a result reports a comparison that could not be
+# made (FAILURE with an errorMessage) is *(inferred)*.
+STRING_OPERATORS = {
+    "equals": lambda a, e: a == e,
+    "contains": lambda a, e: e in a,
+    "startswith": lambda a, e: a.startswith(e),
+    "endswith": lambda a, e: a.endswith(e),
+}
+NUMERIC_OPERATORS = {
+    "equals": lambda a, e: a == e,
+    "greater_than": lambda a, e: a > e,
+    "greater_than_or_equal": lambda a, e: a >= e,
+    "less_than": lambda a, e: a < e,
+    "less_than_or_equal": lambda a, e: a <= e,
+}
+_MISSING = object()
+
+
+def json_path(doc, path):
+    """The value at a JSONPath like $.generatedData.invokedActions[0][0].function.name, or _MISSING."""
+    if not isinstance(path, str) or not path.startswith("$"):
+        return _MISSING
+    v = doc
+    for key, index in re.findall(r"\.([A-Za-z_][\w]*)|\[(\d+)\]", path[1:]):
+        if isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                return _MISSING
+        if key and isinstance(v, dict) and key in v:
+            v = v[key]
+        elif index and isinstance(v, list) and int(index) < len(v):
+            v = v[int(index)]
+        else:
+            return _MISSING
+    return v
+
+
+def custom_evaluation(name, label, operator, actual_path, expected, expected_is_reference=False):
+    """A custom evaluation as the definition holds it."""
+    return {"name": name, "label": label, "parameters": [
+        {"name": "operator", "value": operator, "isReference": False},
+        {"name": "actual", "value": actual_path, "isReference": True},
+        {"name": "expected", "value": expected, "isReference": expected_is_reference},
+    ]}
+
+
+def evaluate_custom(ce, result_doc):
+    """The test result of custom evaluation `ce` on a case's result document: the resolved
+    operands as actualValue/expectedValue, its parameters echoed *(inferred)*."""
+    params = {p["name"]: p for p in ce["parameters"]}
+    operator = params["operator"]["value"]
+    actual = json_path(result_doc, params["actual"]["value"])
+    expected = params["expected"]["value"]
+    if params["expected"]["isReference"]:
+        expected = json_path(result_doc, expected)
+    numeric = ce["name"] == "numeric_comparison"
+    table = NUMERIC_OPERATORS if numeric else STRING_OPERATORS
+    error = None
+    if operator not in table:
+        error = "Unsupported operator '%s' for %s. Use one of: %s" % (operator, ce["name"], ", ".join(table))
+    elif actual is _MISSING:
+        error = "No value found at %s" % params["actual"]["value"]
+    elif expected is _MISSING:
+        error = "No value found at %s" % params["expected"]["value"]
+    passed = False
+    if error is None:
+        try:
+            a, e = (float(actual), float(expected)) if numeric else (str(actual), str(expected))
+            passed = table[operator](a, e)
+        except (TypeError, ValueError):
+            error = "The value at %s is not a number: %s" % (params["actual"]["value"], actual)
+    r = {"name": ce["name"], "metricLabel": ce["label"],
+         "actualValue": "" if actual is _MISSING else str(actual),
+         "expectedValue": "" if expected is _MISSING else str(expected),
+         "score": 1 if passed else 0, "result": "PASS" if passed else "FAILURE",
+         "metricExplainability": "%s %s" % (ce["name"], operator),
+         "errorCode": None if passed else 1, "errorMessage": error or (None if passed else
+                                                                      "The comparison is false"),
+         "parameters": ce["parameters"]}
+    return r
+
+
+def with_inputs(case, context=None, history=None, customs=()):
+    """A case template with contextVariable / conversationHistory inputs (the AiEvaluationDefinition
+    inputs, forcedotcom/agents src/types.ts), echoed in the results' `inputs` *(inferred: the captured
+    documents only show an utterance)*, and custom evaluations evaluated on its generatedData."""
+    inputs = {"utterance": case["utterance"]}
+    if context:
+        inputs["contextVariable"] = [{"variableName": k, "variableValue": v} for k, v in context]
+    if history:
+        inputs["conversationHistory"] = history
+    case = dict(case, inputs=inputs)
+    doc = {"generatedData": case["generatedData"], "inputs": inputs}
+    case["testResults"] = case["testResults"] + [evaluate_custom(ce, doc) for ce in customs]
+    return case
+
+
+def _order_actions(days, amount):
+    """invokedActions as Salesforce sends it: a JSON document in a string."""
+    return json.dumps([[{"function": {"name": "Get_Order_Status", "input": {"orderNumber": "00123", "amount": amount},
+                                      "output": {"status": "Shipped", "daysToDelivery": days,
+                                                 "refundAmount": 0}}}]])
+
+
+def _order_case(utterance, topic, actions, response, days, amount):
+    """An agent case whose outcome is its response and whose action reports delivery and refund figures."""
+    case = agent_case(utterance, topic, actions, response,
+                      [classic("topic_sequence_match", topic, topic, 1.0, True)], outcome=response)
+    case["generatedData"]["invokedActions"] = _order_actions(days, amount)
+    return case
+
+
+def _custom_evaluations():
+    status = _order_case("Where is my order #00123?", "Order_Status", ["Get_Order_Status"],
+                         "Your order #00123 shipped yesterday and should arrive by Friday.", 3, 49.0)
+    refund = _order_case("Refund the duplicate charge on order #00123.", "Billing_Disputes", ["Get_Invoices"],
+                         "I can see the duplicate charge, but I can't issue refunds myself.", 3, 49.0)
+    eta = _order_case("When will the courier arrive?", "Order_Status", ["Get_Order_Status"],
+                      "The courier arrives within the delivery window.", 3, 0)
+    days = "$.generatedData.invokedActions[0][0].function.output.daysToDelivery"
+    return [
+        with_inputs(status, context=[("CustomerId", "003SM000001AbCdYAK"), ("EndUserLanguage", "en_US")],
+                    history=[{"role": "user", "message": "Hi, I ordered a sweater last week.", "index": 0},
+                             {"role": "agent", "message": "Hello! How can I help with your order?",
+                              "topic": "Order_Status", "index": 1}],
+                    customs=[custom_evaluation("string_comparison", "topic is Order_Status", "equals",
+                                               "$.generatedData.topic", "Order_Status"),
+                             custom_evaluation("string_comparison", "names the day", "contains",
+                                               "$.generatedData.outcome", "Friday"),
+                             custom_evaluation("numeric_comparison", "delivery within 5 days",
+                                               "less_than_or_equal", days, "5")]),
+        with_inputs(refund, context=[("CustomerId", "003SM000001AbCdYAK")],
+                    customs=[custom_evaluation("string_comparison", "confirms the refund", "startswith",
+                                               "$.generatedData.outcome", "Your refund"),
+                             custom_evaluation("numeric_comparison", "refunds the charged amount", "greater_than_or_equal",
+                                               "$.generatedData.invokedActions[0][0].function.output.refundAmount",
+                                               "$.generatedData.invokedActions[0][0].function.input.amount",
+                                               expected_is_reference=True)]),
+        with_inputs(eta, customs=[custom_evaluation("numeric_comparison", "courier within 30 minutes", "less_than",
+                                                    "$.generatedData.invokedActions[0][0].function.output.etaMinutes", "30"),
+                                  custom_evaluation("string_comparison", "sounds sure", "approximately",
+                                                    "$.generatedData.outcome", "arrives")]),
+    ]
+
+
 def _flaky(rng):
     return _generated(rng, 5, 0.2, "Flaky")
 
@@ -267,5 +420,10 @@ def build(seed):
                                "score, HTML entities, actionsSequence as an entity-encoded string."),
         Definition("Seeded_Flaky_Agent", "Flaky_Agent", per_run=_flaky,
                    description="5 cases whose outcomes are drawn per run id from the seed."),
+        Definition("Custom_Evaluations_Agent", "Order_Status_Agent", cases=_custom_evaluations(),
+                   description="3 cases with contextVariable/conversationHistory inputs and string_comparison/"
+                               "numeric_comparison custom evaluations: case 1 passes all, case 2 fails a "
+                               "startswith and a numeric comparison against a reference, case 3 has a "
+                               "numeric_comparison with no actual value and an unknown operator."),
     ]
     return {d.name: d for d in defs}

@@ -166,7 +166,7 @@ local function describe_metric(m)
   local verdict = stats.flag(m.passed)
   if verdict ~= nil then parts[#parts + 1] = verdict and "passed" or "FAILED" end
   if stats.number(m.score) then parts[#parts + 1] = "score " .. show(m.score) end
-  for _, k in ipairs({ "expected", "actual", "reason" }) do
+  for _, k in ipairs({ "expected", "actual", "reason", "error" }) do
     local v = m[k]
     if type(v) == "string" and v ~= "" or type(v) == "number" then parts[#parts + 1] = k .. " " .. show(v) end
   end

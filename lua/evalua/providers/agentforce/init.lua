@@ -3,6 +3,7 @@
 -- My Domain; the API itself lives on the instance URL the token response names.
 local auth = require "evalua.auth"
 local common = require "evalua.providers.common"
+local conversation = require "evalua.providers.agentforce.conversation"
 local errors = require "evalua.errors"
 local hooks = require "evalua.hooks"
 local model = require "evalua.model"
@@ -72,18 +73,20 @@ function Client.vendor_error(body)
 end
 
 -- The API sits on the instance URL from the token response (fetched on first use); its
--- root is built once per instance URL, not on every poll.
-function Client:url(path)
+-- root is built once per instance URL, not on every poll. `api` names another generation's
+-- resources (conversation tests live under ai-testing).
+function Client:url(path, api)
   local instance = self.auth:instance_url()
   if not instance then
     self.auth:token()
     instance = self.auth:instance_url()
   end
   if instance ~= self.api_instance then
-    self.api_root = ("%s/services/data/v%s/einstein/%s"):format(instance:gsub("/+$", ""),
-      self.api_version, self.api)
+    self.api_base = ("%s/services/data/v%s/einstein/"):format(instance:gsub("/+$", ""), self.api_version)
+    self.api_root = self.api_base .. self.api
     self.api_instance = instance
   end
+  if api and api ~= self.api then return self.api_base .. api .. path end
   return self.api_root .. path
 end
 
@@ -211,6 +214,15 @@ function Client:fetch_results(run)
     parsed.status, parsed.raw_status = nil, nil -- keep the terminal status the poll saw
   end
   common.apply(run, parsed)
+end
+
+-- Conversation-level tests (providers/agentforce/conversation.lua).
+Client.start_conversation, Client.converse = conversation.start, conversation.converse
+
+local attach_run = Client.attach
+function Client:attach(desc)
+  if type(desc) == "table" and desc.kind == "conversation" then return conversation.attach(self, desc) end
+  return attach_run(self, desc)
 end
 
 function Client:cancel_run(run)

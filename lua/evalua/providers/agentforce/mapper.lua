@@ -1,9 +1,13 @@
 -- Salesforce results into the common model (`model.from.agentforce`): both API generations,
 -- ai-evaluations (expectations in `testResults`, verdicts as `result` PASS/FAILURE + `score`
 -- or, in the seed's v63 generation, `metricScore`) and ai-testing (scorers in
--- `testScorerResults`, each verdict an HTML-entity-encoded JSON string).
+-- `testScorerResults`, each verdict an HTML-entity-encoded JSON string). A case's context
+-- variables and conversation history are its inputs (turns.lua); custom evaluations carry
+-- their comparison (comparison.lua). Conversation-level results: conversation.lua.
 local cjson = require "cjson.safe"
+local comparison = require "evalua.providers.agentforce.comparison"
 local model = require "evalua.model"
+local turns = require "evalua.providers.agentforce.turns"
 
 local mapper = {}
 local val, text, number, unescape, verdict = model.value, model.text, model.number, model.unescape, model.verdict
@@ -30,6 +34,7 @@ local function embedded_json(v)
   if type(decoded) == "table" then return decoded end
   return nil, s
 end
+mapper.embedded_json = embedded_json
 
 -- A list of action names from a list, a JSON string, or Salesforce's entity-encoded
 -- Python-style string (`"[&#39;A&#39;, &#39;B&#39;]"`).
@@ -61,7 +66,7 @@ local function expectation(r)
   local result = val(r.result)
   if result == nil then result = val(r.metricScore) end
   local name = text(r.name)
-  return model.metric {
+  return comparison.apply(model.metric {
     name = name,
     passed = verdict(result),
     score = number(r.score),
@@ -76,7 +81,7 @@ local function expectation(r)
     started_at = text(r.startTime),
     ended_at = text(r.endTime),
     raw = r,
-  }
+  }, r)
 end
 
 -- An ai-testing scorer. `evaluationType` (`evaluator.task_resolution`) identifies it; the
@@ -95,6 +100,7 @@ local function scorer(r)
   end
   local kind = text(detail.evaluationType)
   local short = kind and kind:gsub("^evaluator%.", "")
+  local errored = (text(detail.status) or ""):upper() == "ERROR"
   return model.metric {
     name = kind or text(r.scorerName),
     evaluation_type = kind,
@@ -106,10 +112,11 @@ local function scorer(r)
     expected = shown(expected),
     actual = shown(actual),
     reason = text(detail.reasoning) or text(detail.reason) or text(detail.metricExplainability),
-    error = text(detail.errorMessage),
+    error = text(detail.errorMessage) or (errored and (text(detail.reasoning) or "the scorer failed") or nil),
     raw = r,
   }
 end
+mapper.scorer = scorer
 
 -- The agent's answer in an ai-testing `subjectResponse`: `{content, performance}` where
 -- `content` is the response text or an object (`{"userInput": ..., "response": ...}`).
@@ -120,6 +127,7 @@ local function subject(tc)
   local out = { performance = val(doc.performance) }
   if type(content) == "table" then
     out.utterance = text(content.userInput)
+    out.context, out.history = content.contextVariables, content.conversationHistory
     out.response = text(content.response) or text(content.agentResponse) or text(content.output)
       or (out.utterance == nil and shown(content) or nil)
   else
@@ -141,26 +149,20 @@ local function performance(p)
   }
 end
 
-local function transcript_of(utterance, response)
-  if not (utterance or response) then return nil end
-  local t = {}
-  if utterance then t[#t + 1] = { role = "user", content = utterance } end
-  if response then t[#t + 1] = { role = "assistant", content = response } end
-  return t
-end
-
 local function test_case(tc, run_status)
   local data = val(tc.generatedData) or {}
   local inputs = val(tc.inputs) or {}
   local utterance = unescape(text(inputs.utterance))
   -- Salesforce's client leaves `outcome` encoded; decoded, assertions on it read naturally.
   local response = unescape(text(data.outcome))
-  local perf = {}
+  local perf, context, history = {}, inputs.contextVariable, inputs.conversationHistory
   if val(tc.subjectResponse) ~= nil then
     local s = subject(tc)
     response, utterance = s.response, utterance or s.utterance
     perf = performance(s.performance)
+    context, history = context or s.context, history or s.history
   end
+  history = turns.list(history)
   local status = text(tc.status) and normalize(tc.status)
     or (model.terminal(run_status) and "completed" or "running")
   local c = model.case(model.with_usage({
@@ -171,14 +173,15 @@ local function test_case(tc, run_status)
     raw_status = text(tc.status),
     started_at = text(tc.startTime),
     ended_at = text(tc.endTime),
-    inputs = { utterance = utterance },
+    inputs = { utterance = utterance, context_variables = turns.context(context),
+               conversation_history = history },
     outputs = {
       response = response,
       topic = text(data.topic),
       actions = action_list(data.actionsSequence),
       invoked_actions = unescape(text(data.invokedActions)),
       session_id = text(data.sessionId),
-      transcript = transcript_of(utterance, response),
+      transcript = turns.transcript(history, utterance, response),
     },
     error = text(tc.errorMessage),
     raw = tc,
