@@ -28,13 +28,7 @@ function harness.cli(cmd, argv, stdout)
   return code
 end
 
-function harness.tmpdir()
-  local p = io.popen("mktemp -d")
-  local dir = p:read("l")
-  p:close()
-  return dir
-end
-
+harness.tmpdir = shell.tmpdir
 harness.read = shell.read
 harness.write = shell.write
 

@@ -38,14 +38,6 @@ local function usage_error(msg)
   return 2
 end
 
-local function read(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
 function cli.main(argv)
   if argv[1] == "diff" then return require("evalua.cli.diff").main(table.move(argv, 2, #argv, 1, {})) end
   local o, rest = args.command("report", argv, OPTIONS, USAGE)
@@ -57,7 +49,7 @@ function cli.main(argv)
   if not format then return usage_error("cannot tell the format of " .. o.output .. " (.json, .xml, .html, .tap)") end
   local reports = {}
   for i = 2, #rest do
-    local text, err = read(rest[i])
+    local text, err = session.read(rest[i])
     if not text then return usage_error("cannot read " .. rest[i] .. ": " .. tostring(err)) end
     local ok, data = pcall(session.decode, text, rest[i])
     if not ok then return usage_error(tostring(data)) end

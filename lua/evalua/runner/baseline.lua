@@ -16,10 +16,8 @@ baseline.MISSING = { fail = true, skip = true }
 --- baseline.read(path) -> the session report at `path`, checked; raises a message naming
 -- the file (cannot read it, not JSON, not an evalua report, a field of the wrong shape).
 function baseline.read(path)
-  local f, err = io.open(path, "r")
-  if not f then error("cannot read " .. tostring(err), 0) end -- (the message names the file)
-  local text = f:read("a")
-  f:close()
+  local text, err = session.read(path)
+  if not text then error("cannot read " .. tostring(err), 0) end -- (the message names the file)
   return diff.check(session.decode(text, path), path)
 end
 

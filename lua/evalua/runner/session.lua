@@ -42,6 +42,15 @@ function session.plain(v)
 end
 
 -- Read a JSON report back; errors name the file.
+--- session.read(path) -> the text of the report file at path, or nil and io.open's message.
+function session.read(path)
+  local f, err = io.open(path, "r")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 function session.decode(text, name)
   local ok, data = pcall(json.decode, text)
   if not ok then error(("%s: not a JSON report: %s"):format(name, tostring(data)), 0) end
