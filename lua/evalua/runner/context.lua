@@ -9,8 +9,11 @@ local context = {}
 
 local owners = setmetatable({}, { __mode = "k" })
 
+-- Bind the task to `owner` (nil: unbind); returns the owner it was bound to.
 function context.bind(handle, owner)
+  local was = owners[handle]
   owners[handle] = owner
+  return was
 end
 
 -- The owner of the running task, or nil outside the runner's tasks.

@@ -114,34 +114,43 @@ function runner.new(opts)
   return self
 end
 
--- Run `pfn(...)` (which returns an error or nil, never raises) in a task bound to
--- `owner`, under a deadline of `secs` seconds (0: none) that every wait obeys and
--- code that never waits too. The task owns what it spawns: tasks left running when it
--- ends are cancelled, and the test's output says so. Returns err, traceback.
+-- Run `pfn(...)` (which returns an error or nil, never raises) as `owner`'s body, on the
+-- running task itself (a worker, or the session's task for a file's chunk): bound to
+-- `owner`, under a deadline of `secs` seconds (0: none) that every wait obeys and code
+-- that never waits too, cancelled by `task.cancel(owner.handle)` while it runs. The
+-- body owns what it spawns: tasks left running when it ends are cancelled, and the
+-- test's output says so. Returns err, traceback.
+-- No task of its own per test: a waiting test is one coroutine (its worker's), not two.
 local function in_task(owner, secs, pfn, ...)
-  local args = table.pack(...)
-  local deadline, left = nil, 0
-  local h = task.spawn(function()
-    -- From when it starts: a test held back by another that hogged the loop keeps its time.
-    if secs > 0 then
-      deadline = task.now() + secs
-      sched.deadline(deadline)
-    end
-    local r, n = task._in_scope(pfn, table.unpack(args, 1, args.n))
-    left = n
-    if not r[1] then return r[2] end       -- pfn itself failed (cancelled on its way out)
-    return r[2], r[3]
-  end)
-  context.bind(h, owner)
-  owner.handle = h
-  local ok, err, tb = pcall(task.wait, h)
+  local me = task.current()
+  local outer = context.bind(me, owner)
+  local deadline, prev
+  if secs > 0 then
+    deadline = task.now() + secs
+    prev = sched.deadline(deadline)
+  end
+  owner.handle = me
+  -- pcall: the watchdog may raise the passed deadline anywhere, even on the way out.
+  local ok, r, left = pcall(task._in_scope, pfn, ...)
   owner.handle = nil
-  if left > 0 then
+  if deadline then sched.deadline(prev) end
+  -- A cancel that reached the worker as the body ended (while it was ready to run)
+  -- waits for its next wait: take it here, or it would cancel what the worker does next.
+  pcall(task.sleep, 0)
+  context.bind(me, outer)
+  local err, tb
+  if not ok then err = r                  -- raised on the way out of the scope
+  elseif not r[1] then err = r[2]         -- pfn itself failed (cancelled on its way out)
+  else err, tb = r[2], r[3] end
+  if ok and left > 0 then
     owner.output[#owner.output + 1] = ("(evalua: %d task%s this left running %s cancelled when it ended)")
       :format(left, left == 1 and "" or "s", left == 1 and "was" or "were")
   end
-  if not ok then return err end -- cancelled before it started
-  if deadline and errors.is(err, "timeout") and rawget(err, "deadline") == deadline then
+  -- A body that caught its own timeout or cancellation (pcall around a wait) and returned
+  -- did not pass: it was stopped.
+  if err == nil and owner.cancelled then err = errors.new { kind = "cancelled", message = "test cancelled" } end
+  if deadline and (errors.is(err, "timeout") and rawget(err, "deadline") == deadline
+                   or err == nil and task.now() >= deadline) then
     return errors.new { kind = "timeout", message = ("timed out after %gs (the test's timeout)"):format(secs) }
   end
   return err, tb
@@ -415,7 +424,10 @@ function Runner:stop(reason, opts)
   self.stopping = reason
   if opts and opts.keep_running then return end
   for job in pairs(self.running) do
-    if job.handle then task.cancel(job.handle) end
+    if job.handle then
+      job.cancelled = true
+      task.cancel(job.handle)
+    end
   end
 end
 
