@@ -114,14 +114,14 @@ function runner.new(opts)
   return self
 end
 
--- Run `pfn(...)` (which returns an error or nil, never raises) as `owner`'s body, on the
+-- Run `pfn(arg)` (which returns an error or nil, never raises) as `owner`'s body, on the
 -- running task itself (a worker, or the session's task for a file's chunk): bound to
 -- `owner`, under a deadline of `secs` seconds (0: none) that every wait obeys and code
 -- that never waits too, cancelled by `task.cancel(owner.handle)` while it runs. The
 -- body owns what it spawns: tasks left running when it ends are cancelled, and the
 -- test's output says so. Returns err, traceback.
 -- No task of its own per test: a waiting test is one coroutine (its worker's), not two.
-local function in_task(owner, secs, pfn, ...)
+local function in_task(owner, secs, pfn, arg)
   local me = task.current()
   local outer = context.bind(me, owner)
   local deadline, prev
@@ -131,7 +131,7 @@ local function in_task(owner, secs, pfn, ...)
   end
   owner.handle = me
   -- pcall: the watchdog may raise the passed deadline anywhere, even on the way out.
-  local ok, r, left = pcall(task._in_scope, pfn, ...)
+  local ok, r, left = pcall(task._in_scope, pfn, arg)
   owner.handle = nil
   if deadline then sched.deadline(prev) end
   -- A cancel that reached the worker as the body ended (while it was ready to run)
@@ -292,13 +292,17 @@ end
 
 -- The test body: before_each hooks (outermost first), the test, after_each hooks
 -- (innermost first; they run even when the test failed, not when it was cancelled).
+-- (A tail call into the test: every frame under what a waiting test waits on is kept
+-- with it, and its coroutine's stack holds twice the slots of those frames.)
+local function before_and_test(job)
+  for _, b in ipairs(job.blocks) do
+    for _, fn in ipairs(b.hooks.before_each) do fn() end
+  end
+  return job.spec.fn()
+end
+
 local function run_test(job)
-  local err, tb = protect(function()
-    for _, b in ipairs(job.blocks) do
-      for _, fn in ipairs(b.hooks.before_each) do fn() end
-    end
-    job.spec.fn()
-  end)
+  local err, tb = protect(before_and_test, job)
   if errors.is(err, "cancelled") then return err end
   for i = #job.blocks, 1, -1 do
     local e2, tb2 = call_all(job.blocks[i].hooks.after_each)
@@ -375,7 +379,8 @@ function Runner:attempts(job)
   local list = {}
   for n = 1, retries + 1 do
     local t0 = task.now()
-    self:settle(job, in_task(job, job.spec.timeout or self.opts.timeout, run_test, job))
+    local err, tb = in_task(job, job.spec.timeout or self.opts.timeout, run_test, job)
+    self:settle(job, err, tb)
     local last = n > retries or not retryable(e) or self.stopping
     if last and n == 1 then return end -- not retried: no attempts to list
     list[#list + 1] = attempt_record(job, n, task.now() - t0)
