@@ -16,6 +16,17 @@ function context.bind(handle, owner)
   return was
 end
 
+-- Append `value` to the owner's list `field` (output, failures, runs), which a test's
+-- job makes only when it first needs it: a waiting test keeps no empty lists.
+function context.add(owner, field, value)
+  local list = owner[field]
+  if not list then
+    list = {}
+    owner[field] = list
+  end
+  list[#list + 1] = value
+end
+
 -- The owner of the running task, or nil outside the runner's tasks.
 function context.owner()
   local t = task.current()
@@ -37,7 +48,7 @@ function context.capture_print()
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     -- masked as it is captured: reports cut, escape and case it later
-    owner.output[#owner.output + 1] = redact(table.concat(parts, "\t", 1, parts.n))
+    context.add(owner, "output", redact(table.concat(parts, "\t", 1, parts.n)))
   end
   return function() _G.print = original end
 end

@@ -55,7 +55,7 @@ end
 function dsl.check(name, cond)
   check_type(name, "string", 1, "check")
   local owner = context.owner()
-  if not (owner and owner.failures) then
+  if not (owner and owner.spec) then -- a test's job (not a file or its hooks)
     error(errors.where() .. "check() can only be used inside a test", 0)
   end
   local failure
@@ -71,7 +71,7 @@ function dsl.check(name, cond)
     failure = expect.failure({ message = "check failed: " .. name, expected = "truthy", actual = tostring(cond) })
   end
   failure.check = name
-  owner.failures[#owner.failures + 1] = failure
+  context.add(owner, "failures", failure)
   return false
 end
 

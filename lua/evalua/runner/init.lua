@@ -94,7 +94,13 @@ local function error_fields(err, tb, prefix)
   }
 end
 
+-- The empty list that entries share for an empty path, tag list, failures or runs (a
+-- table each was 72 bytes of every entry): never written to, an entry that gets
+-- failures or runs gets a list of its own.
+local NONE = json.array()
+
 local function copy(list)
+  if #list == 0 then return NONE end
   return json.array(table.move(list, 1, #list, 1, {}))
 end
 
@@ -143,8 +149,8 @@ local function in_task(owner, secs, pfn, arg)
   elseif not r[1] then err = r[2]         -- pfn itself failed (cancelled on its way out)
   else err, tb = r[2], r[3] end
   if ok and left > 0 then
-    owner.output[#owner.output + 1] = ("(evalua: %d task%s this left running %s cancelled when it ended)")
-      :format(left, left == 1 and "" or "s", left == 1 and "was" or "were")
+    context.add(owner, "output", ("(evalua: %d task%s this left running %s cancelled when it ended)")
+      :format(left, left == 1 and "" or "s", left == 1 and "was" or "were"))
   end
   -- A body that caught its own timeout or cancellation (pcall around a wait) and returned
   -- did not pass: it was stopped.
@@ -175,9 +181,9 @@ function Runner:load_file(index, path)
 end
 
 function Runner:add_entry(entry)
-  entry.failures = entry.failures or json.array()
-  entry.runs = entry.runs or json.array()
-  entry.path = entry.path or json.array()
+  entry.failures = entry.failures or NONE
+  entry.runs = entry.runs or NONE
+  entry.path = entry.path or NONE
   self.data.tests[#self.data.tests + 1] = entry
   if entry.outcome then self.report:test_end(entry, self.data) end
   return entry
@@ -213,7 +219,6 @@ function Runner:plan()
   self.data.plan = { tests = counts.jobs, digest = counts.digest }
   for _, job in ipairs(jobs) do
     local spec, path = job.spec, job.spec.block.path
-    job.output, job.failures, job.runs = {}, {}, {}
     local suffix = job.rep and (" [%d/%d]"):format(job.rep, job.reps) or ""
     job.entry = self:add_entry({
       kind = "test", id = ("%s#%d"):format(job.file.path, job.seq), file = job.file.path,
@@ -320,10 +325,11 @@ end
 function Runner:settle(job, err, tb, prefix)
   local e = job.entry
   if expect.is_failure(err) then
-    job.failures[#job.failures + 1] = err
+    context.add(job, "failures", err)
     err = nil
   end
-  for _, f in ipairs(job.failures) do e.failures[#e.failures + 1] = plain_failure(f) end
+  if job.failures and e.failures == NONE then e.failures = json.array() end
+  for _, f in ipairs(job.failures or NONE) do e.failures[#e.failures + 1] = plain_failure(f) end
   local failed = #e.failures > 0
   if err == nil then
     e.outcome = failed and "failed" or "passed"
@@ -339,9 +345,10 @@ end
 
 -- Snapshot what a job or file collected into its entry: output lines and runs.
 local function collect(owner, target)
-  if #owner.output > 0 then target.output = table.concat(owner.output, "\n") end
-  target.runs = json.array()
-  for _, r in ipairs(owner.runs) do
+  local output, runs = owner.output or NONE, owner.runs or NONE
+  if #output > 0 then target.output = table.concat(output, "\n") end
+  target.runs = #runs > 0 and json.array() or NONE
+  for _, r in ipairs(runs) do
     local run = session.plain(r.run) or {}
     if r.scope and #r.scope > 0 then run.scope = copy(r.scope) end
     target.runs[#target.runs + 1] = run
@@ -385,8 +392,8 @@ function Runner:attempts(job)
     if last and n == 1 then return end -- not retried: no attempts to list
     list[#list + 1] = attempt_record(job, n, task.now() - t0)
     if last then break end
-    job.output, job.failures, job.runs = {}, {}, {}
-    e.failures, e.error, e.outcome, e.skip_reason = json.array(), nil, nil, nil
+    job.output, job.failures, job.runs = nil, nil, nil
+    e.failures, e.error, e.outcome, e.skip_reason = NONE, nil, nil, nil
   end
   e.attempts, e.retries = json.array(list), retries
   if e.outcome == "passed" then e.outcome = "flaky" end
@@ -413,7 +420,7 @@ function Runner:run_job(job)
   collect(job, e)
   -- The entry holds plain copies now: the live runs (their service documents) are not
   -- kept for the rest of the session, and once reported its runs are kept as text.
-  job.output, job.failures, job.runs = {}, {}, {}
+  job.output, job.failures, job.runs = nil, nil, nil
   if not self.finished then self.report:test_end(e, self.data) end
   record.compact(e)
   if self.opts.bail and not e.rate_of and (e.outcome == "failed" or e.outcome == "error" or e.outcome == "infra") then
@@ -442,6 +449,7 @@ function Runner:work()
   local function worker()
     while not self.stopping and self.jobs[next_job] do
       local job = self.jobs[next_job]
+      self.jobs[next_job] = nil -- a finished test keeps only its entry
       next_job = next_job + 1
       self:run_job(job)
     end
@@ -501,7 +509,7 @@ function Runner:listen()
       local owner = context.owner()
       if name == "run_started" then
         self.live_runs[run] = true
-        if owner and owner.runs then owner.runs[#owner.runs + 1] = { run = run, scope = owner.scope } end
+        if owner then context.add(owner, "runs", { run = run, scope = owner.scope }) end
       elseif name == "run_finished" then
         self.live_runs[run] = nil
       end

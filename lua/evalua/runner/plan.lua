@@ -47,11 +47,11 @@ end
 -- counts {declared, selected, digest, jobs} (tests in the files; of them, selected
 -- before sharding; a digest of the selected list, so that a merge can tell shards of
 -- one plan; jobs before sharding) and rates (pass-rate entries of repeated tests).
--- A job is {spec, file, blocks, seq, rep, reps, rate}; seq numbers a file's selected
+-- A job is {spec, file, blocks, seq, rep, reps, rate} (blocks: read only, shared); seq numbers a file's selected
 -- tests before sharding, so shards agree on it. A gate is {gate, line, block, file,
 -- scope_total}. A rate is {spec, file, id, seq, repeats, pass_rate}.
 function plan.build(files, opts)
-  local all = {}
+  local all, chains = {}, {}   -- chains: a block's chain, shared by the jobs of its tests
   local counts = { declared = 0, selected = 0 }
   for _, file in ipairs(files) do
     local seq = 0
@@ -63,9 +63,11 @@ function plan.build(files, opts)
         local reps = spec.repeats or opts.repeat_count or 1
         local pass_rate = spec.pass_rate or opts.pass_rate
         local rate = pass_rate and { spec = spec, file = file, repeats = reps, pass_rate = pass_rate }
+        local blocks = chains[spec.block] or plan.blocks(spec)
+        chains[spec.block] = blocks
         for rep = 1, reps do
           seq = seq + 1
-          all[#all + 1] = { spec = spec, file = file, blocks = plan.blocks(spec), seq = seq,
+          all[#all + 1] = { spec = spec, file = file, blocks = blocks, seq = seq,
                             rep = reps > 1 and rep or nil, reps = reps, rate = rate }
         end
         if rate then rate.seq, rate.id = seq, ("%s#rate%d"):format(file.path, seq) end

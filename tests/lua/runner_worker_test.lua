@@ -2,7 +2,8 @@
 -- a cancel still stop exactly that test, at each state it can be in (sleeping, in the
 -- middle of a request, inside a pcall that catches the error, with tasks of its own),
 -- its tasks are reaped when it ends, what it and its tasks print is its own, the
--- worker goes on to the next test unharmed, and a stopped test never reports passed.
+-- worker goes on to the next test unharmed, and a stopped test never reports passed;
+-- what a test collects is its own (lists made on demand, empty ones shared).
 local t = require "tap"
 local json = require "evalua.json"
 local sandbox = require "sandbox"
@@ -112,6 +113,34 @@ end)
   t.like((tests["leaves a task running"] or {}).output or "", "1 task this left running was cancelled",
     "one worker: a task a test left running is cancelled at its end, and said so")
   t.is((tests["children print as the test"] or {}).output, "from a child", "one worker: a child's print is its test's")
+end
+
+-- 4. What a test collects (output, soft-check failures, runs) is its own list, made when
+-- it first needs one; tests with none share nothing that another test's can reach.
+do
+  local tests = session("lists", [[
+local task = require "evalua.task"
+local n = 0
+test("soft failures", function() check("one", false); check("two", false); print("went on") end)
+test("passes beside it", function() task.sleep(0.1) end)
+test("retried", function()
+  n = n + 1
+  check("first attempt", n > 1)
+end, { retries = 1 })
+test("passes after them", function() print("quiet") end)
+]], "--jobs 2 --timeout 0")
+  local soft = tests["soft failures"] or {}
+  t.is(#(soft.failures or {}), 2, "lists: a test's soft failures are all its own")
+  t.is(soft.output, "went on", "lists: and so is its output")
+  t.is(#((tests["passes beside it"] or {}).failures or { 0 }), 0, "lists: a test beside it has none")
+  local retried = tests.retried or {}
+  t.is(retried.outcome, "flaky", "lists: a test that passed on a retry is flaky")
+  t.is(#(retried.failures or { 0 }), 0, "lists: its last attempt has no failures")
+  t.is(retried.attempts and #retried.attempts[1].failures, 1, "lists: its first attempt keeps its own")
+  t.is(#((tests["passes after them"] or {}).failures or { 0 }), 0, "lists: a later test has none")
+  local top = session("toplevel", 'check("at the top", true)\n', "--timeout 0")["(loading the file)"] or {}
+  t.like(top.error and top.error.message or "", "check%(%) can only be used inside a test",
+    "check() outside a test is an error, as before")
 end
 
 sandbox.stop()
