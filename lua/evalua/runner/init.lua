@@ -31,14 +31,14 @@ local function nil_raise(tb)
   return (at and (at .. ": ") or "") .. "error raised with a nil value (error(), error(nil) or assert(v, nil))"
 end
 
--- Run fn(...); return nil, or the value it raised (never nil: any raise is an error,
+-- Run fn(arg); return nil, or the value it raised (never nil: any raise is an error,
 -- whatever its value) and the traceback where it was raised.
-local function protect(fn, ...)
+local function protect(fn, arg)
   local tb
   local ok, err = xpcall(fn, function(e)
     if not (expect.is_failure(e) or dsl.is_skip(e)) then tb = debug.traceback(nil, 2) end
     return e
-  end, ...)
+  end, arg)
   if ok then return nil end
   if err == nil then err = nil_raise(tb) end
   return err, tb
@@ -94,9 +94,9 @@ local function error_fields(err, tb, prefix)
   }
 end
 
--- The empty list that entries share for an empty path, tag list, failures or runs (a
--- table each was 72 bytes of every entry): never written to, an entry that gets
--- failures or runs gets a list of its own.
+-- The empty list that entries share for an empty path, tag list, failures or runs (72
+-- bytes each per entry otherwise): never written to; an entry that gets failures or
+-- runs gets a list of its own.
 local NONE = json.array()
 
 local function copy(list)
@@ -139,6 +139,7 @@ local function in_task(owner, secs, pfn, arg)
   -- pcall: the watchdog may raise the passed deadline anywhere, even on the way out.
   local ok, r, left = pcall(task._in_scope, pfn, arg)
   owner.handle = nil
+  local late = deadline and task.now() >= deadline
   if deadline then sched.deadline(prev) end
   -- A cancel that reached the worker as the body ended (while it was ready to run)
   -- waits for its next wait: take it here, or it would cancel what the worker does next.
@@ -156,7 +157,7 @@ local function in_task(owner, secs, pfn, arg)
   -- did not pass: it was stopped.
   if err == nil and owner.cancelled then err = errors.new { kind = "cancelled", message = "test cancelled" } end
   if deadline and (errors.is(err, "timeout") and rawget(err, "deadline") == deadline
-                   or err == nil and task.now() >= deadline) then
+                   or err == nil and late) then
     return errors.new { kind = "timeout", message = ("timed out after %gs (the test's timeout)"):format(secs) }
   end
   return err, tb
@@ -295,10 +296,8 @@ function Runner:release(job)
   end
 end
 
--- The test body: before_each hooks (outermost first), the test, after_each hooks
--- (innermost first; they run even when the test failed, not when it was cancelled).
--- (A tail call into the test: every frame under what a waiting test waits on is kept
--- with it, and its coroutine's stack holds twice the slots of those frames.)
+-- The test proper, a tail call after the before_each hooks (outermost first): each frame
+-- below a test's wait is kept, with its stack slots, as long as the test waits.
 local function before_and_test(job)
   for _, b in ipairs(job.blocks) do
     for _, fn in ipairs(b.hooks.before_each) do fn() end
@@ -306,6 +305,8 @@ local function before_and_test(job)
   return job.spec.fn()
 end
 
+-- The test body: before_each hooks and the test, after_each hooks (innermost first; they
+-- run even when the test failed, not when it was cancelled).
 local function run_test(job)
   local err, tb = protect(before_and_test, job)
   if errors.is(err, "cancelled") then return err end
@@ -383,13 +384,14 @@ end
 function Runner:attempts(job)
   local e = job.entry
   local retries = job.spec.retries or self.opts.retries or 0
-  local list = {}
+  local list
   for n = 1, retries + 1 do
     local t0 = task.now()
     local err, tb = in_task(job, job.spec.timeout or self.opts.timeout, run_test, job)
     self:settle(job, err, tb)
     local last = n > retries or not retryable(e) or self.stopping
     if last and n == 1 then return end -- not retried: no attempts to list
+    list = list or {}
     list[#list + 1] = attempt_record(job, n, task.now() - t0)
     if last then break end
     job.output, job.failures, job.runs = nil, nil, nil
