@@ -163,7 +163,7 @@ local function in_task(owner, secs, pfn, arg)
   return err, tb
 end
 
--- Load one test file: its chunk runs in a task (it may do I/O) with the DSL globals.
+-- Load one test file: its chunk runs on the session's task (it may do I/O) with the DSL globals.
 function Runner:load_file(index, path)
   local file = { path = path, index = index, output = {}, runs = {}, scope = {},
                  entry = { file = path, full_name = "(loading the file)" } }
@@ -265,8 +265,8 @@ function Runner:setup(job)
   end
 end
 
--- A block's hooks run in a task owned by its file, so that their output and runs are
--- kept with the file (and the block's scope, for thresholds).
+-- A block's hooks run (on the worker that got there) as a body owned by its file, so that
+-- their output and runs are kept with the file (and the block's scope, for thresholds).
 function Runner:run_hooks(block, name)
   local list = block.hooks[name]
   if #list == 0 then return nil end
