@@ -386,12 +386,7 @@ local START_GATE, start_gate = 64, nil
 -- before it goes out, so a crash while the answer is on its way still leaves a trace
 -- that a run may exist; `run_start_failed` when it certainly created nothing.
 -- Returns the start's token (put it in the Run as start_token) and send's results.
-function Client:tracked_start(target, send)
-  -- At most START_GATE starts in flight: ten thousand queued at once would each hold a
-  -- request's copies (the measured peak of the scale run); the rest wait here, lean.
-  start_gate = start_gate or task.semaphore(START_GATE)
-  start_gate:acquire()
-  local _ <close> = setmetatable({}, { __close = function() start_gate:release() end })
+local function tracked_start(self, target, send)
   start_count = start_count + 1
   local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
   -- The journal's append waits for its group commit: a cancellation (or the deadline)
@@ -410,12 +405,29 @@ function Client:tracked_start(target, send)
   return token, table.unpack(r, 2, r.n)
 end
 
+local function release_gate() start_gate:release() end
+
+-- At most START_GATE starts in flight: ten thousand queued at once would each hold a
+-- request's copies (the measured peak of the scale run); the rest wait here, lean, on
+-- their own shallow stacks. An admitted start runs on a spare stack (task._on_spare):
+-- its deep frames (journal, request) do not stay with the task that then waits for the run.
+function Client:tracked_start(target, send)
+  start_gate = start_gate or task.semaphore(START_GATE)
+  start_gate:acquire()
+  local _ <close> = setmetatable({}, { __close = release_gate })
+  return task._on_spare(tracked_start, self, target, send)
+end
+
 -- Tell the listeners (journal, runner) about a run that now exists on the service.
-function Client:started(run)
+local function started(self, run)
   common.trace("started %s run %s", self.provider, tostring(run.id))
   hooks.emit("run_started", run)
   common.observed(run, true)
   return run
+end
+
+function Client:started(run)
+  return task._on_spare(started, self, run)
 end
 
 -- Re-attach to a run from its descriptor (e.g. after a crash).
@@ -497,11 +509,11 @@ function Run:wait(opts)
   local popts = { what = ("%s run %s"):format(self.provider, tostring(self.id)) }
   for k, v in pairs(st.client.wait or {}) do popts[k] = v end
   for k, v in pairs(opts) do popts[k] = v end
-  poll.wait(function()
+  -- Returns the run (the check's result): a tail call, so no frame of this is kept while waiting.
+  return poll._wait_on_spare(function()
     if terminal(self:poll()) then return self end
     return false, self
   end, popts)
-  return self
 end
 
 -- Fetch the per-case results (partial while the run is unfinished); returns the run.
