@@ -118,7 +118,9 @@ function Tracker:finished(run, k)
   k = k or key(run)
   local e = self.runs[k]
   if not e then return end
-  self.runs[k], e.done = nil, true
+  -- The entry stays in `order` until the list is rebuilt; the finished run (its results,
+  -- megabytes on a large suite) must not stay with it.
+  self.runs[k], e.done, e.run = nil, true, nil
   self.n, self.dead = self.n - 1, self.dead + 1
   local order = self.order
   while order[self.head] and order[self.head].done do self.head = self.head + 1 end
