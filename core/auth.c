@@ -169,6 +169,17 @@ static int l_token_get(lua_State *L) {
   return 2;
 }
 
+/* token.generation(key, margin) -> the generation token.get would return, without the
+ * token itself (a caller that has that generation's value already: no copy of it made) */
+static int l_token_generation(lua_State *L) {
+  Token *t = find(luaL_checkstring(L, 1));
+  double margin = luaL_optnumber(L, 2, 0);
+  prune();
+  if (t == NULL || clock_now() >= t->expires_at - margin) return 0;
+  lua_pushinteger(L, t->generation);
+  return 1;
+}
+
 /* token.put(key, token, lifetime) -> generation (counts replacements) */
 static int l_token_put(lua_State *L) {
   const char *key = luaL_checkstring(L, 1);
@@ -244,7 +255,7 @@ int luaopen_evalua_token(lua_State *L) {
     {"jwt_expiry", l_jwt_expiry}, {"lifetime", l_token_lifetime}, {NULL, NULL},
   };
   static const luaL_Reg plain[] = {
-    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
+    {"get", l_token_get}, {"generation", l_token_generation}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
   };
   if (luaL_newmetatable(L, HOLD)) {
     lua_pushcfunction(L, hold_gc);
