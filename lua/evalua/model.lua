@@ -24,20 +24,25 @@ local function val(v)
 end
 model.value = val
 
--- A string field, or nil when absent, null or empty.
+-- A string field, or nil when absent, null or empty. (These helpers run for every field
+-- of every case a mapper reads: val is inlined.)
 local function text(v)
-  v = val(v)
-  if v == nil or v == "" then return nil end
+  if v == nil or v == null or v == "" then return nil end
   return type(v) == "string" and v or tostring(v)
 end
 model.text = text
 
 -- Numbers as Lua integers when integral, so that a decoded `1.0` prints as `1`.
+local tointeger = math.tointeger
+
 local function number(v)
-  v = val(v)
-  if type(v) == "string" then v = tonumber(v) end
-  if type(v) ~= "number" then return nil end
-  return math.tointeger(v) or v
+  local t = type(v)
+  if t == "string" then
+    v = tonumber(v)
+    t = type(v)
+  end
+  if t ~= "number" then return nil end
+  return tointeger(v) or v
 end
 model.number = number
 
@@ -73,9 +78,9 @@ local verdicts = {
 }
 
 local function verdict(v)
-  v = val(v)
-  if type(v) == "boolean" then return v end
-  if type(v) == "string" then return verdicts[v:upper()] end
+  local t = type(v)
+  if t == "boolean" then return v end
+  if t == "string" then return verdicts[v:upper()] end
   return nil
 end
 model.verdict = verdict
@@ -173,12 +178,34 @@ local terminal = { completed = true, failed = true, cancelled = true, error = tr
 
 -- Normalize a provider's raw status. An unknown value means "still running" (a poll must
 -- not crash on a status the service added later); the second result says whether it was known.
-function model.normalize(provider, raw)
+local function normalize(provider, raw)
   raw = text(raw)
   if raw == nil then return "queued", false end
   local status = model.mapper(provider).statuses[raw:upper():gsub("[^%w]", "")]
   if status then return status, true end
   return "running", false
+end
+
+-- What each raw string normalized to, per provider: a service sends a handful of values
+-- and a mapper normalizes every case's and metric's. At most 64 kept per provider, in case
+-- a service sends a new value every time.
+local normalized, normalized_known, nnormalized = {}, {}, {}
+
+function model.normalize(provider, raw)
+  local seen = normalized[provider]
+  local status = seen and seen[raw]
+  if status then return status, normalized_known[provider][raw] end
+  local known
+  status, known = normalize(provider, raw)
+  if type(raw) == "string" and (nnormalized[provider] or 0) < 64 then
+    if not seen then
+      seen = {}
+      normalized[provider], normalized_known[provider] = seen, {}
+    end
+    seen[raw], normalized_known[provider][raw] = status, known
+    nnormalized[provider] = (nnormalized[provider] or 0) + 1
+  end
+  return status, known
 end
 
 function model.terminal(status)
