@@ -312,12 +312,14 @@ local function auth_template(auth, method, timeout, at)
     auth_templates[auth] = per
   end
   local by_timeout = per[method]
-  if not by_timeout then
-    by_timeout = {}
+  local tkey = timeout == nil and DEFAULT_TIMEOUT or timeout
+  local e = by_timeout and by_timeout[tkey]
+  -- A few timeouts per provider are kept (a script computing one per call would add a
+  -- template each time): past 8 the set starts again.
+  if not e and (not by_timeout or by_timeout.n == 8) then
+    by_timeout = { n = 0 }
     per[method] = by_timeout
   end
-  local tkey = timeout == nil and DEFAULT_TIMEOUT or timeout
-  local e = by_timeout[tkey]
   -- The timeout is checked before the stamp, which may fetch a token.
   local secs = e and e.secs or (timeout ~= nil and positive(timeout, at, "timeout") or defaults.timeout)
   local stamp = auth:stamp(e and e.stamp)
@@ -329,6 +331,7 @@ local function auth_template(auth, method, timeout, at)
     connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
     retry = defaults.retry, compressed = defaults.compressed, hold = stamp.hold,
   } }
+  if not by_timeout[tkey] then by_timeout.n = by_timeout.n + 1 end
   by_timeout[tkey] = e
   return e
 end

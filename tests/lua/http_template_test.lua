@@ -105,6 +105,9 @@ t.ok(not ok and errors.is(err, "timeout"), "a deadline ends a request in flight 
 t.is(get(echo, cc).status, 200, "the template still serves the next request")
 ok, err = pcall(get, echo .. "?tag=slow&delay=5", cc, 0.3)
 t.ok(not ok and errors.is(err, "timeout"), "the request's own timeout applies")
+local all_ok = true
+for secs = 1, 12 do all_ok = all_ok and get(echo .. "?tag=t" .. secs, cc, secs + 0.5).status == 200 end
+t.ok(all_ok, "requests with a dozen different timeouts (more than the templates kept per provider)")
 ok, err = pcall(get, echo, cc, "soon")
 t.ok(not ok and tostring(err):find("bad argument #1 to 'request'", 1, true), "a bad timeout is the caller's error")
 ok, err = pcall(get, "nope://x", cc)
