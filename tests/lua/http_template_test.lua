@@ -18,13 +18,7 @@ local function get(url, provider, timeout)
   return http.request { method = "GET", url = url, auth = provider, timeout = timeout }
 end
 
-local function token_requests()
-  local n = 0
-  for _, r in ipairs(sandbox.control("requests").requests) do
-    if r.path == "/sf/services/oauth2/token" then n = n + 1 end
-  end
-  return n
-end
+local function token_requests() return sandbox.posts("^/sf/services/oauth2/token$") end
 
 local function sf(id)
   return auth.client_credentials { token_url = token_url, client_id = id or "sandbox-client-id",
