@@ -105,10 +105,15 @@ function Tracker:started(run, k)
 end
 
 -- Polls redraw the terminal line at most every REDRAW seconds: thousands of runs poll.
+-- Whether a line is due is checked first: a poll that writes nothing makes no key string.
 function Tracker:status(run)
-  if self.runs[key(run)] and not (self.tty and self.clock() - (self.drawn or -math.huge) < progress.REDRAW) then
-    self:tick()
+  local now = self.clock()
+  if self.tty then
+    if now - (self.drawn or -math.huge) < progress.REDRAW then return end
+  elseif self.n == 0 or now - self.last_beat < progress.HEARTBEAT then
+    return
   end
+  if self.runs[key(run)] then self:tick() end
 end
 
 -- A finished run's entry is marked, not removed from the middle of `order` (that was

@@ -338,11 +338,16 @@ function Client:call(method, path, opts)
   }
   if resp.status < 200 or resp.status > 299 then vendor_failure(self, resp, method, url) end
   if opts.raw then return resp.body or "", resp end
-  if resp.body == nil or not resp.body:match("%S") then
-    if opts.optional then return nil, resp end
-    unusable(resp, method, url, "empty response body where JSON was expected")
+  -- Decoded straight from the received bytes (a poll's body never becomes a string); an
+  -- empty body, which is no JSON either, is told apart only when decoding fails.
+  local decoded, body = pcall(resp.json, resp)
+  if not decoded then
+    if resp.body == nil or not resp.body:match("%S") then
+      if opts.optional then return nil, resp end
+      unusable(resp, method, url, "empty response body where JSON was expected")
+    end
+    error(body, 0)
   end
-  local body = resp:json()
   if opts.optional then return body, resp end
   if type(body) ~= "table" then
     unusable(resp, method, url, ("a JSON object was expected, got %s"):format(common.snippet(resp.body, 100)))
