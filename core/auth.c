@@ -158,15 +158,30 @@ static void prune(void) {
   }
 }
 
-/* token.get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
-static int l_token_get(lua_State *L) {
+/* The cached token of key (argument 1) valid for margin (argument 2) more seconds, or NULL. */
+static Token *valid_token(lua_State *L) {
   Token *t = find(luaL_checkstring(L, 1));
   double margin = luaL_optnumber(L, 2, 0);
   prune();
-  if (t == NULL || clock_now() >= t->expires_at - margin) return 0;
+  return t != NULL && clock_now() < t->expires_at - margin ? t : NULL;
+}
+
+/* token.get(key, margin) -> token, generation; nil when none is valid for `margin` more seconds */
+static int l_token_get(lua_State *L) {
+  Token *t = valid_token(L);
+  if (t == NULL) return 0;
   lua_pushstring(L, t->value);
   lua_pushinteger(L, t->generation);
   return 2;
+}
+
+/* token.generation(key, margin) -> the generation token.get would return, without the
+ * token itself (a caller that has that generation's value already: no copy of it made) */
+static int l_token_generation(lua_State *L) {
+  Token *t = valid_token(L);
+  if (t == NULL) return 0;
+  lua_pushinteger(L, t->generation);
+  return 1;
 }
 
 /* token.put(key, token, lifetime) -> generation (counts replacements) */
@@ -244,7 +259,7 @@ int luaopen_evalua_token(lua_State *L) {
     {"jwt_expiry", l_jwt_expiry}, {"lifetime", l_token_lifetime}, {NULL, NULL},
   };
   static const luaL_Reg plain[] = {
-    {"get", l_token_get}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
+    {"get", l_token_get}, {"generation", l_token_generation}, {"put", l_token_put}, {"drop", l_token_drop}, {"hold", l_token_hold}, {NULL, NULL},
   };
   if (luaL_newmetatable(L, HOLD)) {
     lua_pushcfunction(L, hold_gc);

@@ -432,16 +432,20 @@ static int l_send(lua_State *L) {
   return sched_wait(L, &http_ops, r, HUGE_VAL, 3, send_k);
 }
 
-/* transfer.prepare{spec without url} -> a template for transfer.send(template, url) */
+/* transfer.prepare{spec without url, hold = any} -> a template for transfer.send(template,
+ * url). The template keeps `hold` (a token's hold: its headers may carry the token), and
+ * every request made from it keeps the template, so the hold lives as long as they do. */
 static int l_prepare(lua_State *L) {
   Request *t;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  t = lua_newuserdatauv(L, sizeof *t, 0);
+  t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
   transfer_init_request(t);
   luaL_setmetatable(L, TEMPLATE_MT);
   read_spec(L, t, 0);
+  lua_getfield(L, 1, "hold");
+  lua_setiuservalue(L, 2, 1);
   return 1;
 }
 

@@ -61,13 +61,18 @@ static int newline(Encoder *e) {
   return 0;
 }
 
+/* A string in quotes: runs of characters that need no escape are copied at once. */
 static int put_string(Encoder *e, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
+  size_t plain = 0;                     /* start of the run not yet copied */
   if (PUTS(e, "\"")) return -1;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    const char *esc = NULL;
+    const char *esc;
     char u[7];
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    if (i > plain && put(e, s + plain, i - plain)) return -1;
+    plain = i + 1;
     switch (c) {
     case '"': esc = "\\\""; break;
     case '\\': esc = "\\\\"; break;
@@ -76,15 +81,14 @@ static int put_string(Encoder *e, const char *s, size_t n) {
     case '\t': esc = "\\t"; break;
     case '\b': esc = "\\b"; break;
     case '\f': esc = "\\f"; break;
-    default:
-      if (c < 0x20 || c == 0x7f) {
-        u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-        u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
-        esc = u;
-      }
+    default:                            /* the other control characters, and DEL */
+      u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+      u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
+      esc = u;
     }
-    if (esc ? put(e, esc, strlen(esc)) : put(e, (const char *)&s[i], 1)) return -1;
+    if (put(e, esc, strlen(esc))) return -1;
   }
+  if (n > plain && put(e, s + plain, n - plain)) return -1;
   return PUTS(e, "\"");
 }
 

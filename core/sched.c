@@ -306,8 +306,10 @@ static int l_unpark(lua_State *L) {
   lua_settop(L, 2);
   while (q->head && (n <= 0 || woken < n)) {
     Task *t = q->head;
-    lua_pushthread(t->co);
-    lua_xmove(t->co, L, 1);
+    /* From the registry, never through the parked thread's own stack: a suspended
+     * coroutine may have no free slot, and waking all of a long queue pushes many. */
+    luaL_checkstack(L, 1, "too many tasks woken at once");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
     sched_wake(t, WAKE_EVENT);          /* the cleanup unlinks it */
     woken++;
   }
@@ -354,6 +356,7 @@ static int l_spawn(lua_State *L) {
   lua_State *co;
   luaL_checktype(L, 1, LUA_TFUNCTION);
   co = lua_newthread(L);                 /* before anything that needs freeing */
+  if (!lua_checkstack(co, n)) return luaL_error(L, "too many arguments to spawn");
   t = calloc(1, sizeof *t);
   if (t == NULL) return luaL_error(L, "out of memory");
   lua_pushvalue(L, -1);
@@ -729,7 +732,7 @@ static int l_set_error_factory(lua_State *L) {
 
 static int l_current(lua_State *L) {
   if (current == NULL) lua_pushnil(L);
-  else lua_pushthread(current->co), lua_xmove(current->co, L, 1);
+  else lua_rawgeti(L, LUA_REGISTRYINDEX, current->ref);  /* L may be a coroutine inside the task */
   return 1;
 }
 

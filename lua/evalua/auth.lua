@@ -26,6 +26,18 @@ function StaticProvider:apply(spec)
   for name, value in pairs(self.headers) do spec.headers[name] = value end
 end
 
+-- provider:stamp(previous) -> {headers = {name = value}, hold?, auth_generation?}: the
+-- headers apply() would add, for a template of requests (http.lua's authorized GETs).
+-- The same stamp comes back while they stay the same, so the template is kept.
+function StaticProvider:stamp()
+  local s = self.stamped
+  if not s then
+    s = { headers = self.headers }
+    self.stamped = s
+  end
+  return s
+end
+
 --- auth.api_key{header = "X-Api-Key", value = secret("KEY")}
 --- auth.api_key{headers = {["X-Api-Key"] = k, ["X-Secret-Key"] = s}}
 function auth.api_key(opts)
@@ -128,14 +140,30 @@ end
 
 --- provider:token() -> a valid access token, fetched or refreshed when needed.
 -- One fetch at a time: concurrent callers wait for it.
+-- What a provider last read from the cache: {generation, token, life, margin}. A request
+-- asks the cache only whether that generation is still good, so the token is not copied
+-- out of it for every request. (Kept off the provider table, which a script may print.)
+local last = setmetatable({}, { __mode = "k" })
+
 function ClientCredentials:token()
   -- Refresh `margin` early, but never so early that a short-lived token is refreshed on
   -- every request; at least a second early (JWT times are whole seconds), at most half
   -- its life.
   local life = self.lifetime or 0
-  local margin = math.min(self.margin, math.max(life / 4, math.min(1, life / 2)))
-  local cached, generation = tokens.get(self.key, margin)
-  if cached and self.instance then return cached, generation end
+  local seen = last[self]
+  local margin
+  if seen and seen.life == life then margin = seen.margin
+  else margin = math.min(self.margin, math.max(life / 4, math.min(1, life / 2))) end
+  local generation = tokens.generation(self.key, margin)
+  if generation and self.instance then
+    if seen and seen.generation == generation then return seen.token, generation end
+    local cached
+    cached, generation = tokens.get(self.key, margin)
+    if cached then
+      last[self] = { generation = generation, token = cached, life = life, margin = margin }
+      return cached, generation
+    end
+  end
   local task = require "evalua.task"
   if not self.fetching then
     self.fetching = task.detached(function() return self:fetch() end) -- shared by every waiter
@@ -144,6 +172,7 @@ function ClientCredentials:token()
   local ok, result = pcall(task.wait, pending)
   if self.fetching == pending then self.fetching = nil end
   if not ok then error(result, 0) end
+  local cached
   cached, generation = tokens.get(self.key, 0)
   if not cached then
     errors.raise({ kind = "auth", url = self.token_url,
@@ -161,9 +190,18 @@ function ClientCredentials:apply(spec)
   spec.auth_hold = tokens.hold(generation)
 end
 
+-- A stamp per token (see StaticProvider:stamp): made when the token changes, holding it
+-- as apply() does, for as long as the template made from it (and its requests) live.
+function ClientCredentials:stamp(previous)
+  local token, generation = self:token()
+  if previous and previous.auth_generation == generation then return previous end
+  return { headers = { authorization = "Bearer " .. token }, auth_generation = generation,
+           hold = tokens.hold(generation) }
+end
+
 -- A 401 means the token died early (revoked, shorter admin policy): drop it so the
 -- replay fetches a new one -- unless another request already replaced it.
-function ClientCredentials:refresh(_, spec)
+function ClientCredentials:refresh(_, spec) -- spec: a request's spec or a stamp
   tokens.drop(self.key, spec.auth_generation)
   return true
 end

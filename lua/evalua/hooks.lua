@@ -3,19 +3,26 @@
 -- know the other.
 local hooks = {}
 
+-- event -> the list of its listeners. A list is never changed once made: adding or
+-- removing a listener makes a new one (copy on write), so `emit` walks a list as it was
+-- when the event began whatever its listeners add or remove meanwhile, without copying
+-- it on every call (run_status is emitted on every poll of every run).
 local listeners = {}
 
 -- Register `fn` for `event`; returns a function that removes it again.
 function hooks.on(event, fn)
   assert(type(event) == "string", "hooks.on: event name expected")
   assert(type(fn) == "function", "hooks.on: function expected")
-  local list = listeners[event] or {}
-  listeners[event] = list
+  local old = listeners[event] or {}
+  local list = table.move(old, 1, #old, 1, {})
   list[#list + 1] = fn
+  listeners[event] = list
   return function()
-    for i = #list, 1, -1 do
-      if list[i] == fn then table.remove(list, i) end
+    local now, kept = listeners[event] or {}, {}
+    for _, f in ipairs(now) do
+      if f ~= fn then kept[#kept + 1] = f end
     end
+    listeners[event] = kept[1] and kept or nil
   end
 end
 
@@ -24,8 +31,7 @@ end
 function hooks.emit(event, ...)
   local list = listeners[event]
   if not list then return end
-  -- Copy first so that a listener removing itself does not skip its neighbour.
-  for _, fn in ipairs(table.move(list, 1, #list, 1, {})) do fn(...) end
+  for i = 1, #list do list[i](...) end
 end
 
 return hooks

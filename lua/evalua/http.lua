@@ -231,11 +231,15 @@ end
 
 local insecure_warned = false
 
-local function send(spec)
-  if spec.insecure and not insecure_warned then
+local function warn_insecure(insecure)
+  if insecure and not insecure_warned then
     insecure_warned = true
     io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
   end
+end
+
+local function send(spec)
+  warn_insecure(spec.insecure)
   -- The C side takes "name: value" lines; the map stays for a replay after a 401.
   local headers = spec.headers
   spec.headers = header_list(headers)
@@ -279,10 +283,85 @@ local function request(opts, at)
   return r[2]
 end
 
+-- Authorized GETs without other options (a provider's polls: method, url, auth and
+-- timeout) are sent from a template per auth provider, method and timeout that carries
+-- the accept header and the provider's own (its stamp, auth.lua): the template is made
+-- again only when the stamp changes (a new token) or the defaults do. The stamp's hold
+-- lives in the template, which every request made from it keeps: a replaced token stays
+-- redacted while any of them lives. Not used while a default deadline is set.
+local PLAIN = { method = true, url = true, auth = true, timeout = true }
+local auth_templates = setmetatable({}, { __mode = "k" })   -- auth -> method -> timeout -> entry
+local DEFAULT_TIMEOUT = {}
+
+local function plain_authorized(opts)
+  local auth, method = opts.auth, opts.method
+  if defaults.deadline ~= nil or type(auth) ~= "table" or type(auth.stamp) ~= "function"
+    or (method ~= nil and method ~= "GET") then
+    return false
+  end
+  for k in next, opts do
+    if not PLAIN[k] then return false end
+  end
+  return true
+end
+
+local function auth_template(auth, method, timeout, at)
+  local per = auth_templates[auth]
+  if not per then
+    per = {}
+    auth_templates[auth] = per
+  end
+  local by_timeout = per[method]
+  local tkey = timeout == nil and DEFAULT_TIMEOUT or timeout
+  local e = by_timeout and by_timeout[tkey]
+  -- A few timeouts per provider are kept (a script computing one per call would add a
+  -- template each time): past 8 the set starts again.
+  if not e and (not by_timeout or by_timeout.n == 8) then
+    by_timeout = { n = 0 }
+    per[method] = by_timeout
+  end
+  -- The timeout is checked before the stamp, which may fetch a token.
+  local secs = e and e.secs or (timeout ~= nil and positive(timeout, at, "timeout") or defaults.timeout)
+  local stamp = auth:stamp(e and e.stamp)
+  if e and e.stamp == stamp then return e end
+  local headers = { accept = "application/json" }
+  for k, v in pairs(stamp.headers) do headers[k] = v end
+  e = { secs = secs, stamp = stamp, template = transfer.prepare {
+    method = method, headers = header_list(headers), timeout = secs,
+    connect_timeout = defaults.connect_timeout, max_body = defaults.max_body, insecure = defaults.insecure,
+    retry = defaults.retry, compressed = defaults.compressed, hold = stamp.hold,
+  } }
+  if not by_timeout[tkey] then by_timeout.n = by_timeout.n + 1 end
+  by_timeout[tkey] = e
+  return e
+end
+
+local function send_template(template, url)
+  local ok, res = transfer.send(template, url)
+  if not ok then errors.raise(res, 3) end
+  return res
+end
+
+-- What authorized() does for such a request, the 401 refresh and single replay included.
+local function templated(opts, at)
+  local url, auth, timeout = opts.url, opts.auth, opts.timeout
+  if not good_urls[url] then check_url(url, at) end
+  warn_insecure(defaults.insecure)
+  local e = auth_template(auth, "GET", timeout, at)
+  local res = send_template(e.template, url)
+  if res.status == 401 and auth.refresh and auth:refresh(res, e.stamp) then
+    res = send_template(auth_template(auth, "GET", timeout, at).template, url)
+  end
+  return res
+end
+
+local REQUEST_SITE = site("request", 1, 1)
+
 --- http.request(opts) -> response
 function http.request(opts)
   if type(opts) ~= "table" then argerror(1, "request", "table expected, got " .. type(opts)) end
-  return request(opts, site("request", 1, 1))
+  if opts.auth ~= nil and plain_authorized(opts) then return templated(opts, REQUEST_SITE) end
+  return request(opts, REQUEST_SITE)
 end
 
 -- Requests without options are sent from a template per method (transfer.prepare reads
@@ -305,13 +384,8 @@ end
 -- The fast path of http.get(url) and friends: what request() does for no options.
 local function plain(method, url, at)
   if not good_urls[url] then check_url(url, at) end
-  if defaults.insecure and not insecure_warned then
-    insecure_warned = true
-    io.stderr:write("evalua: warning: TLS certificate verification is OFF (insecure)\n")
-  end
-  local ok, res = transfer.send(templates[method] or template(method), url)
-  if not ok then errors.raise(res, 3) end
-  return res
+  warn_insecure(defaults.insecure)
+  return send_template(templates[method] or template(method), url)
 end
 
 local function shorthand(method)
@@ -340,7 +414,7 @@ http.delete = shorthand("DELETE")
 function http.configure(opts)
   if type(opts) ~= "table" then argerror(1, "configure", "table expected, got " .. type(opts)) end
   local at = site("configure", 1, 1)
-  templates = {}
+  templates, auth_templates = {}, setmetatable({}, { __mode = "k" })
   for k, v in pairs(opts) do
     if k == "timeout" or k == "connect_timeout" or k == "deadline" then defaults[k] = positive(v, at, k)
     elseif k == "max_body" then defaults.max_body = check.count(v, 1, "configure", "max_body")

@@ -12,6 +12,8 @@ local null = cjson.null
 local Run, Case, Metric = {}, {}, {}
 Run.__index, Case.__index, Metric.__index = Run, Case, Metric
 Run.__name, Case.__name, Metric.__name = "evalua.run", "evalua.case", "evalua.metric"
+
+local known_providers = { agentforce = true, futureagi = true, kapso = true, glow = true }
 model.Run, model.Case, model.Metric = Run, Case, Metric
 
 ---------------------------------------------------------------------------------------
@@ -24,20 +26,29 @@ local function val(v)
 end
 model.value = val
 
--- A string field, or nil when absent, null or empty.
+-- A string field, or nil when absent, null or empty. (These helpers run for every field
+-- of every case a mapper reads: val is inlined.)
 local function text(v)
-  v = val(v)
-  if v == nil or v == "" then return nil end
-  return type(v) == "string" and v or tostring(v)
+  if type(v) == "string" then
+    if v == "" then return nil end
+    return v
+  end
+  if v == nil or v == null then return nil end
+  return tostring(v)
 end
 model.text = text
 
 -- Numbers as Lua integers when integral, so that a decoded `1.0` prints as `1`.
+local tointeger = math.tointeger
+
 local function number(v)
-  v = val(v)
-  if type(v) == "string" then v = tonumber(v) end
-  if type(v) ~= "number" then return nil end
-  return math.tointeger(v) or v
+  local t = type(v)
+  if t == "string" then
+    v = tonumber(v)
+    t = type(v)
+  end
+  if t ~= "number" then return nil end
+  return tointeger(v) or v
 end
 model.number = number
 
@@ -53,8 +64,10 @@ local named_entities = {
 
 -- Salesforce HTML-escapes several text fields; decode in one pass so `&amp;quot;`
 -- becomes `&quot;` and not `"`.
+local find = string.find
+
 local function unescape(s)
-  if type(s) ~= "string" or not s:find("&", 1, true) then return s end   -- the common case
+  if type(s) ~= "string" or not find(s, "&", 1, true) then return s end   -- the common case
   return (s:gsub("&(#?)([xX]?)(%w+);", function(hash, x, body)
     if hash == "#" then
       local code = tonumber(body, x ~= "" and 16 or 10)
@@ -66,6 +79,16 @@ local function unescape(s)
 end
 model.unescape = unescape
 
+-- text(v) with its entities decoded (unescape(text(v))), in one call.
+function model.unescaped(v)
+  if type(v) == "string" then
+    if v == "" then return nil end
+    if not find(v, "&", 1, true) then return v end
+    return unescape(v)
+  end
+  return unescape(text(v))
+end
+
 -- Verdict words the services use, compared case-insensitively.
 local verdicts = {
   PASS = true, PASSED = true, TRUE = true, SUCCESS = true,
@@ -73,9 +96,13 @@ local verdicts = {
 }
 
 local function verdict(v)
-  v = val(v)
-  if type(v) == "boolean" then return v end
-  if type(v) == "string" then return verdicts[v:upper()] end
+  local t = type(v)
+  if t == "boolean" then return v end
+  if t == "string" then
+    local known = verdicts[v]            -- as sent, most often: no upper-case copy made
+    if known ~= nil then return known end
+    return verdicts[v:upper()]
+  end
   return nil
 end
 model.verdict = verdict
@@ -173,12 +200,39 @@ local terminal = { completed = true, failed = true, cancelled = true, error = tr
 
 -- Normalize a provider's raw status. An unknown value means "still running" (a poll must
 -- not crash on a status the service added later); the second result says whether it was known.
-function model.normalize(provider, raw)
+local function normalize(provider, raw)
   raw = text(raw)
   if raw == nil then return "queued", false end
   local status = model.mapper(provider).statuses[raw:upper():gsub("[^%w]", "")]
   if status then return status, true end
   return "running", false
+end
+
+-- model.normalizer(provider) -> function(raw) -> what model.normalize(provider, raw)
+-- returns, remembering what each raw string became: a service sends a handful of values
+-- and a mapper normalizes every case's and metric's. At most 64 kept per provider, in case
+-- a service sends a new value every time.
+local normalizers = {}
+
+function model.normalizer(provider)
+  local fn = normalizers[provider]
+  if fn then return fn end
+  if not known_providers[provider] then return function(raw) return normalize(provider, raw) end end
+  local seen, known_of, n = {}, {}, 0
+  fn = function(raw)
+    local status = seen[raw]
+    if status then return status, known_of[raw] end
+    local known
+    status, known = normalize(provider, raw)
+    if type(raw) == "string" and n < 64 then seen[raw], known_of[raw], n = status, known, n + 1 end
+    return status, known
+  end
+  normalizers[provider] = fn
+  return fn
+end
+
+function model.normalize(provider, raw)
+  return (normalizers[provider] or model.normalizer(provider))(raw)
 end
 
 function model.terminal(status)
@@ -216,7 +270,8 @@ end
 -- Constructors
 
 function model.metric(fields)
-  return setmetatable(need_table(fields, 1, "metric", "table of fields"), Metric)
+  if type(fields) ~= "table" then need_table(fields, 1, "metric", "table of fields") end
+  return setmetatable(fields, Metric)
 end
 
 -- The case fields of latency, token usage and cost that a mapper fills where the service
@@ -232,7 +287,7 @@ function model.with_usage(fields, usage)
 end
 
 function model.case(fields)
-  need_table(fields, 1, "case", "table of fields")
+  if type(fields) ~= "table" then need_table(fields, 1, "case", "table of fields") end
   fields.inputs = fields.inputs or {}
   fields.outputs = fields.outputs or {}
   fields.metrics = fields.metrics or {}
@@ -418,7 +473,6 @@ end
 -- Mappers: model.from.<provider>(document(s), opts) -> Run, loaded on first use (a mapper
 -- requires this module, so it cannot be loaded while this one is).
 
-local known_providers = { agentforce = true, futureagi = true, kapso = true, glow = true }
 
 -- A provider's mapper module: {run = function(docs..., opts) -> Run, statuses = {...}}.
 function model.mapper(provider)

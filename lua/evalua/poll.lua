@@ -14,55 +14,70 @@ local function format_duration(s)
 end
 poll.format_duration = format_duration
 
--- condition()'s results when the first is truthy (packed), else nil and whether it gave
--- a second value, and that value: a failed check allocates nothing.
-local function outcome(first, ...)
-  if first then return table.pack(first, ...) end
-  return nil, select("#", ...) >= 1, (...)
+-- One check under the wait's deadline (it bounds the check's own requests and their
+-- Retry-After waits too): the check's results packed when the first is truthy; else nil,
+-- whether the deadline passed during the check, and the value a failed check gave after
+-- its false (for the timeout error).
+local function attempt(condition, deadline)
+  local r, expired = task._with_deadline(deadline - sched.now(), condition)
+  if expired then return nil, true end
+  if not r[1] then error(r[2], 0) end
+  if r[2] then return table.pack(table.unpack(r, 2, r.n)) end
+  return nil, false, r.n >= 3, r[3]
 end
 
--- Check, sleep, back off, until the condition holds. `w` is the wait's state (interval,
--- max_interval, factor, jitter, and the last value a failed check gave, for its timeout
--- error); a thousand waiting runs keep one small table each, not a closure with upvalues.
-local function loop(condition, w)
-  local interval, random, sleep = w.interval, math.random, sched.sleep
+-- Check, sleep, back off, until the condition holds or the deadline passes. The wait's
+-- state is this frame's locals: a waiting task keeps no table for it. While it sleeps a
+-- task holds only this frame and its caller's: with `spare`, each check runs on a spare
+-- stack (task._on_spare), so the deep frames of a poll's request never become the
+-- waiting task's own (Lua keeps a stack at the size it grew to).
+local function loop(condition, spare, interval, max_interval, factor, jitter, timeout, what)
+  local deadline, now, last = sched.now() + timeout, sched.now, nil
   while true do
-    local got, has_last, last = outcome(condition())
-    if got then return got end
-    if has_last then w.last = last end
-    sleep(interval * (1 + w.jitter * (2 * random() - 1)))
-    interval = math.min(interval * w.factor, w.max_interval)
+    local got, expired, has_last, value
+    if spare then got, expired, has_last, value = task._on_spare(attempt, condition, deadline)
+    else got, expired, has_last, value = attempt(condition, deadline) end
+    if got then return table.unpack(got, 1, got.n) end
+    if has_last then last = value end
+    local left = deadline - now()
+    if expired or left <= 0 then
+      errors.raise({
+        kind = "timeout", last = last, what = what,
+        message = ("timed out after %s waiting for %s"):format(format_duration(timeout), what or "a condition"),
+      }, 2)
+    end
+    sched.sleep(math.min(left, interval * (1 + jitter * (2 * math.random() - 1))))
+    interval = math.min(interval * factor, max_interval)
   end
 end
 
 local known = { interval = true, max_interval = true, factor = true, jitter = true, timeout = true, what = true }
 
---- poll.wait(check, opts) -> check's first truthy result (and the values after it)
-function poll.wait(condition, opts)
+local function wait(condition, opts, spare)
   if type(condition) ~= "function" then errors.argerror(1, "wait", "function expected, got " .. type(condition)) end
   if opts ~= nil and type(opts) ~= "table" then errors.argerror(2, "wait", "table expected, got " .. type(opts)) end
   opts = opts or {}
   for k in pairs(opts) do
     if not known[k] then errors.argerror(2, "wait", "unknown option '" .. tostring(k) .. "'") end
   end
-  local interval = check.duration(opts.interval or 1, 2, "wait", "interval")
-  local max_interval = check.duration(opts.max_interval or 30, 2, "wait", "max_interval")
-  local factor = check.number(opts.factor or 1.5, 2, "wait", "factor", 1)
-  local jitter = check.number(opts.jitter or 0.1, 2, "wait", "jitter", 0, 1)
-  local timeout = check.duration(opts.timeout or 300, 2, "wait", "timeout")
-  -- The whole wait, the checks' own requests and their Retry-After waits included, is
-  -- bounded by the timeout: it is the task's deadline while the loop runs.
-  local w = { interval = interval, max_interval = max_interval, factor = factor, jitter = jitter }
-  local r, expired = task._with_deadline(timeout, loop, condition, w)
-  local last = w.last
-  if expired then
-    errors.raise({
-      kind = "timeout", last = last, what = opts.what,
-      message = ("timed out after %s waiting for %s"):format(format_duration(timeout), opts.what or "a condition"),
-    }, 2)
-  end
-  if not r[1] then error(r[2], 0) end
-  return table.unpack(r[2], 1, r[2].n)
+  -- A tail call: this frame (and `opts`) is not kept while waiting.
+  return loop(condition, spare,
+    check.duration(opts.interval or 1, 2, "wait", "interval"),
+    check.duration(opts.max_interval or 30, 2, "wait", "max_interval"),
+    check.number(opts.factor or 1.5, 2, "wait", "factor", 1),
+    check.number(opts.jitter or 0.1, 2, "wait", "jitter", 0, 1),
+    check.duration(opts.timeout or 300, 2, "wait", "timeout"),
+    opts.what)
+end
+
+--- poll.wait(check, opts) -> check's first truthy result (and the values after it)
+function poll.wait(condition, opts)
+  return wait(condition, opts, false)
+end
+
+-- The same for evalua's own checks (a provider's poll), each run on a spare stack.
+function poll._wait_on_spare(condition, opts)
+  return wait(condition, opts, true)
 end
 
 return poll

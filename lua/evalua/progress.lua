@@ -105,10 +105,15 @@ function Tracker:started(run, k)
 end
 
 -- Polls redraw the terminal line at most every REDRAW seconds: thousands of runs poll.
+-- Whether a line is due is checked first: a poll that writes nothing makes no key string.
 function Tracker:status(run)
-  if self.runs[key(run)] and not (self.tty and self.clock() - (self.drawn or -math.huge) < progress.REDRAW) then
-    self:tick()
+  local now = self.clock()
+  if self.tty then
+    if now - (self.drawn or -math.huge) < progress.REDRAW then return end
+  elseif self.n == 0 or now - self.last_beat < progress.HEARTBEAT then
+    return
   end
+  if self.runs[key(run)] then self:tick() end
 end
 
 -- A finished run's entry is marked, not removed from the middle of `order` (that was
@@ -118,7 +123,9 @@ function Tracker:finished(run, k)
   k = k or key(run)
   local e = self.runs[k]
   if not e then return end
-  self.runs[k], e.done = nil, true
+  -- The entry stays in `order` until the list is rebuilt; the finished run (its results,
+  -- megabytes on a large suite) must not stay with it.
+  self.runs[k], e.done, e.run = nil, true, nil
   self.n, self.dead = self.n - 1, self.dead + 1
   local order = self.order
   while order[self.head] and order[self.head].done do self.head = self.head + 1 end

@@ -124,7 +124,8 @@ end
 
 local function new_task(scope, fn, ...)
   next_id = next_id + 1
-  local h = setmetatable({ id = next_id, parent = current_handle(), done = false, scope = scope }, Handle)
+  -- Four fields (co comes next) fit the table's four slots; `done` is set when it ends.
+  local h = setmetatable({ id = next_id, parent = current_handle(), scope = scope }, Handle)
   h.co = sched.spawn(body, h, fn, ...)
   handles[h.co] = h
   if scope then scope.members[h] = true end
@@ -151,17 +152,21 @@ local function check_handle(h, argn, fname)
   end
 end
 
+-- An error from code that ran only evalua's frames (a token fetch's task, a spare stack)
+-- or ended in a tail call has no line of the user's: blame the line that waited for it.
+local function blame_caller(err)
+  if errors.is(err) and not rawget(err, "where") and not errors.first_user_frame(rawget(err, "traceback")) then
+    local where = errors.where():gsub(":%s*$", "")
+    if where ~= "" then rawset(err, "where", where) end
+  end
+end
+
 local function outcome(h)
   h.observed = true
   unobserved[h] = nil
   if h.ok then return unpack(h.results, 1, h.results.n) end
   local err = h.err
-  -- An error from a task that ran only evalua's code (a token fetch) or ended in a tail
-  -- call has no line of the user's: blame the line that waited for it.
-  if errors.is(err) and not rawget(err, "where") and not errors.first_user_frame(rawget(err, "traceback")) then
-    local where = errors.where():gsub(":%s*$", "")
-    if where ~= "" then rawset(err, "where", where) end
-  end
+  blame_caller(err)
   local tb = type(err) == "string" and errors.user_traceback(h.traceback)
   if tb then err = err .. "\n(in task " .. h.id .. ") " .. tb end
   error(err, 0)
@@ -332,6 +337,50 @@ function task.timeout(d, fn, ...)
   end
   if not r[1] then error(unwrap(r[2]), 0) end
   return unpack(r, 2, r.n)
+end
+
+---------------------------------------------------------------------------
+-- Spare stacks
+
+-- Work that runs deep (a poll: the provider, the request's options and auth, the
+-- transfer) runs on a spare coroutine lent to the running task for the call. A task that
+-- mostly sleeps then keeps only the shallow stack of its wait: Lua never shrinks a stack
+-- below twice what is in use when the collector looks, so ten thousand waiting runs each
+-- kept the deepest stack their polls had reached. A spare is the task's own code as far
+-- as the scheduler is concerned (sched.resume forwards its waits, its deadline and
+-- cancellation are the task's); one that fails is dropped, at most SPARES_MAX are kept.
+local spares, nspares, SPARES_MAX = {}, 0, 64
+local spare_resume, yield = sched.resume, coroutine.yield
+
+-- A spare's body: call, hand back the results, wait for the next call (a tail call each
+-- time, so the loop does not grow the stack).
+local function serve(fn, ...)
+  return serve(yield(fn(...)))
+end
+
+local function returned(co, ok, ...)
+  if not ok then
+    coroutine.close(co)
+    local err = ...
+    blame_caller(err)
+    error(err, 0)
+  end
+  if nspares < SPARES_MAX then
+    nspares = nspares + 1
+    spares[nspares] = co
+  end
+  return ...
+end
+
+--- task._on_spare(fn, ...) -> fn(...)'s results, fn run in the calling task on a spare stack
+function task._on_spare(fn, ...)
+  local co = spares[nspares]
+  if co then
+    spares[nspares], nspares = nil, nspares - 1
+  else
+    co = coroutine.create(serve)
+  end
+  return returned(co, spare_resume(co, fn, ...))
 end
 
 ---------------------------------------------------------------------------

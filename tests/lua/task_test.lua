@@ -70,4 +70,39 @@ local ok3, err3 = pcall(function()
   table.sort({ 3, 2, 1 }, function(a, b) task.sleep(0) return a < b end)
 end)
 t.ok(not ok3 and tostring(err3):find("cannot wait here"), "waiting where Lua cannot yield is a clear error")
+-- Seeded: tasks park at random stack depths on events and semaphores, then everything is
+-- woken at once and one by one. Waking must never write to the parked tasks' stacks.
+do
+  local seed = tonumber(os.getenv("EVALUA_SEED") or "") or 13
+  math.randomseed(seed)
+  local ev, sem, woke = task.event(), task.semaphore(0), 0
+  local function deep(n, fn)
+    if n == 0 then return fn() end
+    local a, b, c, d = n, n + 1, n + 2, n + 3   -- frames of different sizes
+    return deep(n - 1, fn) or (a + b + c + d) * 0
+  end
+  local parked = {}
+  for i = 1, 300 do
+    local d = math.random(0, 60)
+    parked[i] = task.spawn(function()
+      deep(d, function() if i % 2 == 0 then ev:wait() else sem:acquire() end end)
+      woke = woke + 1
+    end)
+  end
+  task.sleep(0.01)
+  ev:set()
+  for _ = 1, 150 do sem:release() end
+  task.all(parked)
+  t.is(woke, 300, ("300 tasks parked at random depths all woke (seed %d)"):format(seed))
+end
+
+-- Many arguments to a task are moved onto its new stack safely.
+do
+  local args = {}
+  for i = 1, 300 do args[i] = i end
+  local many = task.spawn(function(...) return select("#", ...), (select(300, ...)) end, table.unpack(args))
+  local n, last = task.wait(many)
+  t.ok(n == 300 and last == 300, "a task takes 300 arguments")
+end
+
 t.done()

@@ -338,11 +338,16 @@ function Client:call(method, path, opts)
   }
   if resp.status < 200 or resp.status > 299 then vendor_failure(self, resp, method, url) end
   if opts.raw then return resp.body or "", resp end
-  if resp.body == nil or not resp.body:match("%S") then
-    if opts.optional then return nil, resp end
-    unusable(resp, method, url, "empty response body where JSON was expected")
+  -- Decoded straight from the received bytes (a poll's body never becomes a string); an
+  -- empty body, which is no JSON either, is told apart only when decoding fails.
+  local decoded, body = pcall(resp.json, resp)
+  if not decoded then
+    if resp.body == nil or not resp.body:match("%S") then
+      if opts.optional then return nil, resp end
+      unusable(resp, method, url, "empty response body where JSON was expected")
+    end
+    error(body, 0)
   end
-  local body = resp:json()
   if opts.optional then return body, resp end
   if type(body) ~= "table" then
     unusable(resp, method, url, ("a JSON object was expected, got %s"):format(common.snippet(resp.body, 100)))
@@ -386,12 +391,7 @@ local START_GATE, start_gate = 64, nil
 -- before it goes out, so a crash while the answer is on its way still leaves a trace
 -- that a run may exist; `run_start_failed` when it certainly created nothing.
 -- Returns the start's token (put it in the Run as start_token) and send's results.
-function Client:tracked_start(target, send)
-  -- At most START_GATE starts in flight: ten thousand queued at once would each hold a
-  -- request's copies (the measured peak of the scale run); the rest wait here, lean.
-  start_gate = start_gate or task.semaphore(START_GATE)
-  start_gate:acquire()
-  local _ <close> = setmetatable({}, { __close = function() start_gate:release() end })
+local function tracked_start(self, target, send)
   start_count = start_count + 1
   local token = ("%s-%d-%d"):format(os.date("!%Y%m%dT%H%M%S"), math.random(0, 0x7fffffff), start_count)
   -- The journal's append waits for its group commit: a cancellation (or the deadline)
@@ -410,12 +410,29 @@ function Client:tracked_start(target, send)
   return token, table.unpack(r, 2, r.n)
 end
 
+local function release_gate() start_gate:release() end
+
+-- At most START_GATE starts in flight: ten thousand queued at once would each hold a
+-- request's copies (the measured peak of the scale run); the rest wait here, lean, on
+-- their own shallow stacks. An admitted start runs on a spare stack (task._on_spare):
+-- its deep frames (journal, request) do not stay with the task that then waits for the run.
+function Client:tracked_start(target, send)
+  start_gate = start_gate or task.semaphore(START_GATE)
+  start_gate:acquire()
+  local _ <close> = setmetatable({}, { __close = release_gate })
+  return task._on_spare(tracked_start, self, target, send)
+end
+
 -- Tell the listeners (journal, runner) about a run that now exists on the service.
-function Client:started(run)
+local function started(self, run)
   common.trace("started %s run %s", self.provider, tostring(run.id))
   hooks.emit("run_started", run)
   common.observed(run, true)
   return run
+end
+
+function Client:started(run)
+  return task._on_spare(started, self, run)
 end
 
 -- Re-attach to a run from its descriptor (e.g. after a crash).
@@ -497,11 +514,11 @@ function Run:wait(opts)
   local popts = { what = ("%s run %s"):format(self.provider, tostring(self.id)) }
   for k, v in pairs(st.client.wait or {}) do popts[k] = v end
   for k, v in pairs(opts) do popts[k] = v end
-  poll.wait(function()
+  -- Returns the run (the check's result): a tail call, so no frame of this is kept while waiting.
+  return poll._wait_on_spare(function()
     if terminal(self:poll()) then return self end
     return false, self
   end, popts)
-  return self
 end
 
 -- Fetch the per-case results (partial while the run is unfinished); returns the run.

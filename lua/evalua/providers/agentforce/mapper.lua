@@ -11,6 +11,7 @@ local turns = require "evalua.providers.agentforce.turns"
 
 local mapper = {}
 local val, text, number, unescape, verdict = model.value, model.text, model.number, model.unescape, model.verdict
+local unescaped, Metric = model.unescaped, model.Metric
 
 mapper.statuses = {
   NEW = "queued", CREATED = "queued", INPROGRESS = "running",
@@ -18,9 +19,7 @@ mapper.statuses = {
   ERROR = "error", TERMINATED = "cancelled",
 }
 
-local function normalize(raw)
-  return model.normalize("agentforce", raw)
-end
+local normalize = model.normalizer("agentforce")
 
 -- A JSON document that Salesforce sends as a string, entity-encoded (`{&quot;a&quot;: 1}`):
 -- unescape first, then decode (decoding first fails on the entities). A table as is;
@@ -66,22 +65,22 @@ local function expectation(r)
   local result = val(r.result)
   if result == nil then result = val(r.metricScore) end
   local name = text(r.name)
-  return comparison.apply(model.metric {
+  return comparison.apply(setmetatable({
     name = name,
     passed = verdict(result),
     score = number(r.score),
     unit = name and units[name],
     label = text(r.metricLabel),
-    expected = unescape(text(r.expectedValue)),
-    actual = unescape(text(r.actualValue)),
-    reason = unescape(text(r.metricExplainability)),
+    expected = unescaped(r.expectedValue),
+    actual = unescaped(r.actualValue),
+    reason = unescaped(r.metricExplainability),
     error = text(r.errorMessage),
     error_code = val(r.errorCode),
     status = text(r.status) and normalize(r.status),
     started_at = text(r.startTime),
     ended_at = text(r.endTime),
     raw = r,
-  }, r)
+  }, Metric), r)
 end
 
 -- An ai-testing scorer. `evaluationType` (`evaluator.task_resolution`) identifies it; the
@@ -152,9 +151,9 @@ end
 local function test_case(tc, run_status)
   local data = val(tc.generatedData) or {}
   local inputs = val(tc.inputs) or {}
-  local utterance = unescape(text(inputs.utterance))
+  local utterance = unescaped(inputs.utterance)
   -- Salesforce's client leaves `outcome` encoded; decoded, assertions on it read naturally.
-  local response = unescape(text(data.outcome))
+  local response = unescaped(data.outcome)
   local perf, context, history = {}, inputs.contextVariable, inputs.conversationHistory
   if val(tc.subjectResponse) ~= nil then
     local s = subject(tc)
@@ -179,7 +178,7 @@ local function test_case(tc, run_status)
       response = response,
       topic = text(data.topic),
       actions = action_list(data.actionsSequence),
-      invoked_actions = unescape(text(data.invokedActions)),
+      invoked_actions = unescaped(data.invokedActions),
       session_id = text(data.sessionId),
       transcript = turns.transcript(history, utterance, response),
     },
