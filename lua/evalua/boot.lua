@@ -9,11 +9,12 @@ local redact = require "evalua.redact"
 local boot = {}
 
 -- The collector, chosen by measurement (tests/bench/RESULTS.md, section 5): incremental,
--- a new cycle once the heap is 1.5x what the last one left (pause 150), each step twice
--- the default work (stepmul 200). With 10,000 waiting runs it kept 24% less peak RSS than
--- generational mode (whose minor cycles never shrink the waiting coroutines' stacks and
--- let old garbage reach 2x before a major one) for the same CPU per request.
-collectgarbage("incremental", 150, 200)
+-- a new cycle once the heap is 1.2x what the last one left (pause 120), each step four
+-- times the default work (stepmul 400). Ten thousand waiting runs are mostly live data
+-- and make little garbage (about 1.2 KB per status poll), so the headroom is what a lower
+-- pause saves: at 10,000 runs RSS per waiting run 7.2-7.5 -> 5.6-6.1 KB, peak 85-96 ->
+-- 70-73 MiB, for about 4% more instructions per request (pause 110: 5.1 KB, +48% CPU).
+collectgarbage("incremental", 120, 400)
 
 local EXIT = { ok = 0, failed = 1, usage = 2, script = 3, infra = 4, interrupted = 130 }
 boot.EXIT = EXIT
