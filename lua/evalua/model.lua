@@ -29,11 +29,12 @@ model.value = val
 -- A string field, or nil when absent, null or empty. (These helpers run for every field
 -- of every case a mapper reads: val is inlined, and an absent field costs no call to type.)
 local function text(v)
-  if v == nil or v == null then return nil end
+  if not v then return v == false and "false" or nil end -- (a test, not a comparison call)
   if type(v) == "string" then
     if v == "" then return nil end
     return v
   end
+  if v == null then return nil end
   return tostring(v)
 end
 model.text = text
@@ -42,7 +43,7 @@ model.text = text
 local tointeger = math.tointeger
 
 local function number(v)
-  if v == nil or v == null then return nil end
+  if not v then return nil end
   local t = type(v)
   if t == "string" then
     v = tonumber(v)
@@ -82,7 +83,7 @@ model.unescape = unescape
 
 -- text(v) with its entities decoded (unescape(text(v))), in one call.
 function model.unescaped(v)
-  if v == nil or v == null then return nil end
+  if not v then return text(v) end
   if type(v) == "string" then
     if v == "" then return nil end
     if not find(v, "&", 1, true) then return v end
@@ -98,7 +99,7 @@ local verdicts = {
 }
 
 local function verdict(v)
-  if v == nil then return nil end
+  if not v then return v end
   local known = verdicts[v]              -- as sent, most often: no upper-case copy made
   if known ~= nil then return known end
   if v == true or v == false then return v end
