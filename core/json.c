@@ -168,11 +168,52 @@ static int compare_keys(const void *a, const void *b) {
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+/* The separator before a key (none before the first), the key and its colon. */
+static int put_key(Encoder *e, lua_Integer i, const char *k, size_t len) {
+  if ((i > 0 && PUTS(e, ",")) || newline(e) || put_string(e, k, len) || PUTS(e, ":"))
+    return -1;
+  return e->indent ? PUTS(e, " ") : 0;
+}
+
+/* Keys in the table's own order (no sort_keys): each pair written as lua_next gives
+ * it, with no side table. The keys are checked first, so that a bad key is reported
+ * as it is with sorted keys, whatever the values hold. */
+static int encode_object_unsorted(Encoder *e, int idx) {
+  lua_State *L = e->L;
+  lua_Integer i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int t = lua_type(L, -2);
+    lua_pop(L, 1);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+      e->error = "table keys must be strings or numbers";
+      return -1;
+    }
+  }
+  if (PUTS(e, "{")) return -1;
+  e->depth++;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t len;
+    const char *k;
+    lua_pushvalue(L, -2);          /* a copy: lua_tolstring makes a number key a string */
+    k = lua_tolstring(L, -1, &len);
+    if (put_key(e, i++, k, len)) return -1;
+    e->path[e->depth].key = k;     /* the copy stays on the stack while it is read */
+    if (encode_value(e, lua_gettop(L) - 1)) return -1;
+    lua_pop(L, 2);
+  }
+  e->depth--;
+  if (i > 0 && newline(e)) return -1;
+  return PUTS(e, "}");
+}
+
 static int encode_object(Encoder *e, int idx) {
   lua_State *L = e->L;
   lua_Integer n = 0;
   Key *keys;
   int keytab;
+  if (!e->sort_keys) return encode_object_unsorted(e, idx);
   /* Keys go to a side table as (original, string form) pairs: numeric keys are
    * written as strings, and the strings must stay alive while we point at them. */
   lua_newtable(L);
@@ -202,13 +243,11 @@ static int encode_object(Encoder *e, int idx) {
     keys[i].slot = 2 * i + 1;
     lua_pop(L, 1);
   }
-  if (e->sort_keys) qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+  qsort(keys, (size_t)n, sizeof *keys, compare_keys);
   if (PUTS(e, "{")) goto fail;
   e->depth++;
   for (lua_Integer i = 0; i < n; i++) {
-    if ((i > 0 && PUTS(e, ",")) || newline(e) || put_string(e, keys[i].text, keys[i].len) ||
-        PUTS(e, ":") || (e->indent && PUTS(e, " ")))
-      goto fail;
+    if (put_key(e, i, keys[i].text, keys[i].len)) goto fail;
     e->path[e->depth].key = keys[i].text;
     lua_rawgeti(L, keytab, keys[i].slot);
     lua_rawget(L, idx);

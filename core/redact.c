@@ -219,6 +219,16 @@ char *matcher_mask(const Matcher *m, const char *text, size_t len, size_t *outle
   return out;
 }
 
+/* Whether a pattern occurs in text (so most texts, which hold none, are not copied). */
+static int matcher_hits(const Matcher *m, const char *text, size_t len) {
+  int32_t s = 0;
+  for (size_t i = 0; m->nnodes > 1 && i < len; i++) {
+    s = step(m, s, (unsigned char)text[i]);
+    if (m->nodes[s].out != 0) return 1;
+  }
+  return 0;
+}
+
 /* ---- the forms a secret takes in outputs ---- */
 
 /* Buf and buf_append are transfer.c's; out of memory ends the process, as xrealloc. */
@@ -532,7 +542,12 @@ char *redact_url(const char *url) {
 static int l_redact(lua_State *L) {
   size_t len, outlen;
   const char *s = luaL_checklstring(L, 1, &len);
-  char *out = redact_dup(s, len, &outlen);
+  char *out;
+  if (!matcher_hits(current(), s, len)) {     /* nothing to mask: the text itself */
+    lua_settop(L, 1);
+    return 1;
+  }
+  out = redact_dup(s, len, &outlen);
   lua_pushlstring(L, out, outlen);
   free(out);
   return 1;

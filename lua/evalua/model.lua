@@ -27,13 +27,14 @@ end
 model.value = val
 
 -- A string field, or nil when absent, null or empty. (These helpers run for every field
--- of every case a mapper reads: val is inlined.)
+-- of every case a mapper reads: val is inlined, and an absent field costs no call to type.)
 local function text(v)
+  if not v then return v == false and "false" or nil end -- (a test, not a comparison call)
   if type(v) == "string" then
     if v == "" then return nil end
     return v
   end
-  if v == nil or v == null then return nil end
+  if v == null then return nil end
   return tostring(v)
 end
 model.text = text
@@ -42,6 +43,7 @@ model.text = text
 local tointeger = math.tointeger
 
 local function number(v)
+  if not v then return nil end
   local t = type(v)
   if t == "string" then
     v = tonumber(v)
@@ -81,6 +83,7 @@ model.unescape = unescape
 
 -- text(v) with its entities decoded (unescape(text(v))), in one call.
 function model.unescaped(v)
+  if not v then return text(v) end
   if type(v) == "string" then
     if v == "" then return nil end
     if not find(v, "&", 1, true) then return v end
@@ -96,13 +99,11 @@ local verdicts = {
 }
 
 local function verdict(v)
-  local t = type(v)
-  if t == "boolean" then return v end
-  if t == "string" then
-    local known = verdicts[v]            -- as sent, most often: no upper-case copy made
-    if known ~= nil then return known end
-    return verdicts[v:upper()]
-  end
+  if not v then return v end
+  local known = verdicts[v]              -- as sent, most often: no upper-case copy made
+  if known ~= nil then return known end
+  if v == true or v == false then return v end
+  if type(v) == "string" then return verdicts[v:upper()] end
   return nil
 end
 model.verdict = verdict
@@ -280,7 +281,9 @@ model.USAGE = { "latency_ms", "input_tokens", "output_tokens", "total_tokens", "
 
 -- Copy those of `usage` into the case fields `fields`; returns `fields`.
 function model.with_usage(fields, usage)
-  for _, k in ipairs(model.USAGE) do
+  local keys = model.USAGE
+  for i = 1, #keys do
+    local k = keys[i]
     if usage[k] ~= nil then fields[k] = usage[k] end
   end
   return fields

@@ -40,6 +40,11 @@ spec = { headers = {} }
 auth.bearer("tok-abcdef"):apply(spec)
 t.is(spec.headers.authorization, "Bearer tok-abcdef", "bearer")
 t.is(evalua.redact("x tok-abcdef y key-1234"), "x *** y ***", "provider secrets are redacted")
+t.is(evalua.redact("nothing secret here"), "nothing secret here", "a text without secrets comes back as it is")
+t.is(evalua.redact(""), "", "an empty text")
+t.is(evalua.redact(42), "42", "a number as its text")
+t.is(evalua.redact("tok-abcdef"), "***", "a text that is all secret")
+t.is(evalua.redact(("a"):rep(500) .. "key-1234"), ("a"):rep(500) .. "***", "a secret at the end of a long text")
 t.raises(function() auth.api_key { header = "X-Key" } end, "bad argument #1 to 'api_key' %('value' must be", "missing value")
 t.raises(function() auth.bearer(nil) end, "bad argument #1 to 'bearer'", "bearer needs a token")
 t.raises(function() auth.client_credentials { token_url = "x", client_id = "a", client_secret = "bbbb" } end,

@@ -156,4 +156,29 @@ do -- 40 provider starts at once: far fewer fsyncs than the three lines each wri
 end
 
 shell.sh("rm -rf " .. dir)
+do -- a line's time is the UTC second it was written in, a new second's once it has come
+  local path = dir .. "/times"
+  local j = journal.open(path)
+  local function utc(secs) return os.date("!%Y-%m-%dT%H:%M:%SZ", secs) end
+  local function in_range(line, from, to)
+    local time = line:match('"time":"([^"]*)"')
+    for secs = from, to do if time == utc(secs) then return true end end
+    return false
+  end
+  local t0 = os.time()
+  j:finish({ provider = "kapso", id = "T1", status = "completed" })
+  j:finish({ provider = "kapso", id = "T2", status = "completed" })
+  local t1 = os.time()
+  for _ = 1, 60 do -- at most 3 s: until the clock's second has moved on
+    if os.time() > t1 then break end
+    task.sleep(0.05)
+  end
+  local t2 = os.time()
+  j:finish({ provider = "kapso", id = "T3", status = "completed" })
+  local t3 = os.time()
+  local got = lines(path)
+  t.ok(in_range(got[1], t0, t1) and in_range(got[2], t0, t1), "the first lines carry the second they were written in")
+  t.ok(t2 > t1 and in_range(got[3], t2, t3), "a line of a later second carries that second, not the earlier one")
+end
+
 t.done()

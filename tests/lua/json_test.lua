@@ -24,6 +24,25 @@ t.raises(function() json.encode(cyc) end, "json.encode: nesting deeper than 1000
 t.raises(function() json.encode { a = { 1, 0 / 0 } } end, "NaN or infinity at %$%.a%[2%]", "NaN error names the path")
 t.raises(function() json.encode { f = print } end, "cannot encode a function at %$%.f", "function error names the path")
 
+-- Without sort_keys an object is written in the table's own (pairs) order.
+do
+  local mixed = { [1] = "a", [3] = "c", [2.5] = true, x = { y = "z" } }
+  local order = {}
+  for k in pairs(mixed) do order[#order + 1] = json.encode(tostring(k)) end
+  local text = json.encode(mixed)
+  local at = 0
+  for _, k in ipairs(order) do at = text:find(k .. ":", at + 1, true) or math.huge end
+  t.ok(at < math.huge, "unsorted keys come in pairs order")
+  t.is_deeply(json.decode(text), { ["1"] = "a", ["3"] = "c", ["2.5"] = true, x = { y = "z" } },
+    "unsorted: number keys written as strings, nested objects whole")
+  t.is(json.encode({ a = { b = 1 } }, { indent = 2 }), '{\n  "a": {\n    "b": 1\n  }\n}', "indent without sort_keys")
+  t.is(json.encode({}), "{}", "an empty table")
+  t.raises(function() json.encode { a = { b = { c = print } } } end, "cannot encode a function at %$%.a%.b%.c$",
+    "unsorted: a nested value's error names its path")
+  t.raises(function() json.encode { a = { [print] = 1, b = print } } end,
+    "table keys must be strings or numbers at %$%.a$", "a bad key is reported before a bad value, at its object")
+end
+
 local v = json.decode('{"a":[1,2,null],"s":"\\u00e9"}')
 t.is(v.a[3], json.null, "null decodes to json.null")
 t.is(v.s, "é", "unicode escapes decode to UTF-8")

@@ -74,13 +74,11 @@ end
 
 -- The API sits on the instance URL from the token response (fetched on first use); its
 -- root is built once per instance URL, not on every poll. `api` names another generation's
--- resources (conversation tests live under ai-testing).
+-- resources (conversation tests live under ai-testing). Once a token came, its instance is
+-- read without asking for the token again: the request checks its token itself (and a
+-- token fetched then updates the instance for the requests after it).
 function Client:url(path, api)
-  local instance = self.auth:instance_url()
-  if not instance then
-    self.auth:token()
-    instance = self.auth:instance_url()
-  end
+  local instance = self.auth.instance or self.auth:instance_url()
   if instance ~= self.api_instance then
     self.api_base = ("%s/services/data/v%s/einstein/"):format(instance:gsub("/+$", ""), self.api_version)
     self.api_root = self.api_base .. self.api

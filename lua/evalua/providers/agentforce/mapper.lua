@@ -185,14 +185,16 @@ local function test_case(tc, run_status)
     error = text(tc.errorMessage),
     raw = tc,
   }, perf))
+  -- Without `performance`, the latency expectation's score is the case's latency.
+  local metrics = c.metrics
   for _, r in ipairs(val(tc.testResults) or {}) do
-    c.metrics[#c.metrics + 1] = expectation(r)
+    local m = expectation(r)
+    metrics[#metrics + 1] = m
+    if c.latency_ms == nil and m.unit == "ms" then c.latency_ms = m.score end
   end
   for _, r in ipairs(val(tc.testScorerResults) or {}) do
-    c.metrics[#c.metrics + 1] = scorer(r)
-  end
-  -- Without `performance`, the latency expectation's score is the case's latency.
-  for _, m in ipairs(c.metrics) do
+    local m = scorer(r)
+    metrics[#metrics + 1] = m
     if c.latency_ms == nil and m.unit == "ms" then c.latency_ms = m.score end
   end
   return c
