@@ -587,6 +587,41 @@ static void run_ready(void) {
   }
 }
 
+/* ---- the collector's headroom ----
+ * The incremental collector starts a cycle once the heap has grown `pause` percent over
+ * what the last cycle left. Ten thousand waiting runs are a large, mostly live heap: there
+ * a small pause saves most of what a run costs beyond its data. A small heap (a script
+ * making requests) pays a low pause in CPU for no memory worth having. So while enabled
+ * (sched.gc_headroom(mb)), each turn of the loop sets the pause so that the headroom is
+ * `mb` MiB, but at least 20% and at most 50% of the heap: 150 below 2*mb, 120 above 5*mb. */
+static double headroom_kb;               /* 0: off (the script's or the runner's settings rule) */
+static int headroom_pause;
+
+static void gc_adapt(lua_State *L) {
+  double heap_kb, share;
+  int pause;
+  if (headroom_kb <= 0) return;
+  heap_kb = (double)lua_gc(L, LUA_GCCOUNT, 0) + 1;
+  share = headroom_kb / heap_kb;
+  pause = 100 + (int)(100 * (share < 0.2 ? 0.2 : share > 0.5 ? 0.5 : share));
+  if (pause > headroom_pause + 1 || pause < headroom_pause - 1) {
+    headroom_pause = pause;
+    lua_gc(L, LUA_GCINC, pause, 0, 0);
+  }
+}
+
+/* sched.gc_headroom(mb | false): keep the incremental collector's headroom near mb MiB.
+ * sched.gc_headroom() -> the pause it set last (0 while off or before a turn). */
+static int l_gc_headroom(lua_State *L) {
+  if (lua_gettop(L) > 0) {
+    headroom_kb = lua_toboolean(L, 1) ? luaL_checknumber(L, 1) * 1024 : 0;
+    headroom_pause = 0;
+    return 0;
+  }
+  lua_pushinteger(L, headroom_pause);
+  return 1;
+}
+
 static int thread_done(lua_State *co) {
   return task_of(co) == NULL && lua_status(co) == LUA_OK && lua_gettop(co) == 0;
 }
@@ -601,6 +636,7 @@ static int l_run(lua_State *L) {
   for (;;) {
     double wait, now;
     run_ready();
+    gc_adapt(L);
     if (interrupted) {
       interrupted = 0;
       lua_pushliteral(L, "interrupted");
@@ -748,7 +784,7 @@ int luaopen_evalua_sched(lua_State *L) {
     {"deadline", l_deadline}, {"resume", l_resume}, {"current", l_current},
     {"now", l_now}, {"run", l_run}, {"stats", l_stats}, {"cancel_all", l_cancel_all}, {"kill_all", l_kill_all},
     {"set_error_factory", l_set_error_factory}, {"take_interrupt", l_take_interrupt},
-    {"set_interactive", l_set_interactive}, {NULL, NULL},
+    {"set_interactive", l_set_interactive}, {"gc_headroom", l_gc_headroom}, {NULL, NULL},
   };
   main_L = L;
   luaL_newmetatable(L, "evalua.queue");

@@ -8,13 +8,22 @@ local redact = require "evalua.redact"
 
 local boot = {}
 
--- The collector, chosen by measurement (tests/bench/RESULTS.md, section 5): incremental,
--- a new cycle once the heap is 1.2x what the last one left (pause 120), each step four
--- times the default work (stepmul 400). Ten thousand waiting runs are mostly live data
--- and make little garbage (about 1.2 KB per status poll), so the headroom is what a lower
--- pause saves: at 10,000 runs RSS per waiting run 7.2-7.5 -> 5.6-6.1 KB, peak 85-96 ->
--- 70-73 MiB, for about 4% more instructions per request (pause 110: 5.1 KB, +48% CPU).
-collectgarbage("incremental", 120, 400)
+-- The collector, chosen by measurement (tests/bench/RESULTS.md): incremental, each step
+-- four times the default work (stepmul 400), and a pause the scheduler keeps at a headroom
+-- of 16 MiB, 20-50% of the heap (sched.gc_headroom, core/sched.c): 150 for a script's small
+-- heap (pause 120 there cost 8% more instructions per request), 120 for ten thousand
+-- waiting runs (RSS per waiting run 7.2-7.5 -> 5.6-6.1 KB, peak 85-96 -> 70-73 MiB). A
+-- script or the test runner that sets the collector itself turns this off.
+collectgarbage("incremental", 150, 400)
+sched.gc_headroom(8)
+do
+  local collect = collectgarbage
+  local settings = { incremental = true, generational = true, setpause = true, setstepmul = true }
+  collectgarbage = function(opt, ...) -- luacheck: ignore 121
+    if settings[opt] then sched.gc_headroom(false) end
+    return collect(opt, ...)
+  end
+end
 
 local EXIT = { ok = 0, failed = 1, usage = 2, script = 3, infra = 4, interrupted = 130 }
 boot.EXIT = EXIT
