@@ -59,7 +59,7 @@ else
   # Slowest first. Left out: cli_test and lost_test (their Ctrl-C and kill timings and
   # 100-run resume assume native speed), tooling_test (runs valgrind itself).
   files="tests/lua/runner_e2e_test.lua tests/lua/providers_agentforce_test.lua tests/lua/providers_kapso_test.lua
-         tests/lua/http_test.lua tests/lua/auth_test.lua tests/lua/poll_test.lua tests/lua/task_test.lua
+         tests/lua/http_test.lua tests/lua/auth_test.lua tests/lua/poll_test.lua tests/lua/task_test.lua tests/lua/task_spare_test.lua
          tests/lua/json_test.lua"
 fi
 
