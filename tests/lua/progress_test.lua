@@ -201,4 +201,17 @@ sandbox.stop()
 if not ok then t.ok(false, "sandbox checks: " .. tostring(err)) end
 os.remove(tmp)
 os.remove(tmp .. ".journal")
+
+do -- a finished run is let go at once, while its entry still waits in the list
+  local tr = tracker(false)
+  tr:started({ provider = "kapso", id = "stays", status = "running" })
+  local gone = setmetatable({}, { __mode = "k" })
+  local done_run = { provider = "kapso", id = "done", status = "running", cases = {} }
+  gone[done_run] = true
+  tr:started(done_run)
+  tr:finished(done_run)
+  done_run = nil -- luacheck: ignore 311
+  collectgarbage()
+  t.is(next(gone), nil, "the tracker keeps no finished run (its results, cases) alive")
+end
 t.done()
