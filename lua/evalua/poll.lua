@@ -15,14 +15,14 @@ end
 poll.format_duration = format_duration
 
 -- One check under the wait's deadline (it bounds the check's own requests and their
--- Retry-After waits too): the check's results packed when the first is truthy; else nil,
+-- Retry-After waits too): pack(true, results...) when the first result is truthy; else nil,
 -- whether the deadline passed during the check, and the value a failed check gave after
 -- its false (for the timeout error).
 local function attempt(condition, deadline)
   local r, expired = task._with_deadline(deadline - sched.now(), condition)
   if expired then return nil, true end
   if not r[1] then error(r[2], 0) end
-  if r[2] then return table.pack(table.unpack(r, 2, r.n)) end
+  if r[2] then return r end
   return nil, false, r.n >= 3, r[3]
 end
 
@@ -37,7 +37,7 @@ local function loop(condition, spare, interval, max_interval, factor, jitter, ti
     local got, expired, has_last, value
     if spare then got, expired, has_last, value = task._on_spare(attempt, condition, deadline)
     else got, expired, has_last, value = attempt(condition, deadline) end
-    if got then return table.unpack(got, 1, got.n) end
+    if got then return table.unpack(got, 2, got.n) end
     if has_last then last = value end
     local left = deadline - now()
     if expired or left <= 0 then

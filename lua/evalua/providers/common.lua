@@ -410,7 +410,8 @@ local function tracked_start(self, target, send)
   return token, table.unpack(r, 2, r.n)
 end
 
-local function release_gate() start_gate:release() end
+-- One closer for every admitted start: leaving tracked_start, however, gives the permit back.
+local gate_closer = setmetatable({}, { __close = function() start_gate:release() end })
 
 -- At most START_GATE starts in flight: ten thousand queued at once would each hold a
 -- request's copies (the measured peak of the scale run); the rest wait here, lean, on
@@ -419,7 +420,7 @@ local function release_gate() start_gate:release() end
 function Client:tracked_start(target, send)
   start_gate = start_gate or task.semaphore(START_GATE)
   start_gate:acquire()
-  local _ <close> = setmetatable({}, { __close = release_gate })
+  local _ <close> = gate_closer
   return task._on_spare(tracked_start, self, target, send)
 end
 
